@@ -1,0 +1,1 @@
+//! Placeholder: the RP endpoints arrive in this same change.

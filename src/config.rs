@@ -1,0 +1,1 @@
+//! Placeholder: configuration arrives in this same change.

@@ -1,0 +1,16 @@
+//! wapdr: disaster recovery sold as a Windows Azure Pack plan add-on.
+//!
+//! The crate is laid out as the parts of `DESIGN.md`:
+//! - [`contract`]: the WAP wire types and their one JSON/DataContract-XML codec;
+//! - [`api`]: the axum routers of the resource-provider endpoints;
+//! - [`domain`]: the rules (quota schema, subscription lifecycle), no I/O;
+//! - [`store`]: persistence behind one trait, SQLite and PostgreSQL;
+//! - [`config`]: the layered configuration (defaults, TOML file, `WAPDR_` environment).
+//!
+//! The engine, workflows, fabric clients and the lab arrive with their own issues.
+
+pub mod api;
+pub mod config;
+pub mod contract;
+pub mod domain;
+pub mod store;

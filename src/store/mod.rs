@@ -1,0 +1,129 @@
+//! Persistence: one [`Store`] trait, implemented for SQLite (default, one file, WAL) and PostgreSQL
+//! (scale-out), chosen by the database URL.
+//!
+//! Each backend has its own migrations under `schemas/migrations/<backend>/`, applied by [`open`].
+//! Queries are built at run time (`query` + `bind`), so both backends compile without a live
+//! database. The store knows nothing of HTTP or of the WAP wire format; one conformance suite
+//! (`tests/store_conformance.rs`) runs against both backends.
+
+mod postgres;
+mod rows;
+mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::domain::{
+    LifecycleState, NewUsageRecord, QuotaSources, Subscription, SubscriptionId, SubscriptionState,
+    UsageRecord,
+};
+
+pub use postgres::PostgresStore;
+pub use sqlite::SqliteStore;
+
+/// A store shared by every handler and worker.
+pub type SharedStore = Arc<dyn Store>;
+
+/// What can go wrong in the store; the cause is kept for the log, the caller sees a clean message.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// An optimistic-concurrency check failed: somebody else changed the row first. Re-read and retry.
+    #[error("the record was changed concurrently; retry")]
+    Conflict,
+    /// The database URL names no backend wapdr has.
+    #[error("unsupported database URL '{0}': use sqlite://PATH or postgres://...")]
+    UnsupportedUrl(String),
+    /// A row holds data wapdr cannot read back (a bug or a hand edit).
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+    /// Applying migrations failed.
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The database said no, or could not be reached.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+/// Which subscriptions to list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SubscriptionFilter {
+    /// Only in this state.
+    pub state: Option<SubscriptionState>,
+    /// Only in this lifecycle state.
+    pub lifecycle: Option<LifecycleState>,
+    /// Include tombstones (LifecycleState Deleted); off by default.
+    pub include_deleted: bool,
+    /// Keyset paging: only ids greater than this one (ids sort as lower-case text).
+    pub after: Option<SubscriptionId>,
+    /// At most this many (the store caps it at 1000).
+    pub limit: Option<u32>,
+}
+
+/// The persistence operations wapdr needs; every method is one transaction.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Which backend this is ("sqlite" or "postgres"), for logs and `/health/ready`.
+    fn backend(&self) -> &'static str;
+
+    /// Checks the database answers (`/health/ready`).
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Inserts (when `sub.version == 0`) or updates (when `sub.version` matches the stored version)
+    /// a subscription, stamping `updated_at` (and `created_at` on insert) with the database clock and
+    /// returning the stored row with its new version. A version mismatch, or an insert of an id that
+    /// exists, is [`StoreError::Conflict`].
+    async fn save_subscription(&self, sub: &Subscription) -> Result<Subscription, StoreError>;
+
+    /// One subscription, tombstones included.
+    async fn get_subscription(&self, id: SubscriptionId) -> Result<Option<Subscription>, StoreError>;
+
+    /// Subscriptions ordered by id.
+    async fn list_subscriptions(
+        &self,
+        filter: &SubscriptionFilter,
+    ) -> Result<Vec<Subscription>, StoreError>;
+
+    /// Replaces the quota of each listed subscription that exists and is not deleted, in one
+    /// transaction, bumping each version; returns the ids it updated (the rest were not found).
+    async fn update_quotas(
+        &self,
+        ids: &[SubscriptionId],
+        quota: &QuotaSources,
+    ) -> Result<Vec<SubscriptionId>, StoreError>;
+
+    /// Appends usage records, giving each the next EventId. EventIds are strictly increasing,
+    /// persist across restarts and are committed in order: a reader never sees EventId n+1
+    /// before n is visible (so a collector paging by `lastID` cannot skip a record).
+    async fn append_usage(&self, records: &[NewUsageRecord]) -> Result<Vec<i64>, StoreError>;
+
+    /// Up to `batch` records with EventId greater than `last_id`, in ascending order.
+    async fn usage_after(&self, last_id: i64, batch: u32) -> Result<Vec<UsageRecord>, StoreError>;
+
+    /// Records that the collector holds every record up to `last_id` (the watermark only rises).
+    async fn acknowledge_usage(&self, last_id: i64) -> Result<(), StoreError>;
+
+    /// The highest acknowledged EventId (0 when none).
+    async fn usage_watermark(&self) -> Result<i64, StoreError>;
+
+    /// A setting wapdr keeps for itself (generated credentials, the RP instance id).
+    async fn get_setting(&self, key: &str) -> Result<Option<String>, StoreError>;
+
+    /// Stores `value` under `key` unless a value is there already; returns the value that is stored
+    /// afterwards (so concurrent instances agree on one).
+    async fn put_setting_if_absent(&self, key: &str, value: &str) -> Result<String, StoreError>;
+}
+
+/// Opens the store a URL names and applies its migrations.
+///
+/// `sqlite://PATH` (created if missing, WAL) or `sqlite::memory:`; `postgres://...` or `postgresql://...`.
+pub async fn open(url: &str, max_connections: u32) -> Result<SharedStore, StoreError> {
+    let lower = url.to_ascii_lowercase();
+    if lower.starts_with("sqlite:") {
+        Ok(Arc::new(SqliteStore::open(url, max_connections).await?))
+    } else if lower.starts_with("postgres://") || lower.starts_with("postgresql://") {
+        Ok(Arc::new(PostgresStore::open(url, max_connections).await?))
+    } else {
+        Err(StoreError::UnsupportedUrl(url.to_owned()))
+    }
+}
