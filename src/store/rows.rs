@@ -1,0 +1,206 @@
+//! The mapping between table rows and domain types, shared by both backends.
+//!
+//! Backends decode a row into one of the plain structs here (text, integers, timestamps) and turn it
+//! into the domain type with `into_*`; anything the domain cannot accept is [`StoreError::Corrupt`],
+//! naming the column and the row. This module holds no SQL.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use time::OffsetDateTime;
+
+use super::{StoreError, SubscriptionFilter};
+use crate::domain::{
+    LifecycleState, NewUsageRecord, QuotaSources, Subscription, SubscriptionId, SubscriptionState,
+    UsageRecord,
+};
+
+/// The `subscriptions` columns, in the order [`SubscriptionRow`] reads them.
+pub(super) const SUBSCRIPTION_COLUMNS: &str = "id, name, state, lifecycle, last_error, admin_id, \
+     co_admins, quota, created_at, updated_at, version";
+
+/// The `usage_records` columns, in the order [`UsageRow`] reads them.
+pub(super) const USAGE_COLUMNS: &str = "event_id, external_record_id, subscription_id, \
+     resource_id, service_type, provider_name, start_time, end_time, properties, resources";
+
+/// How many subscriptions a list returns when the filter names no limit.
+const DEFAULT_LIST_LIMIT: u32 = 100;
+/// The most subscriptions one list returns.
+const MAX_LIST_LIMIT: u32 = 1000;
+
+/// One `subscriptions` row as stored.
+#[derive(Debug, sqlx::FromRow)]
+pub(super) struct SubscriptionRow {
+    id: String,
+    name: String,
+    state: String,
+    lifecycle: String,
+    last_error: Option<String>,
+    admin_id: String,
+    co_admins: String,
+    quota: String,
+    created_at: OffsetDateTime,
+    updated_at: OffsetDateTime,
+    version: i64,
+}
+
+impl SubscriptionRow {
+    /// The domain subscription this row holds.
+    pub(super) fn into_subscription(self) -> Result<Subscription, StoreError> {
+        let row = &self.id;
+        let id = SubscriptionId::parse(row).map_err(|_| corrupt("subscriptions.id", row, row))?;
+        let state = SubscriptionState::from_name(&self.state)
+            .ok_or_else(|| corrupt("subscriptions.state", row, &self.state))?;
+        let lifecycle = LifecycleState::from_name(&self.lifecycle)
+            .ok_or_else(|| corrupt("subscriptions.lifecycle", row, &self.lifecycle))?;
+        let co_admins: Vec<String> = decode_json("subscriptions.co_admins", row, &self.co_admins)?;
+        let quota: QuotaSources = decode_json("subscriptions.quota", row, &self.quota)?;
+        Ok(Subscription {
+            id,
+            name: self.name,
+            state,
+            lifecycle,
+            last_error: self.last_error,
+            admin_id: self.admin_id,
+            co_admins,
+            quota,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            version: self.version,
+        })
+    }
+}
+
+/// One `usage_records` row as stored.
+#[derive(Debug, sqlx::FromRow)]
+pub(super) struct UsageRow {
+    event_id: i64,
+    external_record_id: String,
+    subscription_id: String,
+    resource_id: String,
+    service_type: String,
+    provider_name: String,
+    start_time: OffsetDateTime,
+    end_time: OffsetDateTime,
+    properties: String,
+    resources: String,
+}
+
+impl UsageRow {
+    /// The domain usage record this row holds.
+    pub(super) fn into_record(self) -> Result<UsageRecord, StoreError> {
+        let row = self.event_id.to_string();
+        let subscription_id = SubscriptionId::parse(&self.subscription_id)
+            .map_err(|_| corrupt("usage_records.subscription_id", &row, &self.subscription_id))?;
+        let properties: BTreeMap<String, String> =
+            decode_json("usage_records.properties", &row, &self.properties)?;
+        let resources: BTreeMap<String, String> =
+            decode_json("usage_records.resources", &row, &self.resources)?;
+        Ok(UsageRecord {
+            event_id: self.event_id,
+            record: NewUsageRecord {
+                external_record_id: self.external_record_id,
+                subscription_id,
+                resource_id: self.resource_id,
+                service_type: self.service_type,
+                provider_name: self.provider_name,
+                start_time: self.start_time,
+                end_time: self.end_time,
+                properties,
+                resources,
+            },
+        })
+    }
+}
+
+/// A subscription's columns in their stored form, ready to bind.
+pub(super) struct SubscriptionColumns {
+    pub id: String,
+    pub state: &'static str,
+    pub lifecycle: &'static str,
+    pub co_admins: String,
+    pub quota: String,
+}
+
+impl SubscriptionColumns {
+    /// The stored form of the columns that are not stored as they are.
+    pub(super) fn of(sub: &Subscription) -> Result<Self, StoreError> {
+        let id = sub.id.to_string();
+        Ok(Self {
+            state: sub.state.as_str(),
+            lifecycle: sub.lifecycle.as_str(),
+            co_admins: encode_json("subscriptions.co_admins", &id, &sub.co_admins)?,
+            quota: encode_json("subscriptions.quota", &id, &sub.quota)?,
+            id,
+        })
+    }
+}
+
+/// A usage record's columns in their stored form, ready to bind.
+pub(super) struct UsageColumns {
+    pub subscription_id: String,
+    pub start_time: OffsetDateTime,
+    pub end_time: OffsetDateTime,
+    pub properties: String,
+    pub resources: String,
+}
+
+impl UsageColumns {
+    /// The stored form of the columns that are not stored as they are.
+    pub(super) fn of(record: &NewUsageRecord) -> Result<Self, StoreError> {
+        let row = &record.external_record_id;
+        Ok(Self {
+            subscription_id: record.subscription_id.to_string(),
+            start_time: storage_time(record.start_time),
+            end_time: storage_time(record.end_time),
+            properties: encode_json("usage_records.properties", row, &record.properties)?,
+            resources: encode_json("usage_records.resources", row, &record.resources)?,
+        })
+    }
+}
+
+/// A quota in its stored form (for replacing the quota of many subscriptions at once).
+pub(super) fn encode_quota(quota: &QuotaSources) -> Result<String, StoreError> {
+    encode_json("subscriptions.quota", "(many)", quota)
+}
+
+/// The listing limit a filter asks for, defaulted and capped.
+pub(super) fn list_limit(filter: &SubscriptionFilter) -> i64 {
+    i64::from(
+        filter
+            .limit
+            .unwrap_or(DEFAULT_LIST_LIMIT)
+            .min(MAX_LIST_LIMIT),
+    )
+}
+
+/// Ids in the order given, each once (so a repeated id is not updated or reported twice).
+pub(super) fn distinct_ids(ids: &[SubscriptionId]) -> Vec<SubscriptionId> {
+    let mut seen = std::collections::HashSet::with_capacity(ids.len());
+    ids.iter().copied().filter(|id| seen.insert(*id)).collect()
+}
+
+/// A caller's timestamp as both backends can keep it: UTC, whole microseconds (PostgreSQL's
+/// precision), so a record reads back equal whichever backend stored it.
+fn storage_time(at: OffsetDateTime) -> OffsetDateTime {
+    let at = at.to_offset(time::UtcOffset::UTC);
+    let micros = at.microsecond();
+    at.replace_microsecond(micros).unwrap_or(at)
+}
+
+fn encode_json<T: Serialize>(column: &str, row: &str, value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value)
+        .map_err(|err| StoreError::Corrupt(format!("{column} of '{row}' cannot be encoded: {err}")))
+}
+
+fn decode_json<T: DeserializeOwned>(column: &str, row: &str, text: &str) -> Result<T, StoreError> {
+    serde_json::from_str(text)
+        .map_err(|err| StoreError::Corrupt(format!("{column} of '{row}' is not valid: {err}")))
+}
+
+fn corrupt(column: &str, row: &str, value: &str) -> StoreError {
+    StoreError::Corrupt(format!(
+        "{column} of '{row}' holds '{value}', which wapdr cannot read"
+    ))
+}
