@@ -204,3 +204,88 @@ fn corrupt(column: &str, row: &str, value: &str) -> StoreError {
         "{column} of '{row}' holds '{value}', which wapdr cannot read"
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row() -> SubscriptionRow {
+        SubscriptionRow {
+            id: "ec66ec96-8edd-4916-be45-607959155c2a".to_owned(),
+            name: "Gold".to_owned(),
+            state: "Active".to_owned(),
+            lifecycle: "Provisioned".to_owned(),
+            last_error: None,
+            admin_id: "tenant@fabrikam.com".to_owned(),
+            co_admins: "[]".to_owned(),
+            quota: r#"{"base":[],"add_ons":[]}"#.to_owned(),
+            created_at: OffsetDateTime::UNIX_EPOCH,
+            updated_at: OffsetDateTime::UNIX_EPOCH,
+            version: 1,
+        }
+    }
+
+    fn corruption(row: SubscriptionRow) -> String {
+        match row.into_subscription() {
+            Err(StoreError::Corrupt(message)) => message,
+            other => panic!("expected a corrupt row, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_sound_row_reads_back() {
+        assert!(row().into_subscription().is_ok());
+    }
+
+    #[test]
+    fn an_unreadable_column_is_corrupt_naming_the_column_and_the_row() {
+        let bad_state = corruption(SubscriptionRow {
+            state: "Gone".to_owned(),
+            ..row()
+        });
+        assert!(bad_state.contains("subscriptions.state"), "{bad_state}");
+        assert!(
+            bad_state.contains("ec66ec96-8edd-4916-be45-607959155c2a"),
+            "{bad_state}"
+        );
+
+        let bad_quota = corruption(SubscriptionRow {
+            quota: "{".to_owned(),
+            ..row()
+        });
+        assert!(bad_quota.contains("subscriptions.quota"), "{bad_quota}");
+
+        let bad_lifecycle = corruption(SubscriptionRow {
+            lifecycle: "".to_owned(),
+            ..row()
+        });
+        assert!(
+            bad_lifecycle.contains("subscriptions.lifecycle"),
+            "{bad_lifecycle}"
+        );
+    }
+
+    #[test]
+    fn caller_timestamps_are_kept_as_utc_microseconds() {
+        let at = time::macros::datetime!(2024-05-01 12:00:00.123456789 +02:00);
+        let stored = storage_time(at);
+        assert_eq!(stored.offset(), time::UtcOffset::UTC);
+        assert_eq!(
+            stored,
+            time::macros::datetime!(2024-05-01 10:00:00.123456 UTC)
+        );
+    }
+
+    #[test]
+    fn listing_limits_default_to_100_and_stop_at_1000() {
+        let limit = |limit| {
+            list_limit(&SubscriptionFilter {
+                limit,
+                ..Default::default()
+            })
+        };
+        assert_eq!(limit(None), 100);
+        assert_eq!(limit(Some(5)), 5);
+        assert_eq!(limit(Some(5000)), 1000);
+    }
+}
