@@ -25,7 +25,7 @@ struct TestDb {
 
 impl TestDb {
     async fn open(url: String) -> Self {
-        let store = store::open(&url, 4).await.expect("open the store");
+        let store = store::open(&url, 10).await.expect("open the store");
         Self { store, url }
     }
 
@@ -472,40 +472,40 @@ async fn usage_after_pages_in_order_and_batch_zero_is_empty(db: TestDb) {
 
 async fn concurrent_appends_get_gap_free_ids_and_a_polling_reader_misses_none(db: TestDb) {
     const WRITERS: usize = 8;
-    const BATCHES: usize = 5;
-    const PER_BATCH: usize = 5;
-    const TOTAL: i64 = (WRITERS * BATCHES * PER_BATCH) as i64;
+    // 25 records per writer, in batches of varied size: many commits, many chances to misorder.
+    const BATCH_SIZES: [usize; 5] = [5, 5, 5, 5, 5];
+    const TOTAL: i64 = 200;
 
-    let reader = {
-        let store = db.store.clone();
-        tokio::spawn(async move {
-            let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-            let mut last = 0;
-            while last < TOTAL {
-                assert!(
-                    tokio::time::Instant::now() < deadline,
-                    "reader stuck at {last}"
-                );
-                for record in store.usage_after(last, 16).await.unwrap() {
-                    // A gap here is a record a collector paging by lastID would never see.
-                    assert_eq!(record.event_id, last + 1, "the reader skipped an EventId");
-                    last = record.event_id;
+    let readers: Vec<_> = (0..2)
+        .map(|_| {
+            let store = db.store.clone();
+            tokio::spawn(async move {
+                let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+                let mut last = 0;
+                while last < TOTAL {
+                    assert!(
+                        tokio::time::Instant::now() < deadline,
+                        "reader stuck at {last}"
+                    );
+                    for record in store.usage_after(last, 3).await.unwrap() {
+                        // A gap here is a record a collector paging by lastID would never see.
+                        assert_eq!(record.event_id, last + 1, "the reader skipped an EventId");
+                        last = record.event_id;
+                    }
                 }
-                tokio::task::yield_now().await;
-            }
-            last
+                last
+            })
         })
-    };
+        .collect();
     let writers: Vec<_> = (0..WRITERS)
         .map(|w| {
             let store = db.store.clone();
             tokio::spawn(async move {
                 let mut ids = Vec::new();
-                for b in 0..BATCHES {
-                    let batch: Vec<_> = (0..PER_BATCH)
-                        .map(|r| usage(&format!("{w}-{b}-{r}")))
-                        .collect();
+                for (b, size) in BATCH_SIZES.into_iter().enumerate() {
+                    let batch: Vec<_> = (0..size).map(|r| usage(&format!("{w}-{b}-{r}"))).collect();
                     let got = store.append_usage(&batch).await.unwrap();
+                    assert_eq!(got.len(), size);
                     assert!(got.windows(2).all(|p| p[1] == p[0] + 1), "{got:?}");
                     ids.extend(got);
                 }
@@ -521,7 +521,9 @@ async fn concurrent_appends_get_gap_free_ids_and_a_polling_reader_misses_none(db
         }
     }
     assert_eq!(all, (1..=TOTAL).collect::<BTreeSet<_>>());
-    assert_eq!(reader.await.unwrap(), TOTAL);
+    for reader in readers {
+        assert_eq!(reader.await.unwrap(), TOTAL);
+    }
 }
 
 async fn the_usage_watermark_only_rises(db: TestDb) {
