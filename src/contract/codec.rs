@@ -179,3 +179,6 @@ pub fn encode<T: ToWire>(format: Format, value: &T) -> Vec<u8> {
         Format::Xml => write::xml(T::XML_ROOT, T::XML_NAMESPACE, &out).into_bytes(),
     }
 }
+
+#[cfg(test)]
+mod tests;
