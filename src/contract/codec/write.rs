@@ -161,7 +161,6 @@ fn escape(value: &str) -> String {
             '<' => escaped.push_str("&lt;"),
             '>' => escaped.push_str("&gt;"),
             '"' => escaped.push_str("&quot;"),
-            '\'' => escaped.push_str("&apos;"),
             '\t' | '\n' => escaped.push(c),
             c if c.is_control() => {
                 let _ = write!(escaped, "&#x{:X};", u32::from(c));
@@ -186,7 +185,7 @@ mod tests {
         let xml = xml("Root", "urn:ns", &out);
         assert_eq!(
             xml,
-            r#"<?xml version="1.0" encoding="utf-8"?><Root xmlns="urn:ns" xmlns:i="http://www.w3.org/2001/XMLSchema-instance"><A>&lt;&amp;&gt;&quot;&apos; &#xD;</A><B i:nil="true" /><C xmlns:d2p1="http://schemas.microsoft.com/2003/10/Serialization/Arrays" /></Root>"#
+            r#"<?xml version="1.0" encoding="utf-8"?><Root xmlns="urn:ns" xmlns:i="http://www.w3.org/2001/XMLSchema-instance"><A>&lt;&amp;&gt;&quot;' &#xD;</A><B i:nil="true" /><C xmlns:d2p1="http://schemas.microsoft.com/2003/10/Serialization/Arrays" /></Root>"#
         );
     }
 
