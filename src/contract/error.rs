@@ -76,3 +76,34 @@ impl ToWire for WapError {
         ])
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::contract::{Format, decode, encode};
+
+    #[test]
+    fn an_error_with_parameters_and_inner_errors_survives_both_formats() {
+        let mut error = WapError::new("QuotaExceeded", "Too many VMs.");
+        error.extended_code = Some("DR-0001".into());
+        error.message_template = Some("Too many {0}.".into());
+        error.parameters = Some(vec!["VMs".into()]);
+        error.inner_errors = Some(vec![WapError::new("Inner", "cause")]);
+        for format in [Format::Json, Format::Xml] {
+            let body = encode(format, &error);
+            assert_eq!(decode::<WapError>(format, &body), Ok(error.clone()));
+        }
+    }
+
+    #[test]
+    fn empty_lists_stay_distinct_from_absent_ones() {
+        let mut error = WapError::new("A", "b");
+        error.parameters = Some(Vec::new());
+        error.inner_errors = Some(Vec::new());
+        for format in [Format::Json, Format::Xml] {
+            let read = decode::<WapError>(format, &encode(format, &error)).unwrap();
+            assert_eq!(read.parameters, Some(Vec::new()));
+            assert_eq!(read.inner_errors, Some(Vec::new()));
+        }
+    }
+}

@@ -418,3 +418,41 @@ impl ToWire for AzureProvisioningInfo {
         ])
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::contract::{Format, decode};
+
+    #[test]
+    fn offer_types_read_from_names_or_integers() {
+        let id = "ec66ec96-8edd-4916-be45-607959155c2a";
+        for (offer, expected) in [("\"Buy\"", 1), ("1", 1), ("\"trial\"", 0), ("null", 0)] {
+            let body = format!(r#"{{"SubscriptionId":"{id}","OfferType":{offer}}}"#);
+            let info: AzureProvisioningInfo = decode(Format::Json, body.as_bytes()).unwrap();
+            assert_eq!(info.offer_type, expected, "{offer}");
+        }
+        let body = format!(r#"{{"SubscriptionId":"{id}","OfferType":"Free"}}"#);
+        let err = decode::<AzureProvisioningInfo>(Format::Json, body.as_bytes()).unwrap_err();
+        assert_eq!(err.message, "OfferType: 'Free' is not an integer");
+    }
+
+    #[test]
+    fn endpoint_passwords_are_redacted_from_debug_output() {
+        let endpoint = ResourceProviderEndpoint {
+            forwarding_address: "http://rp/".into(),
+            authentication_mode: AuthenticationMode::Basic,
+            authentication_username: Some("admin".into()),
+            authentication_password: Some("pass@word1".into()),
+        };
+        let debug = format!(
+            "{:?}",
+            TenantEndpoint {
+                endpoint,
+                ..Default::default()
+            }
+        );
+        assert!(!debug.contains("pass@word1"), "{debug}");
+        assert!(debug.contains("<redacted>"), "{debug}");
+    }
+}

@@ -179,3 +179,56 @@ impl ToWire for Usage {
         ])
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::contract::{Format, decode, encode};
+
+    fn summary() -> ServiceUsageSummary {
+        ServiceUsageSummary {
+            service_name: "drservice".into(),
+            service_display_name: "Disaster Recovery".into(),
+            retrieved_successfully: true,
+            error_message: None,
+            usages: vec![Usage {
+                display_name: "Protected VMs".into(),
+                current_value: 3,
+                limit: 10,
+                unit_display_name: "VMs".into(),
+                group_id: None,
+                group_display_name: Some("DR".into()),
+            }],
+        }
+    }
+
+    #[test]
+    fn a_usage_summary_survives_both_formats() {
+        for format in [Format::Json, Format::Xml] {
+            let body = encode(format, &summary());
+            assert_eq!(decode::<ServiceUsageSummary>(format, &body), Ok(summary()));
+        }
+    }
+
+    #[test]
+    fn a_usage_summary_is_written_in_datacontract_order() {
+        let xml = String::from_utf8(encode(Format::Xml, &summary())).unwrap();
+        let order = [
+            "<ServiceName>",
+            "<ServiceDisplayName>",
+            "<RetrievedSuccessfully>true",
+            "<ErrorMessage i:nil",
+            "<Usages><Usage><DisplayName>",
+            "<CurrentValue>3",
+            "<Limit>10",
+            "<UnitDisplayName>",
+            "<GroupId i:nil",
+            "<GroupDisplayName>",
+        ];
+        let positions: Vec<usize> = order
+            .iter()
+            .map(|t| xml.find(t).unwrap_or_else(|| panic!("{t} in {xml}")))
+            .collect();
+        assert!(positions.windows(2).all(|w| w[0] < w[1]), "{xml}");
+    }
+}

@@ -213,3 +213,65 @@ fn content_types_name_utf8() {
     );
     assert_eq!(Format::Xml.content_type(), "application/xml; charset=utf-8");
 }
+
+#[test]
+fn odd_character_references_are_refused_or_read_without_panicking() {
+    for reference in [
+        "&#0;",
+        "&#xD800;",
+        "&#xFFFFFFFFFF;",
+        "&#;",
+        "&#x;",
+        "&#65",
+        "&amp",
+    ] {
+        let body = format!("<Error><Code>a{reference}b</Code></Error>");
+        let _ = decode::<WapError>(Format::Xml, body.as_bytes());
+    }
+    let ok =
+        decode::<WapError>(Format::Xml, b"<Error><Code>&#65;&#x42;&lt;</Code></Error>").unwrap();
+    assert_eq!(ok.code, "AB<");
+}
+
+/// A tiny deterministic generator, so the mutation test needs no extra crate and never flakes.
+fn next(seed: &mut u64) -> u64 {
+    *seed = seed
+        .wrapping_mul(6_364_136_223_846_793_005)
+        .wrapping_add(1_442_695_040_888_963_407);
+    *seed >> 33
+}
+
+#[test]
+fn mutated_bodies_never_panic() {
+    let mut error = WapError::new("Bad", "x");
+    error.parameters = Some(vec!["p".into()]);
+    error.inner_errors = Some(vec![WapError::new("Inner", "y")]);
+    let samples = [
+        encode(Format::Json, &error),
+        encode(Format::Xml, &error),
+        format!(r#"{{"SubscriptionId":"{ID}","State":1,"CoAdminIds":["a"],"QuotaSettings":[{{"Key":"k","Value":"v"}}]}}"#).into_bytes(),
+    ];
+    let alphabet = b"<>/&;#\"'{}[]:,=!?-x0 \n\xff";
+    let mut seed = 42;
+    for sample in &samples {
+        for _ in 0..2_000 {
+            let mut body = sample.clone();
+            for _ in 0..=next(&mut seed) % 4 {
+                let at = (next(&mut seed) as usize) % body.len();
+                let byte = alphabet[(next(&mut seed) as usize) % alphabet.len()];
+                match next(&mut seed) % 3 {
+                    0 => body[at] = byte,
+                    1 => body.insert(at, byte),
+                    _ => {
+                        body.remove(at);
+                    }
+                }
+            }
+            for format in [Format::Json, Format::Xml] {
+                let _ = decode::<WapError>(format, &body);
+                let _ = decode::<WireSubscription>(format, &body);
+                let _ = decode::<ResourceProvider>(format, &body);
+            }
+        }
+    }
+}
