@@ -8,6 +8,7 @@
 //! - a list may arrive as a single string (`CoAdminIds`), `null`, `i:nil="true"` or be missing;
 //! - unknown members are ignored;
 //! - the XML reader refuses DTDs and entity declarations and bounds nesting depth.
+//!
 //! The writer emits DataContract member order, integers for enums in JSON and names in XML.
 //!
 //! This module never does I/O; the api layer hands it bytes and a [`Format`].
@@ -19,12 +20,14 @@ mod registration;
 mod subscription;
 mod usage;
 
-pub use codec::{ContractError, Format, FromWire, Node, Out, ToWire, decode, encode};
+pub use codec::{
+    ContractError, Format, FromWire, Node, Out, ToWire, WireEnum, decode, encode, parse, read_items,
+};
 pub use error::WapError;
 pub use quota::{QuotaUpdateBatch, QuotaUpdateResultBatch, ServiceQuotaSettingList};
 pub use registration::{
     AuthenticationMode, AzureProvisioningInfo, ResourceProvider, ResourceProviderEndpoint,
-    ResourceProviderType, TenantEndpoint,
+    ResourceProviderType, ServiceSetting, TenantEndpoint,
 };
 pub use subscription::WireSubscription;
 pub use usage::{ServiceUsageSummary, Usage, UsageRecordList};

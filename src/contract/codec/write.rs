@@ -1,0 +1,211 @@
+//! The strict writer: an [`Out`] tree as Json.NET-style JSON or DataContract XML.
+//!
+//! JSON members and XML elements come out in the order the tree lists them, which the types keep
+//! in DataContract order; enums are integers in JSON and names in XML.
+
+use std::fmt::Write as _;
+
+use super::{Out, text};
+
+/// The namespace of DataContract arrays of primitives and of dictionaries.
+const ARRAYS_NAMESPACE: &str = "http://schemas.microsoft.com/2003/10/Serialization/Arrays";
+/// The namespace of `i:nil`.
+const INSTANCE_NAMESPACE: &str = "http://www.w3.org/2001/XMLSchema-instance";
+
+/// Writes the tree as compact JSON.
+pub fn json(out: &Out) -> String {
+    let mut buffer = String::new();
+    write_json(&mut buffer, out);
+    buffer
+}
+
+fn write_json(buffer: &mut String, out: &Out) {
+    match out {
+        Out::Null => buffer.push_str("null"),
+        Out::Str(value) => json_string(buffer, value),
+        Out::Int(value) => buffer.push_str(&value.to_string()),
+        Out::Bool(value) => buffer.push_str(if *value { "true" } else { "false" }),
+        Out::Enum { value, .. } => buffer.push_str(&value.to_string()),
+        Out::Time(time) => json_string(buffer, &text::format_time(*time)),
+        Out::Duration(duration) => json_string(buffer, &text::format_timespan(*duration)),
+        Out::Obj(members) => {
+            buffer.push('{');
+            for (index, (name, value)) in members.iter().enumerate() {
+                if index > 0 {
+                    buffer.push(',');
+                }
+                json_string(buffer, name);
+                buffer.push(':');
+                write_json(buffer, value);
+            }
+            buffer.push('}');
+        }
+        Out::List { items, .. } => {
+            buffer.push('[');
+            for (index, item) in items.iter().enumerate() {
+                if index > 0 {
+                    buffer.push(',');
+                }
+                write_json(buffer, item);
+            }
+            buffer.push(']');
+        }
+        Out::StrList(items) => {
+            buffer.push('[');
+            for (index, item) in items.iter().enumerate() {
+                if index > 0 {
+                    buffer.push(',');
+                }
+                json_string(buffer, item);
+            }
+            buffer.push(']');
+        }
+        Out::Dict(pairs) => {
+            buffer.push('{');
+            for (index, (key, value)) in pairs.iter().enumerate() {
+                if index > 0 {
+                    buffer.push(',');
+                }
+                json_string(buffer, key);
+                buffer.push(':');
+                json_string(buffer, value);
+            }
+            buffer.push('}');
+        }
+    }
+}
+
+fn json_string(buffer: &mut String, value: &str) {
+    // serde_json's escaping of a &str cannot fail.
+    buffer.push_str(&serde_json::to_string(value).unwrap_or_else(|_| "\"\"".to_owned()));
+}
+
+/// Writes the tree as a DataContract XML document with the given root name and namespace.
+pub fn xml(root: &str, namespace: &str, out: &Out) -> String {
+    let mut buffer = String::from(r#"<?xml version="1.0" encoding="utf-8"?>"#);
+    let declarations = format!(
+        r#" xmlns="{}" xmlns:i="{INSTANCE_NAMESPACE}""#,
+        escape(namespace)
+    );
+    write_element(&mut buffer, root, &declarations, out);
+    buffer
+}
+
+/// Writes `<name attributes>content</name>`, or the self-closing form when there is no content.
+fn write_element(buffer: &mut String, name: &str, attributes: &str, out: &Out) {
+    let content = match out {
+        Out::Null => {
+            let _ = write!(buffer, r#"<{name}{attributes} i:nil="true" />"#);
+            return;
+        }
+        Out::Str(value) => escape(value),
+        Out::Int(value) => value.to_string(),
+        Out::Bool(value) => value.to_string(),
+        Out::Enum { name, .. } => (*name).to_owned(),
+        Out::Time(time) => text::format_time(*time),
+        Out::Duration(duration) => text::format_xs_duration(*duration),
+        Out::Obj(members) => {
+            let mut inner = String::new();
+            for (member, value) in members {
+                write_element(&mut inner, member, "", value);
+            }
+            inner
+        }
+        Out::List { item, items } => {
+            let mut inner = String::new();
+            for value in items {
+                write_element(&mut inner, item, "", value);
+            }
+            inner
+        }
+        Out::StrList(items) => {
+            let attributes = format!(r#"{attributes} xmlns:d2p1="{ARRAYS_NAMESPACE}""#);
+            let mut inner = String::new();
+            for value in items {
+                let _ = write!(inner, "<d2p1:string>{}</d2p1:string>", escape(value));
+            }
+            return close(buffer, name, &attributes, &inner);
+        }
+        Out::Dict(pairs) => {
+            let attributes = format!(r#"{attributes} xmlns:d2p1="{ARRAYS_NAMESPACE}""#);
+            let mut inner = String::new();
+            for (key, value) in pairs {
+                let _ = write!(
+                    inner,
+                    "<d2p1:KeyValueOfstringstring><d2p1:Key>{}</d2p1:Key><d2p1:Value>{}</d2p1:Value></d2p1:KeyValueOfstringstring>",
+                    escape(key),
+                    escape(value)
+                );
+            }
+            return close(buffer, name, &attributes, &inner);
+        }
+    };
+    close(buffer, name, attributes, &content);
+}
+
+fn close(buffer: &mut String, name: &str, attributes: &str, content: &str) {
+    if content.is_empty() {
+        let _ = write!(buffer, "<{name}{attributes} />");
+    } else {
+        let _ = write!(buffer, "<{name}{attributes}>{content}</{name}>");
+    }
+}
+
+/// Escapes text and attribute values; CR and other control characters become character references
+/// so that they survive XML line-end normalisation as DataContract's own `&#xD;` does.
+fn escape(value: &str) -> String {
+    let mut escaped = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '&' => escaped.push_str("&amp;"),
+            '<' => escaped.push_str("&lt;"),
+            '>' => escaped.push_str("&gt;"),
+            '"' => escaped.push_str("&quot;"),
+            '\t' | '\n' => escaped.push(c),
+            c if c.is_control() => {
+                let _ = write!(escaped, "&#x{:X};", u32::from(c));
+            }
+            c => escaped.push(c),
+        }
+    }
+    escaped
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn xml_text_is_escaped_and_nulls_are_nil() {
+        let out = Out::Obj(vec![
+            ("A", Out::Str("<&>\"' \r".into())),
+            ("B", Out::Null),
+            ("C", Out::StrList(vec![])),
+        ]);
+        let xml = xml("Root", "urn:ns", &out);
+        assert_eq!(
+            xml,
+            r#"<?xml version="1.0" encoding="utf-8"?><Root xmlns="urn:ns" xmlns:i="http://www.w3.org/2001/XMLSchema-instance"><A>&lt;&amp;&gt;&quot;' &#xD;</A><B i:nil="true" /><C xmlns:d2p1="http://schemas.microsoft.com/2003/10/Serialization/Arrays" /></Root>"#
+        );
+    }
+
+    #[test]
+    fn json_enums_are_integers_and_lists_are_arrays() {
+        let out = Out::Obj(vec![
+            (
+                "State",
+                Out::Enum {
+                    name: "Suspended",
+                    value: 1,
+                },
+            ),
+            ("Ids", Out::StrList(vec!["a\"b".into()])),
+            ("Props", Out::Dict(vec![("k".into(), "v".into())])),
+            ("None", Out::Null),
+        ]);
+        assert_eq!(
+            json(&out),
+            r#"{"State":1,"Ids":["a\"b"],"Props":{"k":"v"},"None":null}"#
+        );
+    }
+}
