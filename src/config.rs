@@ -1,1 +1,436 @@
-//! Placeholder: configuration arrives in this same change.
+//! Configuration: built-in defaults, then a TOML file, then environment variables prefixed `WAPDR_`
+//! with `__` between levels (`WAPDR_DATABASE__URL`, `WAPDR_ENDPOINTS__NOTIFICATION__PASSWORD`).
+//!
+//! Secrets are [`SecretString`]s: their `Debug` is redacted, so a logged config shows no password.
+//! An unknown key in the file or the environment is an error, so a typo is caught at start.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use figment::Figment;
+use figment::providers::{Env, Format as _, Toml};
+use secrecy::SecretString;
+use serde::{Deserialize, Deserializer};
+
+/// The whole configuration of one wapdr instance.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// The address the HTTP server binds.
+    pub listen: SocketAddr,
+    /// The base URL WAP uses to reach this instance (for the registration); defaults to `http://{listen}`.
+    #[serde(deserialize_with = "lenient_option_string")]
+    pub public_url: Option<String>,
+    /// The store.
+    pub database: DatabaseConfig,
+    /// The Basic credentials of each RP endpoint.
+    pub endpoints: EndpointsConfig,
+    /// Bounds on what a caller may send.
+    pub limits: LimitsConfig,
+    /// Log output.
+    pub log: LogConfig,
+    /// How wapdr registers itself in WAP.
+    pub rp: RpConfig,
+}
+
+/// Which database, and how many connections.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `sqlite://PATH` (one node) or `postgres://USER@HOST/DB` (scale-out).
+    #[serde(deserialize_with = "lenient_string")]
+    pub url: String,
+    /// Connection pool size.
+    pub max_connections: u32,
+}
+
+/// Credentials per endpoint; each endpoint is registered in WAP with its own.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EndpointsConfig {
+    /// Called by WAP's service management API (subscriptions, quota).
+    pub notification: EndpointCredentials,
+    /// Called by WAP's usage collector.
+    pub usage: EndpointCredentials,
+    /// Called through WAP's admin API (provider setup and operations).
+    pub admin: EndpointCredentials,
+    /// Called through WAP's tenant API (the tenant's own subscription).
+    pub tenant: EndpointCredentials,
+}
+
+/// A user name and password for HTTP Basic authentication.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EndpointCredentials {
+    /// The user name WAP sends.
+    #[serde(deserialize_with = "lenient_string")]
+    pub username: String,
+    /// The password; when unset, wapdr generates one, keeps it in the store and shows it only in
+    /// the output of `wapdr register`.
+    #[serde(deserialize_with = "lenient_secret")]
+    pub password: Option<SecretString>,
+}
+
+/// Bounds on requests.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// The largest request body accepted, in bytes; larger ones get 413.
+    pub max_body_bytes: usize,
+}
+
+/// Log output.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// `pretty` for people, `json` for log shippers.
+    pub format: LogFormat,
+    /// A tracing filter (`info`, `wapdr=debug,info`...); `RUST_LOG` overrides it.
+    #[serde(deserialize_with = "lenient_string")]
+    pub level: String,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Pretty,
+    /// One JSON object per line.
+    Json,
+}
+
+/// How wapdr presents itself to WAP.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RpConfig {
+    /// The RP name WAP routes by (`/services/<name>/...`).
+    #[serde(deserialize_with = "lenient_string")]
+    pub name: String,
+    /// The name shown in the WAP portals.
+    #[serde(deserialize_with = "lenient_string")]
+    pub display_name: String,
+    /// How many subscriptions WAP may put in one `PUT /quota`.
+    pub max_quota_update_batch_size: u32,
+    /// How often WAP polls a subscription whose LifecycleState is not final, in seconds.
+    pub subscription_status_polling_seconds: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let listen: SocketAddr = ([127, 0, 0, 1], 8642).into();
+        Self {
+            listen,
+            public_url: None,
+            database: DatabaseConfig::default(),
+            endpoints: EndpointsConfig::default(),
+            limits: LimitsConfig::default(),
+            log: LogConfig::default(),
+            rp: RpConfig::default(),
+        }
+    }
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            url: "sqlite://wapdr.db".into(),
+            max_connections: 10,
+        }
+    }
+}
+
+impl Default for EndpointCredentials {
+    fn default() -> Self {
+        Self {
+            username: "wapdr".into(),
+            password: None,
+        }
+    }
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 1024 * 1024,
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Pretty,
+            level: "info".into(),
+        }
+    }
+}
+
+impl Default for RpConfig {
+    fn default() -> Self {
+        Self {
+            name: "disasterrecovery".into(),
+            display_name: "Disaster Recovery".into(),
+            max_quota_update_batch_size: 5,
+            subscription_status_polling_seconds: 30,
+        }
+    }
+}
+
+/// The configuration could not be loaded; says which key or file is wrong.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration error: {0}")]
+pub struct ConfigError(String);
+
+/// The top-level keys; environment variables outside them (`WAPDR_CONFIG`, test variables) are not
+/// configuration and are left alone.
+const TOP_LEVEL_KEYS: [&str; 7] = [
+    "listen",
+    "public_url",
+    "database",
+    "endpoints",
+    "limits",
+    "log",
+    "rp",
+];
+
+impl Config {
+    /// Loads defaults, then `file` (if given; it must exist), then the `WAPDR_` environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut figment = Figment::new();
+        if let Some(path) = file {
+            if !path.exists() {
+                return Err(ConfigError(format!(
+                    "config file {} does not exist",
+                    path.display()
+                )));
+            }
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        let env = Env::prefixed("WAPDR_").split("__").filter(|key| {
+            let top = key.as_str().split('.').next().unwrap_or_default();
+            TOP_LEVEL_KEYS.iter().any(|k| k.eq_ignore_ascii_case(top))
+        });
+        figment
+            .merge(env)
+            .extract::<Config>()
+            .map_err(|e| ConfigError(e.to_string()))
+            .and_then(Config::checked)
+    }
+
+    /// Parses a TOML text alone (tests, `config check`).
+    pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
+        Figment::new()
+            .merge(Toml::string(text))
+            .extract::<Config>()
+            .map_err(|e| ConfigError(e.to_string()))
+            .and_then(Config::checked)
+    }
+
+    /// The base URL WAP reaches this instance at, without a trailing slash.
+    pub fn public_url(&self) -> String {
+        self.public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.listen))
+            .trim_end_matches('/')
+            .to_owned()
+    }
+
+    fn checked(self) -> Result<Self, ConfigError> {
+        if self.limits.max_body_bytes < 1024 {
+            return Err(ConfigError(
+                "limits.max_body_bytes must be at least 1024".into(),
+            ));
+        }
+        if self.database.max_connections == 0 {
+            return Err(ConfigError("database.max_connections must be at least 1".into()));
+        }
+        for (name, creds) in self.endpoints.iter() {
+            if creds.username.is_empty() || creds.username.contains(':') {
+                return Err(ConfigError(format!(
+                    "endpoints.{name}.username must be non-empty and contain no ':'"
+                )));
+            }
+        }
+        Ok(self)
+    }
+}
+
+impl EndpointsConfig {
+    /// Each endpoint's name and credentials.
+    pub fn iter(&self) -> [(&'static str, &EndpointCredentials); 4] {
+        [
+            ("notification", &self.notification),
+            ("usage", &self.usage),
+            ("admin", &self.admin),
+            ("tenant", &self.tenant),
+        ]
+    }
+}
+
+/// A commented example of every key with its default, printed by `wapdr config example`.
+pub const EXAMPLE: &str = r#"# wapdr configuration. Every key is optional; the values shown are the defaults.
+# Each key can also be set from the environment: WAPDR_ + the key path in capitals with "__"
+# between levels, e.g. WAPDR_LISTEN, WAPDR_DATABASE__URL, WAPDR_ENDPOINTS__NOTIFICATION__PASSWORD.
+
+# Address the HTTP server binds.
+listen = "127.0.0.1:8642"
+# Base URL WAP uses to reach this instance (used by `wapdr register`); default http://<listen>.
+# public_url = "https://wapdr.contoso.local:8642"
+
+[database]
+# sqlite://PATH for one node (file created if missing), postgres://USER@HOST/DB to scale out.
+url = "sqlite://wapdr.db"
+# Connection pool size.
+max_connections = 10
+
+# HTTP Basic credentials of each RP endpoint, as registered in WAP. A password left unset is
+# generated once, kept in the store, and shown by `wapdr register`.
+[endpoints.notification]
+username = "wapdr"
+# password = "..."
+
+[endpoints.usage]
+username = "wapdr"
+# password = "..."
+
+[endpoints.admin]
+username = "wapdr"
+# password = "..."
+
+[endpoints.tenant]
+username = "wapdr"
+# password = "..."
+
+[limits]
+# Largest request body accepted, in bytes (larger ones get 413 with a WAP Error).
+max_body_bytes = 1048576
+
+[log]
+# "pretty" or "json".
+format = "pretty"
+# Tracing filter; RUST_LOG overrides it.
+level = "info"
+
+[rp]
+# RP name in WAP (/services/<name>/...).
+name = "disasterrecovery"
+# Name shown in the WAP portals.
+display_name = "Disaster Recovery"
+# Subscriptions per PUT /quota call.
+max_quota_update_batch_size = 5
+# How often WAP polls a subscription whose LifecycleState is not final, in seconds.
+subscription_status_polling_seconds = 30
+"#;
+
+/// Accepts a string, or a number or boolean the environment provider parsed out of one.
+fn lenient_string<'de, D: Deserializer<'de>>(de: D) -> Result<String, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Text {
+        Str(String),
+        Int(i64),
+        Float(f64),
+        Bool(bool),
+    }
+    Ok(match Text::deserialize(de)? {
+        Text::Str(s) => s,
+        Text::Int(i) => i.to_string(),
+        Text::Float(f) => f.to_string(),
+        Text::Bool(b) => b.to_string(),
+    })
+}
+
+fn lenient_option_string<'de, D: Deserializer<'de>>(de: D) -> Result<Option<String>, D::Error> {
+    lenient_string(de).map(Some)
+}
+
+fn lenient_secret<'de, D: Deserializer<'de>>(de: D) -> Result<Option<SecretString>, D::Error> {
+    lenient_string(de).map(|s| Some(SecretString::from(s)))
+}
+
+#[cfg(test)]
+mod tests {
+    use secrecy::ExposeSecret;
+
+    use super::*;
+
+    #[test]
+    fn the_example_parses_to_the_defaults() {
+        let from_example = Config::from_toml(EXAMPLE).unwrap();
+        let defaults = Config::default();
+        assert_eq!(from_example.listen, defaults.listen);
+        assert_eq!(from_example.database.url, defaults.database.url);
+        assert_eq!(from_example.limits.max_body_bytes, defaults.limits.max_body_bytes);
+        assert_eq!(from_example.rp.name, defaults.rp.name);
+        assert_eq!(from_example.log.format, defaults.log.format);
+    }
+
+    #[test]
+    fn every_commented_key_of_the_example_is_a_real_key() {
+        // Uncomment `# key = value` lines: the result must still be a valid configuration.
+        let uncommented: String = EXAMPLE
+            .lines()
+            .map(|line| match line.strip_prefix("# ") {
+                Some(rest) if rest.starts_with("public_url =") || rest.starts_with("password =") => {
+                    rest
+                }
+                _ => line,
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let config = Config::from_toml(&uncommented).unwrap();
+        assert_eq!(config.public_url(), "https://wapdr.contoso.local:8642");
+        assert_eq!(
+            config.endpoints.usage.password.as_ref().unwrap().expose_secret(),
+            "..."
+        );
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_with_their_name() {
+        let err = Config::from_toml("[database]\nurll = \"x\"").unwrap_err();
+        assert!(err.to_string().contains("urll"), "{err}");
+    }
+
+    #[test]
+    fn environment_overrides_the_file_with_double_underscore_nesting() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("wapdr.toml", "listen = \"127.0.0.1:1\"\n[database]\nurl = \"sqlite://a.db\"")?;
+            jail.set_env("WAPDR_DATABASE__URL", "sqlite://b.db");
+            jail.set_env("WAPDR_ENDPOINTS__NOTIFICATION__USERNAME", "wap");
+            jail.set_env("WAPDR_ENDPOINTS__NOTIFICATION__PASSWORD", "1234");
+            jail.set_env("WAPDR_TEST_POSTGRES_URL", "not configuration");
+            let config = Config::load(Some(Path::new("wapdr.toml"))).expect("loads");
+            assert_eq!(config.listen.port(), 1);
+            assert_eq!(config.database.url, "sqlite://b.db");
+            assert_eq!(config.endpoints.notification.username, "wap");
+            assert_eq!(
+                config.endpoints.notification.password.as_ref().unwrap().expose_secret(),
+                "1234"
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_missing_config_file_is_an_error() {
+        let err = Config::load(Some(Path::new("/nonexistent/wapdr.toml"))).unwrap_err();
+        assert!(err.to_string().contains("does not exist"));
+    }
+
+    #[test]
+    fn secrets_do_not_show_in_debug_output() {
+        let config = Config::from_toml("[endpoints.admin]\npassword = \"hunter2-secret\"").unwrap();
+        assert!(!format!("{config:?}").contains("hunter2-secret"));
+    }
+
+    #[test]
+    fn numeric_looking_passwords_are_kept_as_text() {
+        let config = Config::from_toml("[endpoints.admin]\npassword = 12345").unwrap();
+        assert_eq!(
+            config.endpoints.admin.password.unwrap().expose_secret(),
+            "12345"
+        );
+    }
+}

@@ -5,11 +5,13 @@
 //! - [`api`]: the axum routers of the resource-provider endpoints;
 //! - [`domain`]: the rules (quota schema, subscription lifecycle), no I/O;
 //! - [`store`]: persistence behind one trait, SQLite and PostgreSQL;
+//! - [`app`]: wires config, store and api into a running service;
 //! - [`config`]: the layered configuration (defaults, TOML file, `WAPDR_` environment).
 //!
 //! The engine, workflows, fabric clients and the lab arrive with their own issues.
 
 pub mod api;
+pub mod app;
 pub mod config;
 pub mod contract;
 pub mod domain;

@@ -1,1 +1,184 @@
-fn main() {}
+//! The `wapdr` binary: one command per job (serve, migrate, config, register).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use clap::{Args, Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+use wapdr::app;
+use wapdr::config::{Config, EXAMPLE, LogFormat};
+use wapdr::contract::{self, Format};
+use wapdr::store;
+
+/// Disaster recovery as a Windows Azure Pack plan add-on.
+#[derive(Parser)]
+#[command(name = "wapdr", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the resource provider (all endpoints on one listener).
+    Serve(ConfigArg),
+    /// Apply the store's migrations and exit.
+    Migrate(ConfigArg),
+    /// Show or check configuration.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// Print (or post) the ResourceProvider registration body for WAP's admin API.
+    Register(RegisterArgs),
+}
+
+#[derive(Args)]
+struct ConfigArg {
+    /// TOML configuration file; WAPDR_* environment variables override it.
+    #[arg(long, short, env = "WAPDR_CONFIG")]
+    config: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Print a commented example of every key, with its default.
+    Example,
+    /// Load the configuration (file + environment) and print it, secrets redacted.
+    Check(ConfigArg),
+}
+
+#[derive(Args)]
+struct RegisterArgs {
+    #[command(flatten)]
+    config: ConfigArg,
+    /// Print DataContract XML instead of JSON.
+    #[arg(long)]
+    xml: bool,
+    /// WAP admin API base URL (e.g. https://wapadmin:30004); with it, the body is POSTed to
+    /// {admin-api}/resourceproviders instead of printed.
+    #[arg(long)]
+    admin_api: Option<String>,
+    /// Bearer token for the WAP admin API.
+    #[arg(long, env = "WAPDR_ADMIN_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// The principal to act as (x-ms-principal-id).
+    #[arg(long, default_value = "admin")]
+    principal: String,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => serve(args).await,
+        Command::Migrate(args) => {
+            let config = load(&args)?;
+            init_tracing(&config);
+            let store = store::open(&config.database.url, 1).await?;
+            store.ping().await?;
+            println!(
+                "migrations applied to {} ({})",
+                app::redact_url(&config.database.url),
+                store.backend()
+            );
+            Ok(())
+        }
+        Command::Config { command } => match command {
+            ConfigCommand::Example => {
+                print!("{EXAMPLE}");
+                Ok(())
+            }
+            ConfigCommand::Check(args) => {
+                let config = load(&args)?;
+                println!("{config:#?}");
+                Ok(())
+            }
+        },
+        Command::Register(args) => register(args).await,
+    }
+}
+
+fn load(args: &ConfigArg) -> anyhow::Result<Config> {
+    Ok(Config::load(args.config.as_deref())?)
+}
+
+fn init_tracing(config: &Config) {
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(&config.log.level))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let _ = match config.log.format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Pretty => builder.try_init(),
+    };
+}
+
+async fn serve(args: ConfigArg) -> anyhow::Result<()> {
+    let config = load(&args)?;
+    init_tracing(&config);
+    let running = app::start(&config).await?;
+    let base = config
+        .public_url
+        .clone()
+        .unwrap_or_else(|| running.url())
+        .trim_end_matches('/')
+        .to_owned();
+    println!("wapdr {} is serving ({} store)", env!("CARGO_PKG_VERSION"), running.store.backend());
+    println!("  notification endpoint  {base}/notification");
+    println!("  usage endpoint         {base}/");
+    println!("  admin endpoint         {base}/admin");
+    println!("  tenant endpoint        {base}/tenant/");
+    println!("  health                 {base}/health  {base}/health/ready");
+    println!("Register it in WAP: `wapdr register` prints the body (with the endpoint credentials);");
+    println!("`wapdr register --admin-api https://ADMINAPI:30004 --token TOKEN` posts it. Ctrl-C stops.");
+    running.until_signal().await
+}
+
+async fn register(args: RegisterArgs) -> anyhow::Result<()> {
+    let config = load(&args.config)?;
+    let store = store::open(&config.database.url, 1).await?;
+    let secrets = app::resolve_secrets(&config, &store).await?;
+    let instance_id = app::instance_id(&store).await?;
+    let body = app::registration(&config, &secrets, instance_id);
+    let format = if args.xml { Format::Xml } else { Format::Json };
+    let bytes = contract::encode(format, &body);
+    let Some(admin_api) = args.admin_api else {
+        println!("{}", String::from_utf8_lossy(&bytes));
+        return Ok(());
+    };
+    let Some(token) = args.token else {
+        bail!("--admin-api needs a bearer token: pass --token or set WAPDR_ADMIN_TOKEN");
+    };
+    let url = format!("{}/resourceproviders", admin_api.trim_end_matches('/'));
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()?;
+    let response = client
+        .post(&url)
+        .bearer_auth(token)
+        .header("x-ms-principal-id", &args.principal)
+        .header(reqwest::header::CONTENT_TYPE, format.content_type())
+        .header(reqwest::header::ACCEPT, format.content_type())
+        .body(bytes)
+        .send()
+        .await
+        .with_context(|| format!("posting the registration to {url}"))?;
+    let status = response.status();
+    let text = response.text().await.unwrap_or_default();
+    if status.is_success() {
+        println!("registered '{}' (instance {instance_id}) at {url}: {status}", config.rp.name);
+        Ok(())
+    } else if status == reqwest::StatusCode::CONFLICT {
+        bail!(
+            "WAP already has a resource provider named '{}' ({status}): remove it or update it with \
+             PUT /resourceproviders/{}/{instance_id}. WAP said: {text}",
+            config.rp.name,
+            config.rp.name
+        )
+    } else {
+        bail!("WAP refused the registration with {status}: {text}")
+    }
+}

@@ -1,0 +1,214 @@
+//! Wires configuration, store and API into a running service, and builds wapdr's own registration
+//! for WAP. The binary's commands and the end-to-end tests both start wapdr through [`start`].
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use secrecy::SecretString;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use uuid::Uuid;
+
+use crate::api::{self, AppState, EndpointSecrets};
+use crate::config::{Config, EndpointCredentials};
+use crate::contract::{
+    AuthenticationMode, ResourceProvider, ResourceProviderEndpoint, ResourceProviderType,
+    TenantEndpoint,
+};
+use crate::store::{self, SharedStore};
+
+/// A running wapdr: its bound address and a way to stop it.
+pub struct Running {
+    /// The address the server listens on (port 0 in the config becomes a real port here).
+    pub addr: SocketAddr,
+    /// The store it uses.
+    pub store: SharedStore,
+    /// The endpoint credentials in force.
+    pub secrets: EndpointSecrets,
+    shutdown: oneshot::Sender<()>,
+    server: JoinHandle<std::io::Result<()>>,
+}
+
+impl Running {
+    /// The base URL of the server.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops accepting connections, lets in-flight requests finish, and waits.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        let _ = self.shutdown.send(());
+        self.server.await.context("server task panicked")??;
+        Ok(())
+    }
+
+    /// Serves until ctrl-c (or SIGTERM), then shuts down gracefully.
+    pub async fn until_signal(self) -> anyhow::Result<()> {
+        shutdown_signal().await;
+        tracing::info!("shutting down");
+        self.stop().await
+    }
+}
+
+/// Opens the store (applying migrations), resolves credentials, binds and starts serving.
+pub async fn start(config: &Config) -> anyhow::Result<Running> {
+    let store = store::open(&config.database.url, config.database.max_connections)
+        .await
+        .with_context(|| format!("opening the store at {}", redact_url(&config.database.url)))?;
+    let secrets = resolve_secrets(config, &store).await?;
+    let state = AppState {
+        store: store.clone(),
+        rp_name: Arc::from(config.rp.name.as_str()),
+        rp_display_name: Arc::from(config.rp.display_name.as_str()),
+    };
+    let router = api::router(state, &secrets, config.limits.max_body_bytes);
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("binding {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    let (shutdown, signal) = oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async move {
+                let _ = signal.await;
+            })
+            .await
+    });
+    tracing::info!(%addr, store = store.backend(), "wapdr listening");
+    Ok(Running {
+        addr,
+        store,
+        secrets,
+        shutdown,
+        server,
+    })
+}
+
+/// Each endpoint's credentials: the configured password, or one generated once and kept in the
+/// store (so every instance on the same database, and `wapdr register`, agree on it).
+pub async fn resolve_secrets(config: &Config, store: &SharedStore) -> anyhow::Result<EndpointSecrets> {
+    async fn one(
+        store: &SharedStore,
+        name: &str,
+        creds: &EndpointCredentials,
+    ) -> anyhow::Result<(String, SecretString)> {
+        let password = match &creds.password {
+            Some(password) => password.clone(),
+            None => {
+                let candidate = format!("{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple());
+                let kept = store
+                    .put_setting_if_absent(&format!("endpoints.{name}.generated_password"), &candidate)
+                    .await?;
+                SecretString::from(kept)
+            }
+        };
+        Ok((creds.username.clone(), password))
+    }
+    let endpoints = &config.endpoints;
+    Ok(EndpointSecrets {
+        notification: one(store, "notification", &endpoints.notification).await?,
+        usage: one(store, "usage", &endpoints.usage).await?,
+        admin: one(store, "admin", &endpoints.admin).await?,
+        tenant: one(store, "tenant", &endpoints.tenant).await?,
+    })
+}
+
+/// The RP instance id registered in WAP: generated once and kept in the store.
+pub async fn instance_id(store: &SharedStore) -> anyhow::Result<Uuid> {
+    let kept = store
+        .put_setting_if_absent("rp.instance_id", &Uuid::new_v4().to_string())
+        .await?;
+    Uuid::parse_str(&kept).context("the stored rp.instance_id is not a GUID")
+}
+
+/// The body of WAP's `POST /resourceproviders` that registers this instance.
+pub fn registration(config: &Config, secrets: &EndpointSecrets, instance_id: Uuid) -> ResourceProvider {
+    use secrecy::ExposeSecret as _;
+    let base = config.public_url();
+    let endpoint = |path: &str, (user, password): &(String, SecretString)| ResourceProviderEndpoint {
+        forwarding_address: format!("{base}{path}"),
+        authentication_mode: AuthenticationMode::Basic,
+        authentication_username: Some(user.clone()),
+        authentication_password: Some(password.expose_secret().to_owned()),
+    };
+    ResourceProvider {
+        name: config.rp.name.clone(),
+        display_name: Some(config.rp.display_name.clone()),
+        description: Some(
+            "Disaster recovery for VM Clouds subscriptions: replication to a second stamp, drills and failover.".into(),
+        ),
+        enabled: true,
+        pass_through_enabled: true,
+        allow_anonymous_access: false,
+        allow_multiple_instances: false,
+        admin_endpoint: Some(endpoint("/admin", &secrets.admin)),
+        tenant_endpoint: Some(TenantEndpoint {
+            endpoint: endpoint("/tenant/", &secrets.tenant),
+            source_uri_template: Some(format!("{{subid}}/services/{}/{{*path}}", config.rp.name)),
+            target_uri_template: Some("subscriptions/{subid}/{*path}".into()),
+        }),
+        usage_endpoint: Some(endpoint("/", &secrets.usage)),
+        health_check_endpoint: None,
+        notification_endpoint: Some(endpoint("/notification", &secrets.notification)),
+        instance_id: Some(instance_id.to_string()),
+        instance_display_name: Some(config.rp.display_name.clone()),
+        max_quota_update_batch_size: config.rp.max_quota_update_batch_size.into(),
+        subscription_status_polling_interval: std::time::Duration::from_secs(
+            config.rp.subscription_status_polling_seconds,
+        ),
+        provider_type: ResourceProviderType::Standard,
+        settings: Vec::new(),
+    }
+}
+
+/// A database URL with any password replaced, for messages and logs.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_passwords_are_redacted() {
+        assert_eq!(
+            redact_url("postgres://wapdr:s3cret@db.local:5432/wapdr"),
+            "postgres://wapdr:***@db.local:5432/wapdr"
+        );
+        assert_eq!(redact_url("postgres://wapdr@db/wapdr"), "postgres://wapdr@db/wapdr");
+        assert_eq!(redact_url("sqlite://wapdr.db"), "sqlite://wapdr.db");
+    }
+}
