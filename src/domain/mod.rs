@@ -10,5 +10,5 @@ pub mod usage;
 
 pub use ids::{InvalidId, SubscriptionId};
 pub use quota::{DrQuota, QuotaError, QuotaSetting, QuotaSources, SelfService};
-pub use subscription::{LifecycleState, Subscription, SubscriptionState};
+pub use subscription::{LifecycleState, Subscription, SubscriptionChanges, SubscriptionState};
 pub use usage::{NewUsageRecord, UsageRecord};

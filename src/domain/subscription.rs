@@ -112,7 +112,85 @@ pub struct Subscription {
     pub version: i64,
 }
 
+/// What WAP asked to change; `None` leaves a member as it is (WAP may send a partial object).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SubscriptionChanges {
+    /// A new friendly name.
+    pub name: Option<String>,
+    /// A new state (suspend, reactivate, delete pending).
+    pub state: Option<SubscriptionState>,
+    /// A new account admin.
+    pub admin_id: Option<String>,
+    /// The full new list of co-admins.
+    pub co_admins: Option<Vec<String>>,
+    /// The full new quota.
+    pub quota: Option<QuotaSources>,
+}
+
 impl Subscription {
+    /// A subscription WAP has just created (or re-created after a delete), ready to be stored.
+    ///
+    /// The timestamps are placeholders: the store stamps them with the database clock.
+    pub fn created(id: SubscriptionId, changes: SubscriptionChanges) -> Self {
+        let mut sub = Self {
+            id,
+            name: String::new(),
+            state: SubscriptionState::Active,
+            lifecycle: LifecycleState::Provisioned,
+            last_error: None,
+            admin_id: String::new(),
+            co_admins: Vec::new(),
+            quota: QuotaSources::default(),
+            created_at: OffsetDateTime::UNIX_EPOCH,
+            updated_at: OffsetDateTime::UNIX_EPOCH,
+            version: 0,
+        };
+        sub.apply(changes);
+        sub
+    }
+
+    /// Applies WAP's changes. The caller validated the quota.
+    pub fn apply(&mut self, changes: SubscriptionChanges) {
+        let SubscriptionChanges {
+            name,
+            state,
+            admin_id,
+            co_admins,
+            quota,
+        } = changes;
+        if let Some(name) = name {
+            self.name = name;
+        }
+        if let Some(state) = state {
+            self.state = state;
+        }
+        if let Some(admin_id) = admin_id {
+            self.admin_id = admin_id;
+        }
+        if let Some(co_admins) = co_admins {
+            self.co_admins = co_admins;
+        }
+        if let Some(quota) = quota {
+            self.quota = quota;
+        }
+        self.lifecycle = LifecycleState::Provisioned;
+        self.last_error = None;
+    }
+
+    /// Re-creates a deleted subscription in place, keeping its version for the store's check.
+    pub fn recreate(&mut self, changes: SubscriptionChanges) {
+        let version = self.version;
+        *self = Self::created(self.id, changes);
+        self.version = version;
+    }
+
+    /// Marks the subscription deleted. It stays as a tombstone so a repeated delete, or WAP polling
+    /// the subscription, still gets an answer.
+    pub fn mark_deleted(&mut self) {
+        self.lifecycle = LifecycleState::Deleted;
+        self.last_error = None;
+    }
+
     /// The DR entitlements in force.
     pub fn effective_quota(&self) -> Result<DrQuota, QuotaError> {
         self.quota.effective()
@@ -176,6 +254,34 @@ mod tests {
         assert!(sub.tenant_may_act());
         sub.state = SubscriptionState::Suspended;
         assert!(!sub.tenant_may_act());
+    }
+
+    #[test]
+    fn a_partial_update_keeps_what_it_does_not_name() {
+        let mut sub = sample();
+        sub.apply(SubscriptionChanges {
+            state: Some(SubscriptionState::Suspended),
+            ..SubscriptionChanges::default()
+        });
+        assert_eq!(sub.state, SubscriptionState::Suspended);
+        assert_eq!(sub.admin_id, "tenant@fabrikam.com");
+        assert_eq!(sub.co_admins, vec!["CoAdmin@Fabrikam.com".to_owned()]);
+    }
+
+    #[test]
+    fn recreating_a_deleted_subscription_starts_afresh_but_keeps_the_version() {
+        let mut sub = sample();
+        sub.version = 7;
+        sub.mark_deleted();
+        assert!(sub.is_deleted());
+        sub.recreate(SubscriptionChanges {
+            admin_id: Some("new@fabrikam.com".into()),
+            ..SubscriptionChanges::default()
+        });
+        assert!(!sub.is_deleted());
+        assert_eq!(sub.version, 7);
+        assert!(sub.co_admins.is_empty());
+        assert!(sub.is_administered_by("new@fabrikam.com"));
     }
 
     #[test]
