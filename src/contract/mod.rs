@@ -29,7 +29,7 @@ pub use registration::{
     AuthenticationMode, AzureProvisioningInfo, ResourceProvider, ResourceProviderEndpoint,
     ResourceProviderType, ServiceSetting, TenantEndpoint,
 };
-pub use subscription::WireSubscription;
+pub use subscription::{SubscriptionList, WireSubscription};
 pub use usage::{ServiceUsageSummary, Usage, UsageRecordList};
 
 /// The DataContract namespace of every WAP management contract.

@@ -1,6 +1,6 @@
 //! The `Subscription` WAP sends to the notification endpoint and gets back (spec §2.2).
 
-use super::codec::{ContractError, FromWire, Node, Out, ToWire};
+use super::codec::{ContractError, FromWire, Node, Out, ToWire, read_items};
 use super::quota::quota_list;
 use crate::domain::{LifecycleState, QuotaSetting, SubscriptionId, SubscriptionState};
 
@@ -11,8 +11,8 @@ pub struct WireSubscription {
     pub subscription_id: SubscriptionId,
     /// The friendly name.
     pub subscription_name: Option<String>,
-    /// The state WAP set (absent reads as `Active`).
-    pub state: SubscriptionState,
+    /// The state WAP set; `None` when the body does not name it (an update then keeps the state).
+    pub state: Option<SubscriptionState>,
     /// Where the RP stands with the last operation (async protocol).
     pub lifecycle_state: Option<LifecycleState>,
     /// Why the last operation failed.
@@ -21,8 +21,8 @@ pub struct WireSubscription {
     pub quota_settings: Vec<QuotaSetting>,
     /// The account admin.
     pub admin_id: Option<String>,
-    /// The co-administrators.
-    pub co_admin_ids: Vec<String>,
+    /// The co-administrators; `None` when absent or nil (an update then keeps them).
+    pub co_admin_ids: Option<Vec<String>>,
 }
 
 impl FromWire for WireSubscription {
@@ -31,15 +31,13 @@ impl FromWire for WireSubscription {
         Ok(Self {
             subscription_id: node.required_subscription_id(&["SubscriptionId"])?,
             subscription_name: node.optional_str(&["SubscriptionName"])?,
-            state: node
-                .optional_enum(&["State"])?
-                .unwrap_or(SubscriptionState::Active),
+            state: node.optional_enum(&["State"])?,
             // `LifeCycleState` (the docs' spelling) differs only by case, which `get` ignores.
             lifecycle_state: node.optional_enum(&["LifecycleState"])?,
             last_error_message: node.optional_str(&["LastErrorMessage"])?,
             quota_settings: node.list(&["QuotaSettings"])?,
             admin_id: node.optional_str(&["AdminId"])?,
-            co_admin_ids: node.string_list(&["CoAdminIds", "CoAdmins"])?,
+            co_admin_ids: node.optional_string_list(&["CoAdminIds", "CoAdmins"])?,
         })
     }
 }
@@ -51,7 +49,7 @@ impl ToWire for WireSubscription {
         Out::Obj(vec![
             ("SubscriptionId", Out::Str(self.subscription_id.to_string())),
             ("SubscriptionName", Out::opt_str(&self.subscription_name)),
-            ("State", Out::enumeration(self.state)),
+            ("State", self.state.map_or(Out::Null, Out::enumeration)),
             (
                 "LifecycleState",
                 self.lifecycle_state.map_or(Out::Null, Out::enumeration),
@@ -59,7 +57,31 @@ impl ToWire for WireSubscription {
             ("LastErrorMessage", Out::opt_str(&self.last_error_message)),
             ("QuotaSettings", quota_list(&self.quota_settings)),
             ("AdminId", Out::opt_str(&self.admin_id)),
-            ("CoAdminIds", Out::StrList(self.co_admin_ids.clone())),
+            (
+                "CoAdminIds",
+                self.co_admin_ids.clone().map_or(Out::Null, Out::StrList),
+            ),
         ])
+    }
+}
+
+/// Several subscriptions: a JSON array, or DataContract `<Subscriptions><Subscription>...`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubscriptionList(pub Vec<WireSubscription>);
+
+impl FromWire for SubscriptionList {
+    fn from_wire(node: &Node) -> Result<Self, ContractError> {
+        read_items(node).map(Self)
+    }
+}
+
+impl ToWire for SubscriptionList {
+    const XML_ROOT: &'static str = "Subscriptions";
+
+    fn to_wire(&self) -> Out {
+        Out::List {
+            item: "Subscription",
+            items: self.0.iter().map(ToWire::to_wire).collect(),
+        }
     }
 }
