@@ -1,1 +1,87 @@
-//! Placeholder: the RP endpoints arrive in this same change.
+//! The HTTP API: one axum router holding the resource-provider endpoints WAP registers, each behind
+//! its own Basic credentials, plus unauthenticated health probes.
+//!
+//! | endpoint | path | called by |
+//! |---|---|---|
+//! | notification | `/notification/...` | WAP service management (subscriptions, quota) |
+//! | usage | `/usage` | WAP usage collector |
+//! | admin | `/admin/...` | WAP admin API pass-through, provider tools |
+//! | tenant | `/tenant/subscriptions/{subid}/...` | WAP tenant API pass-through |
+//! | health | `/health`, `/health/ready` | load balancers, service managers |
+//!
+//! Handlers parse with the contract codec, decide with the domain and persist with the store; every
+//! error leaves as a WAP `Error` in the caller's format.
+
+mod admin;
+mod auth;
+mod error;
+mod health;
+mod notification;
+mod tenant;
+mod usage;
+mod wire;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::middleware::{from_fn, from_fn_with_state};
+use secrecy::SecretString;
+use tower_http::trace::TraceLayer;
+
+use crate::store::SharedStore;
+
+pub use auth::BasicCredentials;
+pub use error::ApiError;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    /// The store.
+    pub store: SharedStore,
+    /// The RP's name in WAP (usage summaries, usage records).
+    pub rp_name: Arc<str>,
+    /// The RP's display name.
+    pub rp_display_name: Arc<str>,
+}
+
+/// The credentials of each endpoint, resolved (configured or generated).
+#[derive(Clone)]
+pub struct EndpointSecrets {
+    /// Notification endpoint user and password.
+    pub notification: (String, SecretString),
+    /// Usage endpoint user and password.
+    pub usage: (String, SecretString),
+    /// Admin endpoint user and password.
+    pub admin: (String, SecretString),
+    /// Tenant endpoint user and password.
+    pub tenant: (String, SecretString),
+}
+
+/// The whole router; `max_body_bytes` caps every request body (413 past it).
+pub fn router(state: AppState, secrets: &EndpointSecrets, max_body_bytes: usize) -> Router {
+    let guard = |realm: &'static str, (user, password): &(String, SecretString)| {
+        Arc::new(BasicCredentials::new(realm, user, password))
+    };
+    let basic = |creds: Arc<BasicCredentials>| from_fn_with_state(creds, auth::require_basic);
+    Router::new()
+        .nest(
+            "/notification",
+            notification::routes()
+                .route_layer(basic(guard("notification", &secrets.notification))),
+        )
+        .merge(usage::routes().route_layer(basic(guard("usage", &secrets.usage))))
+        .nest(
+            "/admin",
+            admin::routes().route_layer(basic(guard("admin", &secrets.admin))),
+        )
+        .nest(
+            "/tenant",
+            tenant::routes(state.clone()).route_layer(basic(guard("tenant", &secrets.tenant))),
+        )
+        .merge(health::routes())
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(from_fn(error::render_errors))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}

@@ -7,6 +7,8 @@
 
 #![allow(dead_code)]
 
+pub mod app;
+
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

@@ -1,0 +1,92 @@
+//! The admin endpoint: the provider's own API, reached through WAP's admin API
+//! (`/services/<rp>/...` forwarded to `http://HOST:PORT/admin/...`) or called directly.
+//!
+//! This issue brings the subscription views; provider setup, operations, jobs and runbooks join
+//! with their issues.
+
+use axum::Router;
+use axum::extract::{Path, RawQuery, State};
+use axum::routing::get;
+
+use crate::contract::{SubscriptionList, WireSubscription};
+use crate::domain::{LifecycleState, SubscriptionState};
+use crate::store::SubscriptionFilter;
+
+use super::AppState;
+use super::error::ApiError;
+use super::notification::{parse_id, wire_from};
+use super::wire::{Negotiated, Reply, query_param};
+
+/// The admin routes, relative to `/admin`.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/subscriptions", get(list_subscriptions))
+        .route("/subscriptions/{id}", get(get_subscription))
+}
+
+/// `GET /admin/subscriptions?state=&lifecycleState=&includeDeleted=&after=&limit=`: one page of
+/// subscriptions ordered by id; pass the last id of a page as `after` to get the next.
+async fn list_subscriptions(
+    State(state): State<AppState>,
+    format: Negotiated,
+    RawQuery(query): RawQuery,
+) -> Result<Reply<SubscriptionList>, ApiError> {
+    let query = query.as_deref();
+    let bad = |name: &str, value: &str, allowed: &str| {
+        ApiError::BadRequest(format!("{name} '{value}' is not one of {allowed}."))
+    };
+    let filter = SubscriptionFilter {
+        state: match query_param(query, "state") {
+            Some(v) => Some(SubscriptionState::from_name(&v).ok_or_else(|| {
+                bad("state", &v, "Active, Suspended, DeletePending")
+            })?),
+            None => None,
+        },
+        lifecycle: match query_param(query, "lifecycleState") {
+            Some(v) => Some(LifecycleState::from_name(&v).ok_or_else(|| {
+                bad(
+                    "lifecycleState",
+                    &v,
+                    "Provisioned, Provisioning, Updating, Deleting, Deleted, OutOfSync",
+                )
+            })?),
+            None => None,
+        },
+        include_deleted: match query_param(query, "includeDeleted") {
+            Some(v) if v.eq_ignore_ascii_case("true") => true,
+            Some(v) if v.eq_ignore_ascii_case("false") => false,
+            Some(v) => return Err(bad("includeDeleted", &v, "true, false")),
+            None => false,
+        },
+        after: query_param(query, "after").map(|v| parse_id(&v)).transpose()?,
+        limit: match query_param(query, "limit") {
+            Some(v) => Some(
+                v.parse::<u32>()
+                    .ok()
+                    .filter(|n| (1..=1000).contains(n))
+                    .ok_or_else(|| bad("limit", &v, "1..1000"))?,
+            ),
+            None => None,
+        },
+    };
+    let page = state.store.list_subscriptions(&filter).await?;
+    Ok(Reply::ok(
+        format,
+        SubscriptionList(page.iter().map(wire_from).collect()),
+    ))
+}
+
+/// `GET /admin/subscriptions/{id}`: one subscription, tombstones included.
+async fn get_subscription(
+    State(state): State<AppState>,
+    format: Negotiated,
+    Path(id): Path<String>,
+) -> Result<Reply<WireSubscription>, ApiError> {
+    let id = parse_id(&id)?;
+    let sub = state
+        .store
+        .get_subscription(id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("Subscription {id} is not known.")))?;
+    Ok(Reply::ok(format, wire_from(&sub)))
+}

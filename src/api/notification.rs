@@ -1,0 +1,371 @@
+//! The notification endpoint: WAP's service management API tells wapdr about subscriptions of plans
+//! and add-ons that include the DR service, and about quota changes.
+//!
+//! Registered as `http://HOST:PORT/notification`. Routes per `wap-contract.md` §2, plus the
+//! `PUT`/`DELETE /subscriptions` form with the id in the body that Microsoft's sample RPs use.
+
+use axum::Router;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::routing::{get, put};
+use tracing::instrument;
+
+use crate::contract::{
+    QuotaUpdateBatch, QuotaUpdateResultBatch, ServiceQuotaSettingList, ServiceUsageSummary,
+    SubscriptionList, Usage, WapError, WireSubscription,
+};
+use crate::domain::{DrQuota, QuotaSources, Subscription, SubscriptionChanges, SubscriptionId};
+use crate::store::{StoreError, SubscriptionFilter};
+
+use super::AppState;
+use super::error::ApiError;
+use super::wire::{Negotiated, Reply, WapBody, query_param};
+
+/// How often a read-modify-write is retried when another request changed the row first.
+const SAVE_ATTEMPTS: usize = 5;
+
+/// The notification routes, relative to the endpoint's forwarding address.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/subscriptions",
+            get(list_subscriptions)
+                .post(create_subscription)
+                .put(update_subscription_from_body)
+                .delete(delete_subscription_from_body),
+        )
+        .route(
+            "/subscriptions/{id}",
+            get(get_subscription)
+                .put(update_subscription)
+                .delete(delete_subscription),
+        )
+        .route("/subscriptions/{id}/usagesummary", get(usage_summary))
+        .route("/quota", put(update_quota))
+        .route("/defaultquota", get(default_quota))
+}
+
+/// `POST /subscriptions`: a subscription including the DR service was created (or re-created).
+///
+/// Idempotent: WAP may retry a create, so an existing subscription is updated, not refused.
+#[instrument(skip_all, fields(subscription_id = %body.subscription_id), err(Debug))]
+async fn create_subscription(
+    State(state): State<AppState>,
+    format: Negotiated,
+    WapBody(body): WapBody<WireSubscription>,
+) -> Result<Reply<WireSubscription>, ApiError> {
+    let changes = changes_from(&body)?;
+    let saved = save_with_retry(&state, body.subscription_id, |existing| {
+        Ok(Some(match existing {
+            Some(mut sub) if sub.is_deleted() => {
+                sub.recreate(changes.clone());
+                sub
+            }
+            Some(mut sub) => {
+                sub.apply(changes.clone());
+                sub
+            }
+            None => Subscription::created(body.subscription_id, changes.clone()),
+        }))
+    })
+    .await?;
+    tracing::info!(state = saved.state.as_str(), "subscription recorded");
+    Ok(Reply::with_status(
+        StatusCode::CREATED,
+        format,
+        wire_from(&saved),
+    ))
+}
+
+/// `GET /subscriptions`: every subscription wapdr holds (tombstones excluded).
+async fn list_subscriptions(
+    State(state): State<AppState>,
+    format: Negotiated,
+) -> Result<Reply<SubscriptionList>, ApiError> {
+    let mut all = Vec::new();
+    let mut filter = SubscriptionFilter {
+        limit: Some(1000),
+        ..SubscriptionFilter::default()
+    };
+    loop {
+        let page = state.store.list_subscriptions(&filter).await?;
+        let done = page.len() < 1000;
+        filter.after = page.last().map(|s| s.id);
+        all.extend(page.iter().map(wire_from));
+        if done {
+            break;
+        }
+    }
+    Ok(Reply::ok(format, SubscriptionList(all)))
+}
+
+/// `GET /subscriptions/{id}`: the subscription with its LifecycleState (WAP polls this).
+async fn get_subscription(
+    State(state): State<AppState>,
+    format: Negotiated,
+    Path(id): Path<String>,
+) -> Result<Reply<WireSubscription>, ApiError> {
+    let id = parse_id(&id)?;
+    let sub = state
+        .store
+        .get_subscription(id)
+        .await?
+        .ok_or_else(|| not_found(id))?;
+    Ok(Reply::ok(format, wire_from(&sub)))
+}
+
+/// `PUT /subscriptions/{id}`: name, state (suspend, reactivate, delete pending), admins or quota changed.
+async fn update_subscription(
+    State(state): State<AppState>,
+    format: Negotiated,
+    Path(id): Path<String>,
+    WapBody(body): WapBody<WireSubscription>,
+) -> Result<Reply<WireSubscription>, ApiError> {
+    let id = parse_id(&id)?;
+    if body.subscription_id != id {
+        return Err(ApiError::BadRequest(format!(
+            "The body's SubscriptionId {} does not match the path's {id}.",
+            body.subscription_id
+        )));
+    }
+    apply_update(state, format, body).await
+}
+
+/// `PUT /subscriptions` with the id in the body (sample-RP form).
+async fn update_subscription_from_body(
+    State(state): State<AppState>,
+    format: Negotiated,
+    WapBody(body): WapBody<WireSubscription>,
+) -> Result<Reply<WireSubscription>, ApiError> {
+    apply_update(state, format, body).await
+}
+
+#[instrument(skip_all, fields(subscription_id = %body.subscription_id), err(Debug))]
+async fn apply_update(
+    state: AppState,
+    format: Negotiated,
+    body: WireSubscription,
+) -> Result<Reply<WireSubscription>, ApiError> {
+    let id = body.subscription_id;
+    let changes = changes_from(&body)?;
+    let saved = save_with_retry(&state, id, |existing| match existing {
+        Some(mut sub) if !sub.is_deleted() => {
+            sub.apply(changes.clone());
+            Ok(Some(sub))
+        }
+        _ => Err(not_found(id)),
+    })
+    .await?;
+    tracing::info!(state = saved.state.as_str(), "subscription updated");
+    Ok(Reply::ok(format, wire_from(&saved)))
+}
+
+/// `DELETE /subscriptions/{id}`: idempotent; an unknown or already deleted subscription is success.
+async fn delete_subscription(
+    State(state): State<AppState>,
+    format: Negotiated,
+    Path(id): Path<String>,
+) -> Result<Reply<WireSubscription>, ApiError> {
+    let id = parse_id(&id)?;
+    apply_delete(state, format, id).await
+}
+
+/// `DELETE /subscriptions` with the subscription in the body (sample-RP form).
+async fn delete_subscription_from_body(
+    State(state): State<AppState>,
+    format: Negotiated,
+    WapBody(body): WapBody<WireSubscription>,
+) -> Result<Reply<WireSubscription>, ApiError> {
+    apply_delete(state, format, body.subscription_id).await
+}
+
+#[instrument(skip_all, fields(subscription_id = %id), err(Debug))]
+async fn apply_delete(
+    state: AppState,
+    format: Negotiated,
+    id: SubscriptionId,
+) -> Result<Reply<WireSubscription>, ApiError> {
+    let saved = save_with_retry(&state, id, |existing| match existing {
+        Some(mut sub) if !sub.is_deleted() => {
+            sub.mark_deleted();
+            Ok(Some(sub))
+        }
+        // Nothing to do: already a tombstone, or never known here.
+        _ => Ok(None),
+    })
+    .await;
+    let sub = match saved {
+        Ok(sub) => sub,
+        Err(ApiError::NotFound(_)) => {
+            let mut gone = Subscription::created(id, SubscriptionChanges::default());
+            gone.mark_deleted();
+            gone
+        }
+        Err(other) => return Err(other),
+    };
+    tracing::info!("subscription deleted");
+    Ok(Reply::ok(format, wire_from(&sub)))
+}
+
+/// `GET /subscriptions/{id}/usagesummary`: what the subscription uses of its DR quota.
+async fn usage_summary(
+    State(state): State<AppState>,
+    format: Negotiated,
+    Path(id): Path<String>,
+) -> Result<Reply<ServiceUsageSummary>, ApiError> {
+    let id = parse_id(&id)?;
+    let sub = state
+        .store
+        .get_subscription(id)
+        .await?
+        .filter(|s| !s.is_deleted())
+        .ok_or_else(|| not_found(id))?;
+    let quota = sub.effective_quota()?;
+    Ok(Reply::ok(
+        format,
+        ServiceUsageSummary {
+            service_name: state.rp_name.to_string(),
+            service_display_name: state.rp_display_name.to_string(),
+            retrieved_successfully: true,
+            error_message: None,
+            usages: vec![Usage {
+                display_name: "Protected virtual machines".into(),
+                // Protection itself arrives with DR enablement; until then no VM is protected.
+                current_value: 0,
+                limit: quota.max_protected_vms.map_or(-1, i64::from),
+                unit_display_name: "VMs".into(),
+                group_id: None,
+                group_display_name: None,
+            }],
+        },
+    ))
+}
+
+/// `PUT /quota[?validateOnly=true]`: a plan's or add-on's quota changed, for a batch of subscriptions.
+#[instrument(skip_all, fields(subscriptions = body.subscription_ids_to_update.len()), err(Debug))]
+async fn update_quota(
+    State(state): State<AppState>,
+    format: Negotiated,
+    RawQuery(query): RawQuery,
+    WapBody(body): WapBody<QuotaUpdateBatch>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse as _;
+
+    let validate_only = match query_param(query.as_deref(), "validateOnly").as_deref() {
+        None | Some("") => false,
+        Some(v) if v.eq_ignore_ascii_case("true") => true,
+        Some(v) if v.eq_ignore_ascii_case("false") => false,
+        Some(other) => {
+            return Err(ApiError::BadRequest(format!(
+                "validateOnly must be true or false, not '{other}'."
+            )));
+        }
+    };
+    let quota = QuotaSources {
+        base: body.base_quota.clone(),
+        add_ons: body.add_on_quotas.clone(),
+    };
+    quota.validate()?;
+    if validate_only {
+        return Ok(Reply::ok(format, body).into_response());
+    }
+    let updated = state
+        .store
+        .update_quotas(&body.subscription_ids_to_update, &quota)
+        .await?;
+    let failed: Vec<String> = body
+        .subscription_ids_to_update
+        .iter()
+        .filter(|id| !updated.contains(id))
+        .map(ToString::to_string)
+        .collect();
+    let error = (!failed.is_empty()).then(|| {
+        WapError::new(
+            "SubscriptionNotFound",
+            format!(
+                "These subscriptions are not known to the DR service: {}.",
+                failed.join(", ")
+            ),
+        )
+    });
+    tracing::info!(updated = updated.len(), failed = failed.len(), "quota updated");
+    Ok(Reply::ok(
+        format,
+        QuotaUpdateResultBatch {
+            updated_subscription_ids: updated.iter().map(ToString::to_string).collect(),
+            failed_subscription_ids: failed,
+            error,
+        },
+    )
+    .into_response())
+}
+
+/// `GET /defaultquota`: the quota a new plan or add-on starts from.
+async fn default_quota(format: Negotiated) -> Reply<ServiceQuotaSettingList> {
+    Reply::ok(format, ServiceQuotaSettingList(DrQuota::default().to_settings()))
+}
+
+/// Reads, changes and saves a subscription, retrying when another request changed it meanwhile.
+/// `change` returns `None` when there is nothing to save; the stored row is returned as is then.
+async fn save_with_retry<F>(
+    state: &AppState,
+    id: SubscriptionId,
+    mut change: F,
+) -> Result<Subscription, ApiError>
+where
+    F: FnMut(Option<Subscription>) -> Result<Option<Subscription>, ApiError>,
+{
+    for _ in 0..SAVE_ATTEMPTS {
+        let existing = state.store.get_subscription(id).await?;
+        let fallback = existing.clone();
+        let Some(next) = change(existing)? else {
+            return fallback.ok_or_else(|| not_found(id));
+        };
+        match state.store.save_subscription(&next).await {
+            Ok(saved) => return Ok(saved),
+            Err(StoreError::Conflict) => continue,
+            Err(other) => return Err(other.into()),
+        }
+    }
+    Err(StoreError::Conflict.into())
+}
+
+fn changes_from(body: &WireSubscription) -> Result<SubscriptionChanges, ApiError> {
+    let quota = (!body.quota_settings.is_empty())
+        .then(|| QuotaSources::single(body.quota_settings.clone()));
+    if let Some(quota) = &quota {
+        quota.validate()?;
+    }
+    Ok(SubscriptionChanges {
+        name: body.subscription_name.clone(),
+        state: body.state,
+        admin_id: body.admin_id.clone(),
+        co_admins: body.co_admin_ids.clone(),
+        quota,
+    })
+}
+
+/// The subscription as WAP sees it: QuotaSettings are the effective DR quota.
+pub(super) fn wire_from(sub: &Subscription) -> WireSubscription {
+    WireSubscription {
+        subscription_id: sub.id,
+        subscription_name: Some(sub.name.clone()),
+        state: Some(sub.state),
+        lifecycle_state: Some(sub.lifecycle),
+        last_error_message: sub.last_error.clone(),
+        quota_settings: sub
+            .effective_quota()
+            .map(|q| q.to_settings())
+            .unwrap_or_default(),
+        admin_id: Some(sub.admin_id.clone()),
+        co_admin_ids: Some(sub.co_admins.clone()),
+    }
+}
+
+pub(super) fn parse_id(text: &str) -> Result<SubscriptionId, ApiError> {
+    SubscriptionId::parse(text).map_err(|e| ApiError::BadRequest(e.to_string()))
+}
+
+fn not_found(id: SubscriptionId) -> ApiError {
+    ApiError::NotFound(format!("Subscription {id} is not known to the DR service."))
+}

@@ -1,0 +1,72 @@
+//! The tenant endpoint: a tenant's own view of their subscription, reached through WAP's tenant API
+//! (`{subid}/services/<rp>/{*path}` forwarded to `http://HOST:PORT/tenant/subscriptions/{subid}/{*path}`).
+//!
+//! Every route is scoped to one subscription and answers only to its account admin or a
+//! co-admin, named by `x-ms-principal-id`. Anyone else gets the same 404 as for a subscription
+//! that does not exist: they learn nothing.
+
+use axum::extract::{RawPathParams, Request, State};
+use axum::middleware::{Next, from_fn_with_state};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Extension, Router};
+
+use crate::contract::WireSubscription;
+use crate::domain::{Subscription, SubscriptionId};
+
+use super::AppState;
+use super::auth::principal;
+use super::error::ApiError;
+use super::notification::wire_from;
+use super::wire::{Negotiated, Reply};
+
+/// The subscription a tenant request is scoped to, loaded and authorised by [`authorize_tenant`].
+#[derive(Clone)]
+pub struct TenantSubscription(pub Subscription);
+
+/// The tenant routes, relative to `/tenant`.
+pub fn routes(state: AppState) -> Router<AppState> {
+    let scoped = Router::new()
+        .route("/", get(get_subscription))
+        .route_layer(from_fn_with_state(state, authorize_tenant));
+    Router::new().nest("/subscriptions/{subid}", scoped)
+}
+
+/// Middleware: loads the subscription named in the path and checks the principal administers it.
+pub async fn authorize_tenant(
+    State(state): State<AppState>,
+    params: RawPathParams,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let Some(principal) = principal(request.headers()) else {
+        return ApiError::Forbidden("The x-ms-principal-id header is required.".into())
+            .into_response();
+    };
+    let hidden = || ApiError::NotFound("Subscription not found.".into()).into_response();
+    let Some(id) = params
+        .iter()
+        .find(|(name, _)| *name == "subid")
+        .and_then(|(_, value)| SubscriptionId::parse(value).ok())
+    else {
+        return hidden();
+    };
+    let sub = match state.store.get_subscription(id).await {
+        Ok(Some(sub)) if !sub.is_deleted() && sub.is_administered_by(&principal) => sub,
+        Ok(_) => {
+            tracing::info!(subscription_id = %id, "tenant request refused: not an administrator");
+            return hidden();
+        }
+        Err(err) => return ApiError::from(err).into_response(),
+    };
+    request.extensions_mut().insert(TenantSubscription(sub));
+    next.run(request).await
+}
+
+/// `GET /tenant/subscriptions/{subid}`: the subscription and its DR entitlements.
+async fn get_subscription(
+    format: Negotiated,
+    Extension(TenantSubscription(sub)): Extension<TenantSubscription>,
+) -> Reply<WireSubscription> {
+    Reply::ok(format, wire_from(&sub))
+}

@@ -1,0 +1,58 @@
+//! The usage endpoint: WAP's usage collector pulls metering records by EventId.
+//!
+//! Registered as `http://HOST:PORT/`, so the collector calls `GET /usage?lastID=&batchSize=`.
+//! `lastID` is also the acknowledgement: the collector holds every record up to it.
+
+use axum::Router;
+use axum::extract::{RawQuery, State};
+use axum::routing::get;
+use tracing::instrument;
+
+use crate::contract::UsageRecordList;
+
+use super::AppState;
+use super::error::ApiError;
+use super::wire::{Negotiated, Reply, query_param};
+
+/// Records per call when the collector does not say.
+const DEFAULT_BATCH: i64 = 100;
+/// Records per call at most, whatever the collector asks (fewer is allowed by the contract).
+const MAX_BATCH: i64 = 5000;
+
+/// The usage route, relative to the endpoint's forwarding address.
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/usage", get(usage_records))
+}
+
+/// `GET /usage?lastID=&batchSize=`: up to batchSize records after lastID, oldest first.
+#[instrument(skip_all, err(Debug))]
+async fn usage_records(
+    State(state): State<AppState>,
+    format: Negotiated,
+    RawQuery(query): RawQuery,
+) -> Result<Reply<UsageRecordList>, ApiError> {
+    let last_id = integer_param(query.as_deref(), "lastID")?.unwrap_or(0).max(0);
+    let batch = integer_param(query.as_deref(), "batchSize")?.unwrap_or(DEFAULT_BATCH);
+    if batch < 0 {
+        return Err(ApiError::BadRequest(format!(
+            "batchSize must not be negative, not {batch}."
+        )));
+    }
+    if last_id > 0 {
+        state.store.acknowledge_usage(last_id).await?;
+    }
+    let batch = u32::try_from(batch.min(MAX_BATCH)).unwrap_or(0);
+    let records = state.store.usage_after(last_id, batch).await?;
+    tracing::debug!(last_id, returned = records.len(), "usage served");
+    Ok(Reply::ok(format, UsageRecordList(records)))
+}
+
+fn integer_param(query: Option<&str>, name: &str) -> Result<Option<i64>, ApiError> {
+    match query_param(query, name) {
+        None => Ok(None),
+        Some(text) if text.trim().is_empty() => Ok(None),
+        Some(text) => text.trim().parse::<i64>().map(Some).map_err(|_| {
+            ApiError::BadRequest(format!("{name} must be an integer, not '{text}'."))
+        }),
+    }
+}
