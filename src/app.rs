@@ -88,7 +88,10 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
 
 /// Each endpoint's credentials: the configured password, or one generated once and kept in the
 /// store (so every instance on the same database, and `wapdr register`, agree on it).
-pub async fn resolve_secrets(config: &Config, store: &SharedStore) -> anyhow::Result<EndpointSecrets> {
+pub async fn resolve_secrets(
+    config: &Config,
+    store: &SharedStore,
+) -> anyhow::Result<EndpointSecrets> {
     async fn one(
         store: &SharedStore,
         name: &str,
@@ -99,7 +102,10 @@ pub async fn resolve_secrets(config: &Config, store: &SharedStore) -> anyhow::Re
             None => {
                 let candidate = format!("{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple());
                 let kept = store
-                    .put_setting_if_absent(&format!("endpoints.{name}.generated_password"), &candidate)
+                    .put_setting_if_absent(
+                        &format!("endpoints.{name}.generated_password"),
+                        &candidate,
+                    )
                     .await?;
                 SecretString::from(kept)
             }
@@ -124,15 +130,20 @@ pub async fn instance_id(store: &SharedStore) -> anyhow::Result<Uuid> {
 }
 
 /// The body of WAP's `POST /resourceproviders` that registers this instance.
-pub fn registration(config: &Config, secrets: &EndpointSecrets, instance_id: Uuid) -> ResourceProvider {
+pub fn registration(
+    config: &Config,
+    secrets: &EndpointSecrets,
+    instance_id: Uuid,
+) -> ResourceProvider {
     use secrecy::ExposeSecret as _;
     let base = config.public_url();
-    let endpoint = |path: &str, (user, password): &(String, SecretString)| ResourceProviderEndpoint {
-        forwarding_address: format!("{base}{path}"),
-        authentication_mode: AuthenticationMode::Basic,
-        authentication_username: Some(user.clone()),
-        authentication_password: Some(password.expose_secret().to_owned()),
-    };
+    let endpoint =
+        |path: &str, (user, password): &(String, SecretString)| ResourceProviderEndpoint {
+            forwarding_address: format!("{base}{path}"),
+            authentication_mode: AuthenticationMode::Basic,
+            authentication_username: Some(user.clone()),
+            authentication_password: Some(password.expose_secret().to_owned()),
+        };
     ResourceProvider {
         name: config.rp.name.clone(),
         display_name: Some(config.rp.display_name.clone()),
@@ -208,7 +219,10 @@ mod tests {
             redact_url("postgres://wapdr:s3cret@db.local:5432/wapdr"),
             "postgres://wapdr:***@db.local:5432/wapdr"
         );
-        assert_eq!(redact_url("postgres://wapdr@db/wapdr"), "postgres://wapdr@db/wapdr");
+        assert_eq!(
+            redact_url("postgres://wapdr@db/wapdr"),
+            "postgres://wapdr@db/wapdr"
+        );
         assert_eq!(redact_url("sqlite://wapdr.db"), "sqlite://wapdr.db");
     }
 }

@@ -243,7 +243,9 @@ impl Config {
             ));
         }
         if self.database.max_connections == 0 {
-            return Err(ConfigError("database.max_connections must be at least 1".into()));
+            return Err(ConfigError(
+                "database.max_connections must be at least 1".into(),
+            ));
         }
         for (name, creds) in self.endpoints.iter() {
             if creds.username.is_empty() || creds.username.contains(':') {
@@ -361,7 +363,10 @@ mod tests {
         let defaults = Config::default();
         assert_eq!(from_example.listen, defaults.listen);
         assert_eq!(from_example.database.url, defaults.database.url);
-        assert_eq!(from_example.limits.max_body_bytes, defaults.limits.max_body_bytes);
+        assert_eq!(
+            from_example.limits.max_body_bytes,
+            defaults.limits.max_body_bytes
+        );
         assert_eq!(from_example.rp.name, defaults.rp.name);
         assert_eq!(from_example.log.format, defaults.log.format);
     }
@@ -372,7 +377,9 @@ mod tests {
         let uncommented: String = EXAMPLE
             .lines()
             .map(|line| match line.strip_prefix("# ") {
-                Some(rest) if rest.starts_with("public_url =") || rest.starts_with("password =") => {
+                Some(rest)
+                    if rest.starts_with("public_url =") || rest.starts_with("password =") =>
+                {
                     rest
                 }
                 _ => line,
@@ -382,7 +389,13 @@ mod tests {
         let config = Config::from_toml(&uncommented).unwrap();
         assert_eq!(config.public_url(), "https://wapdr.contoso.local:8642");
         assert_eq!(
-            config.endpoints.usage.password.as_ref().unwrap().expose_secret(),
+            config
+                .endpoints
+                .usage
+                .password
+                .as_ref()
+                .unwrap()
+                .expose_secret(),
             "..."
         );
     }
@@ -394,9 +407,13 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::result_large_err)] // figment::Jail's closure signature, not ours
     fn environment_overrides_the_file_with_double_underscore_nesting() {
         figment::Jail::expect_with(|jail| {
-            jail.create_file("wapdr.toml", "listen = \"127.0.0.1:1\"\n[database]\nurl = \"sqlite://a.db\"")?;
+            jail.create_file(
+                "wapdr.toml",
+                "listen = \"127.0.0.1:1\"\n[database]\nurl = \"sqlite://a.db\"",
+            )?;
             jail.set_env("WAPDR_DATABASE__URL", "sqlite://b.db");
             jail.set_env("WAPDR_ENDPOINTS__NOTIFICATION__USERNAME", "wap");
             jail.set_env("WAPDR_ENDPOINTS__NOTIFICATION__PASSWORD", "1234");
@@ -406,7 +423,13 @@ mod tests {
             assert_eq!(config.database.url, "sqlite://b.db");
             assert_eq!(config.endpoints.notification.username, "wap");
             assert_eq!(
-                config.endpoints.notification.password.as_ref().unwrap().expose_secret(),
+                config
+                    .endpoints
+                    .notification
+                    .password
+                    .as_ref()
+                    .unwrap()
+                    .expose_secret(),
                 "1234"
             );
             Ok(())

@@ -126,14 +126,22 @@ async fn serve(args: ConfigArg) -> anyhow::Result<()> {
         .unwrap_or_else(|| running.url())
         .trim_end_matches('/')
         .to_owned();
-    println!("wapdr {} is serving ({} store)", env!("CARGO_PKG_VERSION"), running.store.backend());
+    println!(
+        "wapdr {} is serving ({} store)",
+        env!("CARGO_PKG_VERSION"),
+        running.store.backend()
+    );
     println!("  notification endpoint  {base}/notification");
     println!("  usage endpoint         {base}/");
     println!("  admin endpoint         {base}/admin");
     println!("  tenant endpoint        {base}/tenant/");
     println!("  health                 {base}/health  {base}/health/ready");
-    println!("Register it in WAP: `wapdr register` prints the body (with the endpoint credentials);");
-    println!("`wapdr register --admin-api https://ADMINAPI:30004 --token TOKEN` posts it. Ctrl-C stops.");
+    println!(
+        "Register it in WAP: `wapdr register` prints the body (with the endpoint credentials);"
+    );
+    println!(
+        "`wapdr register --admin-api https://ADMINAPI:30004 --token TOKEN` posts it. Ctrl-C stops."
+    );
     running.until_signal().await
 }
 
@@ -169,7 +177,10 @@ async fn register(args: RegisterArgs) -> anyhow::Result<()> {
     let status = response.status();
     let text = response.text().await.unwrap_or_default();
     if status.is_success() {
-        println!("registered '{}' (instance {instance_id}) at {url}: {status}", config.rp.name);
+        println!(
+            "registered '{}' (instance {instance_id}) at {url}: {status}",
+            config.rp.name
+        );
         Ok(())
     } else if status == reqwest::StatusCode::CONFLICT {
         bail!(

@@ -14,10 +14,11 @@ async fn json_of(response: reqwest::Response) -> Value {
 }
 
 fn setting<'a>(sub: &'a Value, key: &str) -> Option<&'a str> {
-    sub["QuotaSettings"]
-        .as_array()?
-        .iter()
-        .find(|s| s["Key"].as_str().is_some_and(|k| k.eq_ignore_ascii_case(key)))?["Value"]
+    sub["QuotaSettings"].as_array()?.iter().find(|s| {
+        s["Key"]
+            .as_str()
+            .is_some_and(|k| k.eq_ignore_ascii_case(key))
+    })?["Value"]
         .as_str()
 }
 
@@ -31,7 +32,9 @@ async fn create_json(app: &TestApp, body: &str) -> reqwest::Response {
 }
 
 async fn subscription_lifecycle_in_json(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else { return };
+    let Some(app) = TestApp::start(backend).await else {
+        return;
+    };
 
     let created = create_json(&app, &fixture("notification-subscription-create.json")).await;
     assert_eq!(created.status(), StatusCode::CREATED);
@@ -43,7 +46,11 @@ async fn subscription_lifecycle_in_json(backend: Backend) {
     assert_eq!(created["CoAdminIds"], json!(["coadmin@fabrikam.com"]));
     assert_eq!(setting(&created, "MaxProtectedVms"), Some("10"));
 
-    let got = app.notification(Method::GET, &format!("/subscriptions/{SUB}")).send().await.unwrap();
+    let got = app
+        .notification(Method::GET, &format!("/subscriptions/{SUB}"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(got.status(), StatusCode::OK);
     assert_eq!(json_of(got).await["SubscriptionName"], "Gold DR");
 
@@ -56,7 +63,10 @@ async fn subscription_lifecycle_in_json(backend: Backend) {
     assert_eq!(suspend.status(), StatusCode::OK);
     let suspended = json_of(suspend).await;
     assert_eq!(suspended["State"], 1);
-    assert_eq!(suspended["AdminId"], "tenant@fabrikam.com", "a state change keeps the admins");
+    assert_eq!(
+        suspended["AdminId"], "tenant@fabrikam.com",
+        "a state change keeps the admins"
+    );
     assert_eq!(suspended["CoAdminIds"], json!(["coadmin@fabrikam.com"]));
 
     let reactivate = app
@@ -67,17 +77,35 @@ async fn subscription_lifecycle_in_json(backend: Backend) {
         .unwrap();
     assert_eq!(json_of(reactivate).await["State"], 0);
 
-    let deleted = app.notification(Method::DELETE, &format!("/subscriptions/{SUB}")).send().await.unwrap();
+    let deleted = app
+        .notification(Method::DELETE, &format!("/subscriptions/{SUB}"))
+        .send()
+        .await
+        .unwrap();
     assert!(deleted.status().is_success());
     assert_eq!(json_of(deleted).await["LifecycleState"], 4, "Deleted");
 
-    let again = app.notification(Method::DELETE, &format!("/subscriptions/{SUB}")).send().await.unwrap();
+    let again = app
+        .notification(Method::DELETE, &format!("/subscriptions/{SUB}"))
+        .send()
+        .await
+        .unwrap();
     assert!(again.status().is_success(), "a repeated delete is success");
 
-    let polled = app.notification(Method::GET, &format!("/subscriptions/{SUB}")).send().await.unwrap();
+    let polled = app
+        .notification(Method::GET, &format!("/subscriptions/{SUB}"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(json_of(polled).await["LifecycleState"], 4);
 
-    let listed = json_of(app.notification(Method::GET, "/subscriptions").send().await.unwrap()).await;
+    let listed = json_of(
+        app.notification(Method::GET, "/subscriptions")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(listed, json!([]), "tombstones are not listed");
 
     let update_deleted = app
@@ -94,7 +122,9 @@ async fn subscription_lifecycle_in_json(backend: Backend) {
 }
 
 async fn subscription_lifecycle_in_xml(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else { return };
+    let Some(app) = TestApp::start(backend).await else {
+        return;
+    };
     let xml = |method: Method, path: &str| {
         app.notification(method, path)
             .header("content-type", "application/xml; charset=utf-8")
@@ -107,34 +137,78 @@ async fn subscription_lifecycle_in_xml(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(created.status(), StatusCode::CREATED);
-    assert!(created.headers()["content-type"].to_str().unwrap().contains("xml"));
+    assert!(
+        created.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .contains("xml")
+    );
     let text = created.text().await.unwrap();
-    assert!(text.contains(r#"xmlns="http://schemas.microsoft.com/windowsazure""#), "{text}");
+    assert!(
+        text.contains(r#"xmlns="http://schemas.microsoft.com/windowsazure""#),
+        "{text}"
+    );
     assert!(text.contains("<State>Active</State>"), "{text}");
-    assert!(text.contains("<LifecycleState>Provisioned</LifecycleState>"), "{text}");
+    assert!(
+        text.contains("<LifecycleState>Provisioned</LifecycleState>"),
+        "{text}"
+    );
     assert!(text.contains("coadmin@fabrikam.com"), "{text}");
 
     let suspend = format!(
         r#"<Subscription xmlns="http://schemas.microsoft.com/windowsazure"><SubscriptionId>{SUB}</SubscriptionId><State>Suspended</State></Subscription>"#
     );
-    let suspended = xml(Method::PUT, &format!("/subscriptions/{SUB}")).body(suspend).send().await.unwrap();
+    let suspended = xml(Method::PUT, &format!("/subscriptions/{SUB}"))
+        .body(suspend)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(suspended.status(), StatusCode::OK);
-    assert!(suspended.text().await.unwrap().contains("<State>Suspended</State>"));
+    assert!(
+        suspended
+            .text()
+            .await
+            .unwrap()
+            .contains("<State>Suspended</State>")
+    );
 
     let reactivate = format!(
         r#"<Subscription xmlns="http://schemas.microsoft.com/windowsazure"><SubscriptionId>{SUB}</SubscriptionId><State>0</State></Subscription>"#
     );
-    let reactivated = xml(Method::PUT, &format!("/subscriptions/{SUB}")).body(reactivate).send().await.unwrap();
-    assert!(reactivated.text().await.unwrap().contains("<State>Active</State>"));
+    let reactivated = xml(Method::PUT, &format!("/subscriptions/{SUB}"))
+        .body(reactivate)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        reactivated
+            .text()
+            .await
+            .unwrap()
+            .contains("<State>Active</State>")
+    );
 
-    let deleted = xml(Method::DELETE, &format!("/subscriptions/{SUB}")).send().await.unwrap();
+    let deleted = xml(Method::DELETE, &format!("/subscriptions/{SUB}"))
+        .send()
+        .await
+        .unwrap();
     assert!(deleted.status().is_success());
-    let got = xml(Method::GET, &format!("/subscriptions/{SUB}")).send().await.unwrap();
-    assert!(got.text().await.unwrap().contains("<LifecycleState>Deleted</LifecycleState>"));
+    let got = xml(Method::GET, &format!("/subscriptions/{SUB}"))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        got.text()
+            .await
+            .unwrap()
+            .contains("<LifecycleState>Deleted</LifecycleState>")
+    );
 }
 
 async fn sample_rp_forms_take_the_id_from_the_body(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else { return };
+    let Some(app) = TestApp::start(backend).await else {
+        return;
+    };
     create_json(&app, &fixture("notification-subscription-create.json")).await;
 
     let renamed = app
@@ -153,12 +227,20 @@ async fn sample_rp_forms_take_the_id_from_the_body(backend: Backend) {
         .await
         .unwrap();
     assert!(deleted.status().is_success());
-    let got = json_of(app.notification(Method::GET, &format!("/subscriptions/{SUB}")).send().await.unwrap()).await;
+    let got = json_of(
+        app.notification(Method::GET, &format!("/subscriptions/{SUB}"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(got["LifecycleState"], 4);
 }
 
 async fn legal_variants_of_the_subscription_are_understood(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else { return };
+    let Some(app) = TestApp::start(backend).await else {
+        return;
+    };
     // Lower-case member names, the docs' spellings, enum names in JSON, a single co-admin string,
     // GUID in upper case with braces, an unknown member.
     let body = json!({
@@ -205,7 +287,9 @@ async fn legal_variants_of_the_subscription_are_understood(backend: Backend) {
 }
 
 async fn quota_batches_update_known_subscriptions_and_report_the_rest(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else { return };
+    let Some(app) = TestApp::start(backend).await else {
+        return;
+    };
     create_json(&app, &fixture("notification-subscription-create.json")).await;
 
     let result = app
@@ -221,8 +305,18 @@ async fn quota_batches_update_known_subscriptions_and_report_the_rest(backend: B
     assert_eq!(result["FailedSubscriptionIds"], json!([OTHER]));
     assert!(result["Error"]["Message"].as_str().unwrap().contains(OTHER));
 
-    let sub = json_of(app.notification(Method::GET, &format!("/subscriptions/{SUB}")).send().await.unwrap()).await;
-    assert_eq!(setting(&sub, "MaxProtectedVms"), Some("15"), "plan 10 + add-on 5");
+    let sub = json_of(
+        app.notification(Method::GET, &format!("/subscriptions/{SUB}"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        setting(&sub, "MaxProtectedVms"),
+        Some("15"),
+        "plan 10 + add-on 5"
+    );
 
     let xml = app
         .notification(Method::PUT, "/quota")
@@ -239,7 +333,9 @@ async fn quota_batches_update_known_subscriptions_and_report_the_rest(backend: B
 }
 
 async fn validate_only_names_the_invalid_key_and_changes_nothing(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else { return };
+    let Some(app) = TestApp::start(backend).await else {
+        return;
+    };
     create_json(&app, &fixture("notification-subscription-create.json")).await;
     let batch = |frequency: &str| {
         json!({
@@ -249,7 +345,11 @@ async fn validate_only_names_the_invalid_key_and_changes_nothing(backend: Backen
         })
     };
 
-    for query in ["validateOnly=true", "VALIDATEONLY=True", "validateonly=TRUE"] {
+    for query in [
+        "validateOnly=true",
+        "VALIDATEONLY=True",
+        "validateonly=TRUE",
+    ] {
         let refused = app
             .notification(Method::PUT, &format!("/quota?{query}"))
             .json(&batch("60"))
@@ -258,7 +358,13 @@ async fn validate_only_names_the_invalid_key_and_changes_nothing(backend: Backen
             .unwrap();
         assert_eq!(refused.status(), StatusCode::BAD_REQUEST, "{query}");
         let error = json_of(refused).await;
-        assert!(error["Message"].as_str().unwrap().contains("ReplicationFrequencySeconds"), "{error}");
+        assert!(
+            error["Message"]
+                .as_str()
+                .unwrap()
+                .contains("ReplicationFrequencySeconds"),
+            "{error}"
+        );
         assert!(error["Code"].is_string());
     }
 
@@ -269,24 +375,73 @@ async fn validate_only_names_the_invalid_key_and_changes_nothing(backend: Backen
         .await
         .unwrap();
     assert_eq!(valid.status(), StatusCode::OK);
-    let sub = json_of(app.notification(Method::GET, &format!("/subscriptions/{SUB}")).send().await.unwrap()).await;
-    assert_eq!(setting(&sub, "ReplicationFrequencySeconds"), Some("300"), "validation changes nothing");
+    let sub = json_of(
+        app.notification(Method::GET, &format!("/subscriptions/{SUB}"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        setting(&sub, "ReplicationFrequencySeconds"),
+        Some("300"),
+        "validation changes nothing"
+    );
 
-    let refused = app.notification(Method::PUT, "/quota").json(&batch("61")).send().await.unwrap();
-    assert_eq!(refused.status(), StatusCode::BAD_REQUEST, "a real update is validated too");
-    let sub = json_of(app.notification(Method::GET, &format!("/subscriptions/{SUB}")).send().await.unwrap()).await;
+    let refused = app
+        .notification(Method::PUT, "/quota")
+        .json(&batch("61"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        refused.status(),
+        StatusCode::BAD_REQUEST,
+        "a real update is validated too"
+    );
+    let sub = json_of(
+        app.notification(Method::GET, &format!("/subscriptions/{SUB}"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(setting(&sub, "ReplicationFrequencySeconds"), Some("300"));
 
-    let applied = app.notification(Method::PUT, "/quota").json(&batch("30")).send().await.unwrap();
+    let applied = app
+        .notification(Method::PUT, "/quota")
+        .json(&batch("30"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(applied.status(), StatusCode::OK);
-    let sub = json_of(app.notification(Method::GET, &format!("/subscriptions/{SUB}")).send().await.unwrap()).await;
+    let sub = json_of(
+        app.notification(Method::GET, &format!("/subscriptions/{SUB}"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(setting(&sub, "ReplicationFrequencySeconds"), Some("30"));
 }
 
 async fn the_default_quota_lists_every_key(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else { return };
-    let defaults = json_of(app.notification(Method::GET, "/defaultquota").send().await.unwrap()).await;
-    let keys: Vec<&str> = defaults.as_array().unwrap().iter().map(|s| s["Key"].as_str().unwrap()).collect();
+    let Some(app) = TestApp::start(backend).await else {
+        return;
+    };
+    let defaults = json_of(
+        app.notification(Method::GET, "/defaultquota")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let keys: Vec<&str> = defaults
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["Key"].as_str().unwrap())
+        .collect();
     assert_eq!(
         keys,
         [
@@ -312,7 +467,9 @@ async fn the_default_quota_lists_every_key(backend: Backend) {
 }
 
 async fn usage_summary_shows_the_protected_vm_allowance(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else { return };
+    let Some(app) = TestApp::start(backend).await else {
+        return;
+    };
     create_json(&app, &fixture("notification-subscription-create.json")).await;
     let summary = app
         .notification(Method::GET, &format!("/subscriptions/{SUB}/usagesummary"))
@@ -332,7 +489,9 @@ async fn usage_summary_shows_the_protected_vm_allowance(backend: Backend) {
 }
 
 async fn bad_input_gets_a_wap_error_and_stores_nothing(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else { return };
+    let Some(app) = TestApp::start(backend).await else {
+        return;
+    };
     let dtd = format!(
         r#"<?xml version="1.0"?><!DOCTYPE Subscription [<!ENTITY x "boom">]>
         <Subscription xmlns="http://schemas.microsoft.com/windowsazure"><SubscriptionId>{SUB}</SubscriptionId><SubscriptionName>&x;</SubscriptionName></Subscription>"#
@@ -342,15 +501,57 @@ async fn bad_input_gets_a_wap_error_and_stores_nothing(backend: Backend) {
         "x".repeat(70_000)
     );
     let cases: Vec<(&str, &str, String, StatusCode)> = vec![
-        ("malformed JSON", "application/json", format!(r#"{{"SubscriptionId":"{SUB}","#), StatusCode::BAD_REQUEST),
-        ("malformed XML", "application/xml", format!("<Subscription><SubscriptionId>{SUB}</Subscription>"), StatusCode::BAD_REQUEST),
+        (
+            "malformed JSON",
+            "application/json",
+            format!(r#"{{"SubscriptionId":"{SUB}","#),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "malformed XML",
+            "application/xml",
+            format!("<Subscription><SubscriptionId>{SUB}</Subscription>"),
+            StatusCode::BAD_REQUEST,
+        ),
         ("a DTD", "application/xml", dtd, StatusCode::BAD_REQUEST),
-        ("an oversized body", "application/json", oversized, StatusCode::PAYLOAD_TOO_LARGE),
-        ("a non-GUID id", "application/json", r#"{"SubscriptionId":"abc"}"#.into(), StatusCode::BAD_REQUEST),
-        ("an invalid state", "application/json", format!(r#"{{"SubscriptionId":"{SUB}","State":"Frozen"}}"#), StatusCode::BAD_REQUEST),
-        ("an invalid quota", "application/json", format!(r#"{{"SubscriptionId":"{SUB}","QuotaSettings":[{{"Key":"SelfService","Value":"Root"}}]}}"#), StatusCode::BAD_REQUEST),
-        ("a wrong content type", "text/plain", format!(r#"{{"SubscriptionId":"{SUB}"}}"#), StatusCode::UNSUPPORTED_MEDIA_TYPE),
-        ("an empty body", "application/json", String::new(), StatusCode::BAD_REQUEST),
+        (
+            "an oversized body",
+            "application/json",
+            oversized,
+            StatusCode::PAYLOAD_TOO_LARGE,
+        ),
+        (
+            "a non-GUID id",
+            "application/json",
+            r#"{"SubscriptionId":"abc"}"#.into(),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "an invalid state",
+            "application/json",
+            format!(r#"{{"SubscriptionId":"{SUB}","State":"Frozen"}}"#),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "an invalid quota",
+            "application/json",
+            format!(
+                r#"{{"SubscriptionId":"{SUB}","QuotaSettings":[{{"Key":"SelfService","Value":"Root"}}]}}"#
+            ),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "a wrong content type",
+            "text/plain",
+            format!(r#"{{"SubscriptionId":"{SUB}"}}"#),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ),
+        (
+            "an empty body",
+            "application/json",
+            String::new(),
+            StatusCode::BAD_REQUEST,
+        ),
     ];
     for (what, content_type, body, status) in cases {
         for accept in ["application/json", "application/xml"] {
@@ -365,14 +566,25 @@ async fn bad_input_gets_a_wap_error_and_stores_nothing(backend: Backend) {
             assert_eq!(response.status(), status, "{what}");
             let text = response.text().await.unwrap();
             if accept == "application/json" {
-                let error: Value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("{what}: {text}"));
-                assert!(error["Code"].is_string() && error["Message"].is_string(), "{what}: {text}");
+                let error: Value =
+                    serde_json::from_str(&text).unwrap_or_else(|_| panic!("{what}: {text}"));
+                assert!(
+                    error["Code"].is_string() && error["Message"].is_string(),
+                    "{what}: {text}"
+                );
             } else {
-                assert!(text.contains("<Error") && text.contains("<Message>"), "{what}: {text}");
+                assert!(
+                    text.contains("<Error") && text.contains("<Message>"),
+                    "{what}: {text}"
+                );
             }
         }
     }
-    let got = app.notification(Method::GET, &format!("/subscriptions/{SUB}")).send().await.unwrap();
+    let got = app
+        .notification(Method::GET, &format!("/subscriptions/{SUB}"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(got.status(), StatusCode::NOT_FOUND, "nothing was stored");
 
     let mismatch = app
@@ -382,7 +594,11 @@ async fn bad_input_gets_a_wap_error_and_stores_nothing(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(mismatch.status(), StatusCode::BAD_REQUEST);
-    let bad_path = app.notification(Method::GET, "/subscriptions/not-a-guid").send().await.unwrap();
+    let bad_path = app
+        .notification(Method::GET, "/subscriptions/not-a-guid")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(bad_path.status(), StatusCode::BAD_REQUEST);
 }
 

@@ -173,13 +173,16 @@ fn fixtures_read_into_the_values_they_show() {
         subscription.subscription_id.to_string(),
         "ec66ec96-8edd-4916-be45-607959155c2a"
     );
-    assert_eq!(subscription.state, SubscriptionState::Active);
+    assert_eq!(subscription.state, Some(SubscriptionState::Active));
     assert_eq!(
         subscription.lifecycle_state,
         Some(LifecycleState::Provisioned)
     );
     assert_eq!(subscription.quota_settings[0].key, "MaxProtectedVMs");
-    assert_eq!(subscription.co_admin_ids, ["coadmin@fabrikam.com"]);
+    assert_eq!(
+        subscription.co_admin_ids.as_deref(),
+        Some(&["coadmin@fabrikam.com".to_owned()][..])
+    );
 
     let provider: ResourceProvider = round_trips("resource-provider-registration.xml");
     let tenant = provider.tenant_endpoint.expect("tenant endpoint");
@@ -280,13 +283,16 @@ fn unseen_but_legal_subscription_spellings_are_read() {
         "SomethingNew": {"nested": [1, 2, 3]}
     }"#;
     let subscription: WireSubscription = decode(Format::Json, body.as_bytes()).unwrap();
-    assert_eq!(subscription.state, SubscriptionState::Suspended);
+    assert_eq!(subscription.state, Some(SubscriptionState::Suspended));
     assert_eq!(
         subscription.lifecycle_state,
         Some(LifecycleState::OutOfSync)
     );
     assert_eq!(subscription.quota_settings[0].value, "true");
-    assert_eq!(subscription.co_admin_ids, ["coadmin@fabrikam.com"]);
+    assert_eq!(
+        subscription.co_admin_ids.as_deref(),
+        Some(&["coadmin@fabrikam.com".to_owned()][..])
+    );
 
     let xml = r#"<Subscription xmlns="http://schemas.microsoft.com/windowsazure">
         <subscriptionid>ec66ec96-8edd-4916-be45-607959155c2a</subscriptionid>
@@ -295,9 +301,12 @@ fn unseen_but_legal_subscription_spellings_are_read() {
         <CoAdmins>coadmin@fabrikam.com</CoAdmins>
     </Subscription>"#;
     let from_xml: WireSubscription = decode(Format::Xml, xml.as_bytes()).unwrap();
-    assert_eq!(from_xml.state, SubscriptionState::Suspended);
+    assert_eq!(from_xml.state, Some(SubscriptionState::Suspended));
     assert_eq!(from_xml.lifecycle_state, Some(LifecycleState::OutOfSync));
-    assert_eq!(from_xml.co_admin_ids, ["coadmin@fabrikam.com"]);
+    assert_eq!(
+        from_xml.co_admin_ids.as_deref(),
+        Some(&["coadmin@fabrikam.com".to_owned()][..])
+    );
 }
 
 #[test]

@@ -37,9 +37,10 @@ async fn list_subscriptions(
     };
     let filter = SubscriptionFilter {
         state: match query_param(query, "state") {
-            Some(v) => Some(SubscriptionState::from_name(&v).ok_or_else(|| {
-                bad("state", &v, "Active, Suspended, DeletePending")
-            })?),
+            Some(v) => Some(
+                SubscriptionState::from_name(&v)
+                    .ok_or_else(|| bad("state", &v, "Active, Suspended, DeletePending"))?,
+            ),
             None => None,
         },
         lifecycle: match query_param(query, "lifecycleState") {
@@ -58,7 +59,9 @@ async fn list_subscriptions(
             Some(v) => return Err(bad("includeDeleted", &v, "true, false")),
             None => false,
         },
-        after: query_param(query, "after").map(|v| parse_id(&v)).transpose()?,
+        after: query_param(query, "after")
+            .map(|v| parse_id(&v))
+            .transpose()?,
         limit: match query_param(query, "limit") {
             Some(v) => Some(
                 v.parse::<u32>()

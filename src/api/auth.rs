@@ -116,14 +116,20 @@ mod tests {
     }
 
     fn basic(user: &str, password: &str) -> HeaderMap {
-        with_auth(&format!("Basic {}", STANDARD.encode(format!("{user}:{password}"))))
+        with_auth(&format!(
+            "Basic {}",
+            STANDARD.encode(format!("{user}:{password}"))
+        ))
     }
 
     #[test]
     fn only_the_exact_pair_is_accepted() {
         let creds = BasicCredentials::new("admin", "wapdr", &SecretString::from("s3cret:x"));
         assert!(creds.accepts(&basic("wapdr", "s3cret:x")));
-        assert!(creds.accepts(&with_auth(&format!("basic {}", STANDARD.encode("wapdr:s3cret:x")))));
+        assert!(creds.accepts(&with_auth(&format!(
+            "basic {}",
+            STANDARD.encode("wapdr:s3cret:x")
+        ))));
         assert!(!creds.accepts(&basic("wapdr", "s3cret")));
         assert!(!creds.accepts(&basic("WAPDR", "s3cret:x")));
         assert!(!creds.accepts(&basic("", "")));
@@ -135,7 +141,10 @@ mod tests {
     #[test]
     fn the_principal_header_is_url_decoded() {
         let mut headers = HeaderMap::new();
-        headers.insert("x-ms-principal-id", HeaderValue::from_static("tenant%40fabrikam.com"));
+        headers.insert(
+            "x-ms-principal-id",
+            HeaderValue::from_static("tenant%40fabrikam.com"),
+        );
         assert_eq!(principal(&headers).as_deref(), Some("tenant@fabrikam.com"));
         headers.insert("x-ms-principal-id", HeaderValue::from_static("bad%zz%4"));
         assert_eq!(principal(&headers).as_deref(), Some("bad%zz%4"));

@@ -104,11 +104,15 @@ impl IntoResponse for ApiError {
             _ => tracing::debug!(error = %self, "request refused"),
         }
         let mut response = self.status().into_response();
-        response.extensions_mut().insert(WapErrorBody(self.to_wap_error()));
+        response
+            .extensions_mut()
+            .insert(WapErrorBody(self.to_wap_error()));
         if let Self::Unauthorized { realm } = self {
             let challenge = format!("Basic realm=\"wapdr-{realm}\", charset=\"UTF-8\"");
             if let Ok(value) = HeaderValue::from_str(&challenge) {
-                response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, value);
             }
         }
         response
@@ -129,7 +133,9 @@ pub async fn render_errors(request: Request, next: Next) -> Response {
     let error = match parts.extensions.remove::<WapErrorBody>() {
         Some(WapErrorBody(error)) => error,
         None => {
-            let text = axum::body::to_bytes(body, 64 * 1024).await.unwrap_or_default();
+            let text = axum::body::to_bytes(body, 64 * 1024)
+                .await
+                .unwrap_or_default();
             let text = String::from_utf8_lossy(&text).trim().to_owned();
             let message = if text.is_empty() {
                 status.canonical_reason().unwrap_or("Error").to_owned()

@@ -27,5 +27,7 @@ async fn ready(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
         .ping()
         .await
         .map_err(|err| ApiError::Unavailable(err.into()))?;
-    Ok(Json(json!({ "status": "ready", "store": state.store.backend() })))
+    Ok(Json(
+        json!({ "status": "ready", "store": state.store.backend() }),
+    ))
 }

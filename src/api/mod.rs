@@ -67,8 +67,7 @@ pub fn router(state: AppState, secrets: &EndpointSecrets, max_body_bytes: usize)
     Router::new()
         .nest(
             "/notification",
-            notification::routes()
-                .route_layer(basic(guard("notification", &secrets.notification))),
+            notification::routes().route_layer(basic(guard("notification", &secrets.notification))),
         )
         .merge(usage::routes().route_layer(basic(guard("usage", &secrets.usage))))
         .nest(

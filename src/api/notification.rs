@@ -288,7 +288,11 @@ async fn update_quota(
             ),
         )
     });
-    tracing::info!(updated = updated.len(), failed = failed.len(), "quota updated");
+    tracing::info!(
+        updated = updated.len(),
+        failed = failed.len(),
+        "quota updated"
+    );
     Ok(Reply::ok(
         format,
         QuotaUpdateResultBatch {
@@ -302,7 +306,10 @@ async fn update_quota(
 
 /// `GET /defaultquota`: the quota a new plan or add-on starts from.
 async fn default_quota(format: Negotiated) -> Reply<ServiceQuotaSettingList> {
-    Reply::ok(format, ServiceQuotaSettingList(DrQuota::default().to_settings()))
+    Reply::ok(
+        format,
+        ServiceQuotaSettingList(DrQuota::default().to_settings()),
+    )
 }
 
 /// Reads, changes and saves a subscription, retrying when another request changed it meanwhile.

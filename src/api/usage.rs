@@ -31,7 +31,9 @@ async fn usage_records(
     format: Negotiated,
     RawQuery(query): RawQuery,
 ) -> Result<Reply<UsageRecordList>, ApiError> {
-    let last_id = integer_param(query.as_deref(), "lastID")?.unwrap_or(0).max(0);
+    let last_id = integer_param(query.as_deref(), "lastID")?
+        .unwrap_or(0)
+        .max(0);
     let batch = integer_param(query.as_deref(), "batchSize")?.unwrap_or(DEFAULT_BATCH);
     if batch < 0 {
         return Err(ApiError::BadRequest(format!(
@@ -51,8 +53,10 @@ fn integer_param(query: Option<&str>, name: &str) -> Result<Option<i64>, ApiErro
     match query_param(query, name) {
         None => Ok(None),
         Some(text) if text.trim().is_empty() => Ok(None),
-        Some(text) => text.trim().parse::<i64>().map(Some).map_err(|_| {
-            ApiError::BadRequest(format!("{name} must be an integer, not '{text}'."))
-        }),
+        Some(text) => {
+            text.trim().parse::<i64>().map(Some).map_err(|_| {
+                ApiError::BadRequest(format!("{name} must be an integer, not '{text}'."))
+            })
+        }
     }
 }

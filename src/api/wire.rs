@@ -19,7 +19,11 @@ pub fn response_format(headers: &HeaderMap) -> Format {
     let mut best: Option<(f32, Format)> = None;
     for range in accept.split(',') {
         let mut params = range.split(';');
-        let media = params.next().unwrap_or_default().trim().to_ascii_lowercase();
+        let media = params
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase();
         let quality = params
             .filter_map(|p| p.trim().strip_prefix("q="))
             .find_map(|q| q.trim().parse::<f32>().ok())
@@ -60,12 +64,10 @@ fn request_format(headers: &HeaderMap, body: &[u8]) -> Result<Format, ApiError> 
                 )))
             }
         }
-        None => Ok(
-            match body.iter().find(|b| !b.is_ascii_whitespace()) {
-                Some(b'<') => Format::Xml,
-                _ => Format::Json,
-            },
-        ),
+        None => Ok(match body.iter().find(|b| !b.is_ascii_whitespace()) {
+            Some(b'<') => Format::Xml,
+            _ => Format::Json,
+        }),
     }
 }
 
@@ -163,12 +165,19 @@ mod tests {
             ("text/xml; charset=utf-8", Format::Xml),
             ("application/json;odata=minimalmetadata", Format::Json),
             ("application/json;q=0.5, application/xml", Format::Xml),
-            ("application/xml;q=0.1, application/json;q=0.9", Format::Json),
+            (
+                "application/xml;q=0.1, application/json;q=0.9",
+                Format::Json,
+            ),
             ("*/*", Format::Json),
             ("text/html", Format::Json),
         ];
         for (accept, expected) in cases {
-            assert_eq!(response_format(&headers(header::ACCEPT, accept)), expected, "{accept}");
+            assert_eq!(
+                response_format(&headers(header::ACCEPT, accept)),
+                expected,
+                "{accept}"
+            );
         }
         assert_eq!(response_format(&HeaderMap::new()), Format::Json);
     }
@@ -194,7 +203,13 @@ mod tests {
             request_format(&text, b"{}"),
             Err(ApiError::UnsupportedMediaType(_))
         ));
-        assert_eq!(request_format(&HeaderMap::new(), b"  <Subscription/>").unwrap(), Format::Xml);
-        assert_eq!(request_format(&HeaderMap::new(), b"{}").unwrap(), Format::Json);
+        assert_eq!(
+            request_format(&HeaderMap::new(), b"  <Subscription/>").unwrap(),
+            Format::Xml
+        );
+        assert_eq!(
+            request_format(&HeaderMap::new(), b"{}").unwrap(),
+            Format::Json
+        );
     }
 }

@@ -91,7 +91,10 @@ mod tests {
     #[test]
     fn rejects_non_guids_with_the_offending_text() {
         let err = SubscriptionId::parse("abc").unwrap_err();
-        assert_eq!(err.to_string(), "Subscription id 'abc' is not a valid GUID.");
+        assert_eq!(
+            err.to_string(),
+            "Subscription id 'abc' is not a valid GUID."
+        );
         assert!(SubscriptionId::parse("").is_err());
         assert!(SubscriptionId::parse("ec66ec96-8edd-4916-be45-607959155c2").is_err());
     }

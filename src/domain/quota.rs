@@ -125,12 +125,30 @@ pub struct QuotaSources {
 
 /// The keys wapdr defines, with a one-line description each (for docs and errors).
 pub const QUOTA_KEYS: [(&str, &str); 6] = [
-    ("DrEnabled", "true or false: DR is on for subscriptions of this plan or add-on"),
-    ("MaxProtectedVms", "0..1000000 or Unlimited: how many VMs may be protected"),
-    ("ReplicationFrequencySeconds", "30, 300 or 900: Hyper-V Replica copy frequency"),
-    ("RecoveryPoints", "0..24: additional recovery points kept on the replica"),
-    ("AppConsistentFrequencyHours", "0..12: app-consistent snapshot frequency, 0 for none"),
-    ("SelfService", "None, Drill or Full: what the tenant may do without the provider"),
+    (
+        "DrEnabled",
+        "true or false: DR is on for subscriptions of this plan or add-on",
+    ),
+    (
+        "MaxProtectedVms",
+        "0..1000000 or Unlimited: how many VMs may be protected",
+    ),
+    (
+        "ReplicationFrequencySeconds",
+        "30, 300 or 900: Hyper-V Replica copy frequency",
+    ),
+    (
+        "RecoveryPoints",
+        "0..24: additional recovery points kept on the replica",
+    ),
+    (
+        "AppConsistentFrequencyHours",
+        "0..12: app-consistent snapshot frequency, 0 for none",
+    ),
+    (
+        "SelfService",
+        "None, Drill or Full: what the tenant may do without the provider",
+    ),
 ];
 
 const MAX_PROTECTED_VMS_LIMIT: u32 = 1_000_000;
@@ -279,7 +297,11 @@ fn parse_grant(list: &[QuotaSetting]) -> Result<Grant, QuotaError> {
                     .ok()
                     .filter(|v| REPLICATION_FREQUENCIES.contains(v))
                     .ok_or_else(|| error(format!("'{value}' is not 30, 300 or 900")))?;
-                if grant.replication_frequency_seconds.replace(parsed).is_some() {
+                if grant
+                    .replication_frequency_seconds
+                    .replace(parsed)
+                    .is_some()
+                {
                     return Err(duplicate());
                 }
             }
@@ -291,7 +313,11 @@ fn parse_grant(list: &[QuotaSetting]) -> Result<Grant, QuotaError> {
             }
             "AppConsistentFrequencyHours" => {
                 let parsed = parse_in_range(value, 0, 12).map_err(error)?;
-                if grant.app_consistent_frequency_hours.replace(parsed).is_some() {
+                if grant
+                    .app_consistent_frequency_hours
+                    .replace(parsed)
+                    .is_some()
+                {
                     return Err(duplicate());
                 }
             }
@@ -323,7 +349,10 @@ mod tests {
     use super::*;
 
     fn list(pairs: &[(&str, &str)]) -> Vec<QuotaSetting> {
-        pairs.iter().map(|(k, v)| QuotaSetting::new(*k, *v)).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| QuotaSetting::new(*k, *v))
+            .collect()
     }
 
     #[test]
@@ -342,8 +371,16 @@ mod tests {
                 ("SelfService", "None"),
             ]),
             add_ons: vec![
-                list(&[("drenabled", "TRUE"), ("MaxProtectedVms", "5"), ("ReplicationFrequencySeconds", "300")]),
-                list(&[("MaxProtectedVms", "5"), ("SelfService", "full"), ("RecoveryPoints", "12")]),
+                list(&[
+                    ("drenabled", "TRUE"),
+                    ("MaxProtectedVms", "5"),
+                    ("ReplicationFrequencySeconds", "300"),
+                ]),
+                list(&[
+                    ("MaxProtectedVms", "5"),
+                    ("SelfService", "full"),
+                    ("RecoveryPoints", "12"),
+                ]),
             ],
         };
         let quota = sources.effective().unwrap();
@@ -367,9 +404,15 @@ mod tests {
     fn app_consistent_snapshots_take_the_most_frequent_non_zero() {
         let sources = QuotaSources {
             base: list(&[("AppConsistentFrequencyHours", "0")]),
-            add_ons: vec![list(&[("AppConsistentFrequencyHours", "4")]), list(&[("AppConsistentFrequencyHours", "2")])],
+            add_ons: vec![
+                list(&[("AppConsistentFrequencyHours", "4")]),
+                list(&[("AppConsistentFrequencyHours", "2")]),
+            ],
         };
-        assert_eq!(sources.effective().unwrap().app_consistent_frequency_hours, 2);
+        assert_eq!(
+            sources.effective().unwrap().app_consistent_frequency_hours,
+            2
+        );
         let off = QuotaSources::single(list(&[("AppConsistentFrequencyHours", "0")]));
         assert_eq!(off.effective().unwrap().app_consistent_frequency_hours, 0);
     }
@@ -377,7 +420,10 @@ mod tests {
     #[test]
     fn empty_values_count_as_not_named() {
         let sources = QuotaSources::single(list(&[("ReplicationFrequencySeconds", "  ")]));
-        assert_eq!(sources.effective().unwrap().replication_frequency_seconds, 300);
+        assert_eq!(
+            sources.effective().unwrap().replication_frequency_seconds,
+            300
+        );
     }
 
     #[test]
@@ -392,9 +438,15 @@ mod tests {
             ("DrEnable", "true", "unknown key"),
         ];
         for (key, value, expected) in cases {
-            let err = QuotaSources::single(list(&[(key, value)])).validate().unwrap_err();
+            let err = QuotaSources::single(list(&[(key, value)]))
+                .validate()
+                .unwrap_err();
             assert_eq!(err.key, key);
-            assert!(err.message.contains(expected), "{key}={value}: {}", err.message);
+            assert!(
+                err.message.contains(expected),
+                "{key}={value}: {}",
+                err.message
+            );
         }
     }
 
@@ -416,8 +468,18 @@ mod tests {
             app_consistent_frequency_hours: 0,
             self_service: SelfService::Full,
         };
-        assert_eq!(QuotaSources::single(quota.to_settings()).effective().unwrap(), quota);
+        assert_eq!(
+            QuotaSources::single(quota.to_settings())
+                .effective()
+                .unwrap(),
+            quota
+        );
         let unlimited = DrQuota::default();
-        assert_eq!(QuotaSources::single(unlimited.to_settings()).effective().unwrap(), unlimited);
+        assert_eq!(
+            QuotaSources::single(unlimited.to_settings())
+                .effective()
+                .unwrap(),
+            unlimited
+        );
     }
 }

@@ -2,8 +2,8 @@
 
 use time::OffsetDateTime;
 
-use super::quota::{DrQuota, QuotaError, QuotaSources};
 use super::SubscriptionId;
+use super::quota::{DrQuota, QuotaError, QuotaSources};
 
 /// The subscription state WAP gives an RP (`ResourceProviderSubscriptionState`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -287,10 +287,16 @@ mod tests {
     #[test]
     fn state_names_parse_back_ignoring_case() {
         for state in SubscriptionState::ALL {
-            assert_eq!(SubscriptionState::from_name(&state.as_str().to_lowercase()), Some(state));
+            assert_eq!(
+                SubscriptionState::from_name(&state.as_str().to_lowercase()),
+                Some(state)
+            );
         }
         for state in LifecycleState::ALL {
-            assert_eq!(LifecycleState::from_name(&state.as_str().to_uppercase()), Some(state));
+            assert_eq!(
+                LifecycleState::from_name(&state.as_str().to_uppercase()),
+                Some(state)
+            );
         }
         assert_eq!(LifecycleState::from_name("Gone"), None);
     }

@@ -76,7 +76,10 @@ pub trait Store: Send + Sync + 'static {
     async fn save_subscription(&self, sub: &Subscription) -> Result<Subscription, StoreError>;
 
     /// One subscription, tombstones included.
-    async fn get_subscription(&self, id: SubscriptionId) -> Result<Option<Subscription>, StoreError>;
+    async fn get_subscription(
+        &self,
+        id: SubscriptionId,
+    ) -> Result<Option<Subscription>, StoreError>;
 
     /// Subscriptions ordered by id.
     async fn list_subscriptions(

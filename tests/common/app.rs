@@ -64,14 +64,7 @@ impl TestApp {
             username = "{}"
             password = "{}"
             "#,
-            NOTIFICATION.0,
-            NOTIFICATION.1,
-            USAGE.0,
-            USAGE.1,
-            ADMIN.0,
-            ADMIN.1,
-            TENANT.0,
-            TENANT.1,
+            NOTIFICATION.0, NOTIFICATION.1, USAGE.0, USAGE.1, ADMIN.0, ADMIN.1, TENANT.0, TENANT.1,
         );
         let config = Config::from_toml(&toml).expect("test config");
         let running = app::start(&config).await.expect("wapdr starts");
