@@ -250,7 +250,7 @@ async fn legal_variants_of_the_subscription_are_understood(backend: Backend) {
         "LifeCycleState": "Provisioning",
         "CoAdmins": "solo@fabrikam.com",
         "adminid": "tenant@fabrikam.com",
-        "quotasettings": [{ "key": "drenabled", "value": "TRUE" }],
+        "quotasettings": [{ "key": "drenabled", "value": "TRUE" }, { "Key": "KeyFromANewerWapdr", "Value": "1" }],
         "SomethingNew": { "nested": [1, 2] }
     });
     let created = create_json(&app, &body.to_string()).await;

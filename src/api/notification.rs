@@ -341,7 +341,9 @@ fn changes_from(body: &WireSubscription) -> Result<SubscriptionChanges, ApiError
     let quota = (!body.quota_settings.is_empty())
         .then(|| QuotaSources::single(body.quota_settings.clone()));
     if let Some(quota) = &quota {
-        quota.validate()?;
+        // WAP validated this quota when the plan was saved; only values wapdr cannot use are
+        // refused here, not keys it does not know (a newer wapdr may have added them).
+        quota.effective()?;
     }
     Ok(SubscriptionChanges {
         name: body.subscription_name.clone(),

@@ -14,8 +14,10 @@
 //! | `SelfService` | `None`, `Drill`, `Full` | the most permissive | `Drill` |
 //!
 //! A key no list names takes the default. Keys and enum values are matched without regard to case;
-//! an empty value counts as not named. An unknown key is an error, so that a typo in a plan is caught
-//! by WAP's validate call instead of silently granting nothing.
+//! an empty value counts as not named. [`QuotaSources::validate`] (used for quota changes, which WAP
+//! checks with `validateOnly` first) refuses an unknown key, so that a typo in a plan is caught
+//! instead of silently granting nothing; [`QuotaSources::effective`] ignores unknown keys, so a
+//! subscription carrying a key from a newer wapdr (during a rolling upgrade) is not refused.
 
 use std::fmt;
 
@@ -173,14 +175,15 @@ impl QuotaSources {
         }
     }
 
-    /// Checks every list without combining them.
+    /// Checks every list without combining them; unknown keys are errors.
     pub fn validate(&self) -> Result<(), QuotaError> {
-        self.grants().map(|_| ())
+        self.grants(Strictness::RefuseUnknownKeys).map(|_| ())
     }
 
-    /// The entitlements in force (see the module docs for the rule).
+    /// The entitlements in force (see the module docs for the rule); unknown keys are ignored,
+    /// invalid values of known keys are errors.
     pub fn effective(&self) -> Result<DrQuota, QuotaError> {
-        let grants = self.grants()?;
+        let grants = self.grants(Strictness::IgnoreUnknownKeys)?;
         let defaults = DrQuota::default();
         let named = |pick: fn(&Grant) -> Option<u32>| grants.iter().filter_map(pick);
         Ok(DrQuota {
@@ -218,10 +221,10 @@ impl QuotaSources {
         })
     }
 
-    fn grants(&self) -> Result<Vec<Grant>, QuotaError> {
+    fn grants(&self, strictness: Strictness) -> Result<Vec<Grant>, QuotaError> {
         std::iter::once(&self.base)
             .chain(self.add_ons.iter())
-            .map(|list| parse_grant(list))
+            .map(|list| parse_grant(list, strictness))
             .collect()
     }
 }
@@ -250,7 +253,14 @@ impl DrQuota {
     }
 }
 
-fn parse_grant(list: &[QuotaSetting]) -> Result<Grant, QuotaError> {
+/// Whether a key wapdr does not define is an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Strictness {
+    RefuseUnknownKeys,
+    IgnoreUnknownKeys,
+}
+
+fn parse_grant(list: &[QuotaSetting], strictness: Strictness) -> Result<Grant, QuotaError> {
     let mut grant = Grant::default();
     for setting in list {
         let value = setting.value.trim();
@@ -261,14 +271,20 @@ fn parse_grant(list: &[QuotaSetting]) -> Result<Grant, QuotaError> {
             key: setting.key.clone(),
             message,
         };
-        let key = QUOTA_KEYS
+        let Some(key) = QUOTA_KEYS
             .iter()
             .map(|(k, _)| *k)
             .find(|k| k.eq_ignore_ascii_case(setting.key.trim()))
-            .ok_or_else(|| {
-                let known: Vec<&str> = QUOTA_KEYS.iter().map(|(k, _)| *k).collect();
-                error(format!("unknown key; the keys are {}", known.join(", ")))
-            })?;
+        else {
+            if strictness == Strictness::IgnoreUnknownKeys {
+                continue;
+            }
+            let known: Vec<&str> = QUOTA_KEYS.iter().map(|(k, _)| *k).collect();
+            return Err(error(format!(
+                "unknown key; the keys are {}",
+                known.join(", ")
+            )));
+        };
         let duplicate = || error("the key appears twice in one list".to_owned());
         match key {
             "DrEnabled" => {
@@ -448,6 +464,15 @@ mod tests {
                 err.message
             );
         }
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_by_validation_but_ignored_in_effect() {
+        let sources = QuotaSources::single(list(&[("FutureKey", "x"), ("RecoveryPoints", "9")]));
+        assert_eq!(sources.validate().unwrap_err().key, "FutureKey");
+        assert_eq!(sources.effective().unwrap().recovery_points, 9);
+        let bad_known = QuotaSources::single(list(&[("FutureKey", "x"), ("RecoveryPoints", "99")]));
+        assert_eq!(bad_known.effective().unwrap_err().key, "RecoveryPoints");
     }
 
     #[test]
