@@ -200,26 +200,35 @@ impl Engine {
             clock.sleep(grace).await;
         });
         let beat = self.settings.lease / 3;
-        let mut cancelled_seen = false;
+        // After a cancel or a lost lease the step gets one more beat to notice and stop cleanly;
+        // then it is dropped. A lost lease's result is never recorded.
+        let mut told_to_stop: Option<StopReason> = None;
         let outcome = loop {
             tokio::select! {
-                out = &mut step => break out.unwrap_or_else(|_| StepOutcome::RetryLater {
-                    reason: "the step panicked".into(),
-                    after: None,
-                }),
+                out = &mut step => {
+                    if told_to_stop == Some(StopReason::LeaseLost) {
+                        return None;
+                    }
+                    break out.unwrap_or_else(|_| StepOutcome::RetryLater {
+                        reason: "the step panicked".into(),
+                        after: None,
+                    });
+                }
                 () = self.clock.sleep(beat) => {
+                    if told_to_stop.is_some() {
+                        debug!(reason = ?told_to_stop, "the step did not stop; dropping this attempt");
+                        return None;
+                    }
                     match self.store.heartbeat(&claimed.lease, self.settings.lease).await {
                         Ok(LeaseCheck::Held) => {}
                         Ok(LeaseCheck::Lost) => {
-                            let _ = stop.send(Some(StopReason::LeaseLost));
-                            debug!("lease lost to another worker; dropping this attempt");
-                            return None;
+                            debug!("lease lost to another worker; this attempt's result will be dropped");
+                            told_to_stop = Some(StopReason::LeaseLost);
+                            let _ = stop.send(told_to_stop);
                         }
-                        Ok(LeaseCheck::Cancelled) if cancelled_seen => return None,
                         Ok(LeaseCheck::Cancelled) => {
-                            // Tell the step; if it has not stopped by the next beat, drop it.
-                            cancelled_seen = true;
-                            let _ = stop.send(Some(StopReason::Cancelled));
+                            told_to_stop = Some(StopReason::Cancelled);
+                            let _ = stop.send(told_to_stop);
                         }
                         Err(err) => warn!(error = %err, "heartbeat failed; will retry"),
                     }
