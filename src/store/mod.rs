@@ -8,6 +8,7 @@
 //! are in [`engine`]; their SQL is written once and translated per backend.
 
 pub mod engine;
+mod engine_helpers;
 mod engine_impl;
 mod engine_sql;
 mod postgres;
