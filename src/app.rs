@@ -12,11 +12,13 @@ use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 use crate::api::{self, AppState, EndpointSecrets};
+use crate::clock;
 use crate::config::{Config, EndpointCredentials};
 use crate::contract::{
     AuthenticationMode, ResourceProvider, ResourceProviderEndpoint, ResourceProviderType,
     TenantEndpoint,
 };
+use crate::engine::{self, Engine, EngineSettings, Registry, Runbooks};
 use crate::store::{self, SharedStore};
 
 /// A running wapdr: its bound address and a way to stop it.
@@ -29,6 +31,8 @@ pub struct Running {
     pub secrets: EndpointSecrets,
     shutdown: oneshot::Sender<()>,
     server: JoinHandle<std::io::Result<()>>,
+    engine_shutdown: tokio::sync::watch::Sender<bool>,
+    engine_tasks: Vec<JoinHandle<()>>,
 }
 
 impl Running {
@@ -37,9 +41,14 @@ impl Running {
         format!("http://{}", self.addr)
     }
 
-    /// Stops accepting connections, lets in-flight requests finish, and waits.
+    /// Stops accepting connections and claiming steps, lets in-flight requests and steps finish
+    /// (steps within the engine's grace, then their leases are given back), and waits.
     pub async fn stop(self) -> anyhow::Result<()> {
         let _ = self.shutdown.send(());
+        let _ = self.engine_shutdown.send(true);
+        for task in self.engine_tasks {
+            task.await.context("engine task panicked")?;
+        }
         self.server.await.context("server task panicked")??;
         Ok(())
     }
@@ -52,16 +61,32 @@ impl Running {
     }
 }
 
-/// Opens the store (applying migrations), resolves credentials, binds and starts serving.
+/// The workflows this build registers (the DR workflows join with their issues).
+pub fn workflows() -> Registry {
+    Registry::new()
+}
+
+/// Opens the store (applying migrations), resolves credentials, loads the runbooks, binds, and
+/// starts serving and (when enabled) the engine, with this build's workflows.
 pub async fn start(config: &Config) -> anyhow::Result<Running> {
+    start_with_workflows(config, workflows()).await
+}
+
+/// [`start`] with the given workflows (tests register their own).
+pub async fn start_with_workflows(config: &Config, registry: Registry) -> anyhow::Result<Running> {
     let store = store::open(&config.database.url, config.database.max_connections)
         .await
         .with_context(|| format!("opening the store at {}", redact_url(&config.database.url)))?;
     let secrets = resolve_secrets(config, &store).await?;
+    let registry = Arc::new(registry);
+    let definitions =
+        engine::runbooks::load_definitions(std::path::Path::new(&config.engine.runbooks_dir))?;
+    let runbooks = Arc::new(Runbooks::install(store.clone(), registry.clone(), definitions).await?);
     let state = AppState {
         store: store.clone(),
         rp_name: Arc::from(config.rp.name.as_str()),
         rp_display_name: Arc::from(config.rp.display_name.as_str()),
+        runbooks: runbooks.clone(),
     };
     let router = api::router(state, &secrets, config.limits.max_body_bytes);
     let listener = TcpListener::bind(config.listen)
@@ -76,13 +101,40 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
             })
             .await
     });
-    tracing::info!(%addr, store = store.backend(), "wapdr listening");
+    let (engine_shutdown, engine_stop) = tokio::sync::watch::channel(false);
+    let mut engine_tasks = Vec::new();
+    if config.engine.enabled {
+        let stopped = |mut stop: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = stop.wait_for(|stop| *stop).await;
+        };
+        let settings = EngineSettings {
+            concurrency: config.engine.concurrency,
+            lease: std::time::Duration::from_secs(config.engine.lease_seconds),
+            poll_interval: std::time::Duration::from_millis(config.engine.poll_interval_ms),
+            ..EngineSettings::default()
+        };
+        let instance = format!("wapdr-{}-{}", std::process::id(), Uuid::new_v4().simple());
+        let worker = Engine::new(store.clone(), registry, instance).with_settings(settings);
+        engine_tasks.push(tokio::spawn(worker.run(stopped(engine_stop.clone()))));
+        engine_tasks.push(tokio::spawn(
+            runbooks.run_schedules(
+                clock::system(),
+                settings
+                    .poll_interval
+                    .max(std::time::Duration::from_secs(1)),
+                stopped(engine_stop),
+            ),
+        ));
+    }
+    tracing::info!(%addr, store = store.backend(), engine = config.engine.enabled, "wapdr listening");
     Ok(Running {
         addr,
         store,
         secrets,
         shutdown,
         server,
+        engine_shutdown,
+        engine_tasks,
     })
 }
 

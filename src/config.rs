@@ -31,6 +31,37 @@ pub struct Config {
     pub log: LogConfig,
     /// How wapdr registers itself in WAP.
     pub rp: RpConfig,
+    /// The durable engine that runs workflows and runbooks.
+    pub engine: EngineConfig,
+}
+
+/// The durable engine of this instance.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EngineConfig {
+    /// Whether this instance runs workflow steps and schedules (the API works either way).
+    pub enabled: bool,
+    /// Steps this instance runs at once.
+    pub concurrency: usize,
+    /// How long a claimed step is held without a heartbeat, in seconds.
+    pub lease_seconds: u64,
+    /// How long an idle worker waits before looking for work again, in milliseconds.
+    pub poll_interval_ms: u64,
+    /// The folder of runbook files (`*.toml`), relative to the working directory.
+    #[serde(deserialize_with = "lenient_string")]
+    pub runbooks_dir: String,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            concurrency: 8,
+            lease_seconds: 30,
+            poll_interval_ms: 500,
+            runbooks_dir: "runbooks".into(),
+        }
+    }
 }
 
 /// Which database, and how many connections.
@@ -127,6 +158,7 @@ impl Default for Config {
             limits: LimitsConfig::default(),
             log: LogConfig::default(),
             rp: RpConfig::default(),
+            engine: EngineConfig::default(),
         }
     }
 }
@@ -184,7 +216,7 @@ pub struct ConfigError(String);
 
 /// The top-level keys; environment variables outside them (`WAPDR_CONFIG`, test variables) are not
 /// configuration and are left alone.
-const TOP_LEVEL_KEYS: [&str; 7] = [
+const TOP_LEVEL_KEYS: [&str; 8] = [
     "listen",
     "public_url",
     "database",
@@ -192,6 +224,7 @@ const TOP_LEVEL_KEYS: [&str; 7] = [
     "limits",
     "log",
     "rp",
+    "engine",
 ];
 
 impl Config {
@@ -245,6 +278,19 @@ impl Config {
         if self.database.max_connections == 0 {
             return Err(ConfigError(
                 "database.max_connections must be at least 1".into(),
+            ));
+        }
+        if self.engine.concurrency == 0 {
+            return Err(ConfigError("engine.concurrency must be at least 1".into()));
+        }
+        if self.engine.lease_seconds < 3 {
+            return Err(ConfigError(
+                "engine.lease_seconds must be at least 3".into(),
+            ));
+        }
+        if self.engine.poll_interval_ms == 0 {
+            return Err(ConfigError(
+                "engine.poll_interval_ms must be at least 1".into(),
             ));
         }
         for (name, creds) in self.endpoints.iter() {
@@ -323,6 +369,18 @@ display_name = "Disaster Recovery"
 max_quota_update_batch_size = 5
 # How often WAP polls a subscription whose LifecycleState is not final, in seconds.
 subscription_status_polling_seconds = 30
+
+[engine]
+# Run workflow steps and runbook schedules in this instance (the admin API works either way).
+enabled = true
+# Steps this instance runs at once.
+concurrency = 8
+# How long a claimed step is held without a heartbeat, in seconds; heartbeats come every third.
+lease_seconds = 30
+# How long an idle worker waits before looking for work again, in milliseconds.
+poll_interval_ms = 500
+# Folder of runbook files (*.toml), relative to the working directory.
+runbooks_dir = "runbooks"
 "#;
 
 /// Accepts a string, or a number or boolean the environment provider parsed out of one.
@@ -369,6 +427,20 @@ mod tests {
         );
         assert_eq!(from_example.rp.name, defaults.rp.name);
         assert_eq!(from_example.log.format, defaults.log.format);
+        assert_eq!(from_example.engine.enabled, defaults.engine.enabled);
+        assert_eq!(from_example.engine.concurrency, defaults.engine.concurrency);
+        assert_eq!(
+            from_example.engine.lease_seconds,
+            defaults.engine.lease_seconds
+        );
+        assert_eq!(
+            from_example.engine.poll_interval_ms,
+            defaults.engine.poll_interval_ms
+        );
+        assert_eq!(
+            from_example.engine.runbooks_dir,
+            defaults.engine.runbooks_dir
+        );
     }
 
     #[test]

@@ -5,14 +5,18 @@
 //! - [`api`]: the axum routers of the resource-provider endpoints;
 //! - [`domain`]: the rules (quota schema, subscription lifecycle), no I/O;
 //! - [`store`]: persistence behind one trait, SQLite and PostgreSQL;
+//! - [`engine`]: durable workflow runs with leases, retries and schedules, and the runbooks;
+//! - [`clock`]: the one clock abstraction workers sleep through;
 //! - [`app`]: wires config, store and api into a running service;
 //! - [`config`]: the layered configuration (defaults, TOML file, `WAPDR_` environment).
 //!
-//! The engine, workflows, fabric clients and the lab arrive with their own issues.
+//! The workflows, fabric clients and the lab arrive with their own issues.
 
 pub mod api;
 pub mod app;
+pub mod clock;
 pub mod config;
 pub mod contract;
 pub mod domain;
+pub mod engine;
 pub mod store;

@@ -1,8 +1,8 @@
 //! The admin endpoint: the provider's own API, reached through WAP's admin API
 //! (`/services/<rp>/...` forwarded to `http://HOST:PORT/admin/...`) or called directly.
 //!
-//! This issue brings the subscription views; provider setup, operations, jobs and runbooks join
-//! with their issues.
+//! This file holds the subscription views; jobs and runbooks are in `jobs` and `runbooks`;
+//! provider setup and operations join with their issues.
 
 use axum::Router;
 use axum::extract::{Path, RawQuery, State};

@@ -8,6 +8,7 @@
 //! | admin | `/admin/...` | WAP admin API pass-through, provider tools |
 //! | tenant | `/tenant/subscriptions/{subid}/...` | WAP tenant API pass-through |
 //! | health | `/health`, `/health/ready` | load balancers, service managers |
+//! | runbook webhooks | `/webhooks/runbooks/{name}` (the runbook's own token) | a provider's SMA schedules |
 //!
 //! Handlers parse with the contract codec, decide with the domain and persist with the store; every
 //! error leaves as a WAP `Error` in the caller's format.
@@ -16,7 +17,9 @@ mod admin;
 mod auth;
 mod error;
 mod health;
+mod jobs;
 mod notification;
+mod runbooks;
 mod tenant;
 mod usage;
 mod wire;
@@ -29,10 +32,12 @@ use axum::middleware::{from_fn, from_fn_with_state};
 use secrecy::SecretString;
 use tower_http::trace::TraceLayer;
 
+use crate::engine::Runbooks;
 use crate::store::SharedStore;
 
 pub use auth::BasicCredentials;
 pub use error::ApiError;
+pub use runbooks::WEBHOOK_TOKEN_HEADER;
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -43,6 +48,8 @@ pub struct AppState {
     pub rp_name: Arc<str>,
     /// The RP's display name.
     pub rp_display_name: Arc<str>,
+    /// The loaded runbooks (admin API, webhooks).
+    pub runbooks: Arc<Runbooks>,
 }
 
 /// The credentials of each endpoint, resolved (configured or generated).
@@ -72,12 +79,16 @@ pub fn router(state: AppState, secrets: &EndpointSecrets, max_body_bytes: usize)
         .merge(usage::routes().route_layer(basic(guard("usage", &secrets.usage))))
         .nest(
             "/admin",
-            admin::routes().route_layer(basic(guard("admin", &secrets.admin))),
+            admin::routes()
+                .merge(jobs::routes())
+                .merge(runbooks::routes())
+                .route_layer(basic(guard("admin", &secrets.admin))),
         )
         .nest(
             "/tenant",
             tenant::routes(state.clone()).route_layer(basic(guard("tenant", &secrets.tenant))),
         )
+        .merge(runbooks::webhook_routes())
         .merge(health::routes())
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(from_fn(error::render_errors))

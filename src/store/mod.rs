@@ -4,8 +4,13 @@
 //! Each backend has its own migrations under `schemas/migrations/<backend>/`, applied by [`open`].
 //! Queries are built at run time (`query` + `bind`), so both backends compile without a live
 //! database. The store knows nothing of HTTP or of the WAP wire format; one conformance suite
-//! (`tests/store_conformance.rs`) runs against both backends.
+//! (`tests/store_conformance.rs`) runs against both backends. The engine's tables and operations
+//! are in [`engine`]; their SQL is written once and translated per backend.
 
+pub mod engine;
+mod engine_helpers;
+mod engine_impl;
+mod engine_sql;
 mod postgres;
 mod rows;
 mod sqlite;
@@ -19,6 +24,11 @@ use crate::domain::{
     UsageRecord,
 };
 
+pub use engine::{
+    AckOutcome, CancelOutcome, ClaimedStep, CreatedRun, EngineStore, Lease, LeaseCheck, NewRun,
+    NewStep, RunFilter, RunRecord, RunState, RunbookState, StepRecord, StepResult, StepState,
+    WaitKind,
+};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
@@ -60,9 +70,10 @@ pub struct SubscriptionFilter {
     pub limit: Option<u32>,
 }
 
-/// The persistence operations wapdr needs; every method is one transaction.
+/// The persistence operations wapdr needs; every method is one transaction. The engine's
+/// operations are in [`EngineStore`], which every store also implements.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: EngineStore + Send + Sync + 'static {
     /// Which backend this is ("sqlite" or "postgres"), for logs and `/health/ready`.
     fn backend(&self) -> &'static str;
 

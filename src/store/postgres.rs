@@ -261,3 +261,9 @@ impl Store for PostgresStore {
         Ok(stored)
     }
 }
+
+super::engine_impl::impl_engine_store!(
+    PostgresStore,
+    Postgres,
+    super::engine_sql::Dialect::Postgres
+);

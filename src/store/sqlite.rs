@@ -283,3 +283,5 @@ impl Store for SqliteStore {
         Ok(stored)
     }
 }
+
+super::engine_impl::impl_engine_store!(SqliteStore, Sqlite, super::engine_sql::Dialect::Sqlite);

@@ -7,6 +7,7 @@ use reqwest::{Method, RequestBuilder};
 use tempfile::TempDir;
 use wapdr::app::{self, Running};
 use wapdr::config::Config;
+use wapdr::engine::Registry;
 use wapdr::store::SharedStore;
 
 /// Which store a test runs on.
@@ -28,6 +29,7 @@ pub const TENANT: (&str, &str) = ("wap-tenant", "tenant-pass");
 pub struct TestApp {
     running: Option<Running>,
     config: Config,
+    registry: Registry,
     /// The base URL of the current listener.
     pub url: String,
     /// A plain HTTP client.
@@ -38,6 +40,11 @@ pub struct TestApp {
 impl TestApp {
     /// Starts wapdr on a fresh database; `None` when the backend is not configured here.
     pub async fn start(backend: Backend) -> Option<Self> {
+        Self::start_with_workflows(backend, app::workflows()).await
+    }
+
+    /// Starts wapdr with the given workflows registered (tests bring their own).
+    pub async fn start_with_workflows(backend: Backend, registry: Registry) -> Option<Self> {
         let dir = tempfile::tempdir().expect("tempdir");
         let database_url = match backend {
             Backend::Sqlite => super::sqlite_url(dir.path()),
@@ -51,6 +58,8 @@ impl TestApp {
             max_connections = 5
             [limits]
             max_body_bytes = 65536
+            [engine]
+            poll_interval_ms = 50
             [endpoints.notification]
             username = "{}"
             password = "{}"
@@ -67,8 +76,11 @@ impl TestApp {
             NOTIFICATION.0, NOTIFICATION.1, USAGE.0, USAGE.1, ADMIN.0, ADMIN.1, TENANT.0, TENANT.1,
         );
         let config = Config::from_toml(&toml).expect("test config");
-        let running = app::start(&config).await.expect("wapdr starts");
+        let running = app::start_with_workflows(&config, registry.clone())
+            .await
+            .expect("wapdr starts");
         Some(Self {
+            registry,
             url: running.url(),
             running: Some(running),
             config,
@@ -82,7 +94,9 @@ impl TestApp {
         if let Some(running) = self.running.take() {
             running.stop().await.expect("stops cleanly");
         }
-        let running = app::start(&self.config).await.expect("wapdr restarts");
+        let running = app::start_with_workflows(&self.config, self.registry.clone())
+            .await
+            .expect("wapdr restarts");
         self.url = running.url();
         self.running = Some(running);
     }

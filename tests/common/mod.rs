@@ -8,6 +8,7 @@
 #![allow(dead_code)]
 
 pub mod app;
+pub mod engine;
 
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
