@@ -6,13 +6,16 @@
 //! - [`domain`]: the rules (quota schema, subscription lifecycle), no I/O;
 //! - [`store`]: persistence behind one trait, SQLite and PostgreSQL;
 //! - [`app`]: wires config, store and api into a running service;
-//! - [`config`]: the layered configuration (defaults, TOML file, `WAPDR_` environment).
+//! - [`config`]: the layered configuration (defaults, TOML file, `WAPDR_` environment);
+//! - [`fabric`]: the HTTP clients of the services wapdr drives (SPF, WAP admin API, the
+//!   replication engine), with one retry policy and one error type.
 //!
-//! The engine, workflows, fabric clients and the lab arrive with their own issues.
+//! The engine, workflows and the lab arrive with their own issues.
 
 pub mod api;
 pub mod app;
 pub mod config;
 pub mod contract;
 pub mod domain;
+pub mod fabric;
 pub mod store;
