@@ -14,8 +14,10 @@
 //! follow a URL handed out by a service (next links, operation status) to another origin than the
 //! one it was configured with, since the request would carry our credentials there.
 
+pub mod asr;
 mod http;
 pub mod odata;
+pub mod replication;
 mod retry;
 pub mod spf;
 mod tolerant;
@@ -23,7 +25,9 @@ pub mod wap_admin;
 
 use std::fmt;
 
+pub use asr::{AsrEngine, AsrSettings};
 pub use http::HttpSettings;
+pub use replication::ReplicationEngine;
 pub use retry::{Jitter, Resend, RetryPolicy};
 pub use spf::SpfClient;
 pub use wap_admin::WapAdminClient;
