@@ -8,9 +8,11 @@
 //! - [`engine`]: durable workflow runs with leases, retries and schedules, and the runbooks;
 //! - [`clock`]: the one clock abstraction workers sleep through;
 //! - [`app`]: wires config, store and api into a running service;
-//! - [`config`]: the layered configuration (defaults, TOML file, `WAPDR_` environment).
+//! - [`config`]: the layered configuration (defaults, TOML file, `WAPDR_` environment);
+//! - [`fabric`]: the HTTP clients of the services wapdr drives (SPF, WAP admin API, the
+//!   replication engine), with one retry policy and one error type.
 //!
-//! The workflows, fabric clients and the lab arrive with their own issues.
+//! The workflows and the lab arrive with their own issues.
 
 pub mod api;
 pub mod app;
@@ -19,4 +21,5 @@ pub mod config;
 pub mod contract;
 pub mod domain;
 pub mod engine;
+pub mod fabric;
 pub mod store;
