@@ -6,13 +6,16 @@
 //! - [`domain`]: the rules (quota schema, subscription lifecycle), no I/O;
 //! - [`store`]: persistence behind one trait, SQLite and PostgreSQL;
 //! - [`app`]: wires config, store and api into a running service;
-//! - [`config`]: the layered configuration (defaults, TOML file, `WAPDR_` environment).
+//! - [`config`]: the layered configuration (defaults, TOML file, `WAPDR_` environment);
+//! - [`lab`]: the in-memory fabric (SPF, WAP admin, ASR, Azure AD) behind the real HTTP contracts;
+//!   only the binary's `lab`/`demo` commands and tests may use it.
 //!
-//! The engine, workflows, fabric clients and the lab arrive with their own issues.
+//! The engine, workflows and fabric clients arrive with their own issues.
 
 pub mod api;
 pub mod app;
 pub mod config;
 pub mod contract;
 pub mod domain;
+pub mod lab;
 pub mod store;
