@@ -637,12 +637,7 @@ async fn unplanned_failover_needs_no_primary_stamp_and_health_degrades_while_it_
         .as_str()
         .unwrap()
         .to_owned();
-    assert!(
-        last < state["lastSuccessfulFailoverTime"]
-            .as_str()
-            .unwrap()
-            .to_owned()
-    );
+    assert!(last.as_str() < state["lastSuccessfulFailoverTime"].as_str().unwrap());
     let after = control(&lab, "GET", "/lab/calls", None).await;
     assert_eq!(
         before.get("A/spf"),
@@ -687,7 +682,7 @@ async fn test_failover_creates_a_test_vm_in_the_test_network_and_cleanup_removes
     let test_vms = spf_json(
         &lab,
         1,
-        &format!("VirtualMachines?$filter=IsRecoveryVM eq true and Name ne null"),
+        "VirtualMachines?$filter=IsRecoveryVM eq true and Name ne null",
     )
     .await;
     let test_vm = test_vms["value"]
