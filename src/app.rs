@@ -240,7 +240,8 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
-async fn shutdown_signal() {
+/// Waits for ctrl-c (or SIGTERM on Unix).
+pub async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

@@ -10,9 +10,11 @@
 //! - [`app`]: wires config, store and api into a running service;
 //! - [`config`]: the layered configuration (defaults, TOML file, `WAPDR_` environment);
 //! - [`fabric`]: the HTTP clients of the services wapdr drives (SPF, WAP admin API, the
-//!   replication engine), with one retry policy and one error type.
+//!   replication engine), with one retry policy and one error type;
+//! - [`lab`]: the in-memory fabric (SPF, WAP admin, ASR, Azure AD) behind the real HTTP contracts;
+//!   only the binary's `lab`/`demo` commands and tests may use it.
 //!
-//! The workflows and the lab arrive with their own issues.
+//! The DR workflows arrive with their own issues.
 
 pub mod api;
 pub mod app;
@@ -22,4 +24,5 @@ pub mod contract;
 pub mod domain;
 pub mod engine;
 pub mod fabric;
+pub mod lab;
 pub mod store;

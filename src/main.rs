@@ -1,4 +1,4 @@
-//! The `wapdr` binary: one command per job (serve, migrate, config, register).
+//! The `wapdr` binary: one command per job (serve, migrate, config, register, lab, demo).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -10,6 +10,7 @@ use tracing_subscriber::EnvFilter;
 use wapdr::app;
 use wapdr::config::{Config, EXAMPLE, LogFormat};
 use wapdr::contract::{self, Format};
+use wapdr::lab::{Lab, LabConfig};
 use wapdr::store;
 
 /// Disaster recovery as a Windows Azure Pack plan add-on.
@@ -33,6 +34,27 @@ enum Command {
     },
     /// Print (or post) the ResourceProvider registration body for WAP's admin API.
     Register(RegisterArgs),
+    /// Run the lab fabric alone (SPF, WAP admin per stamp, ASR, token); prints one JSON line with
+    /// every service's URL and credentials, then runs until ctrl-c.
+    Lab(LabArgs),
+    /// Run the lab and the resource provider together (DR flows arrive with later issues).
+    Demo(DemoArgs),
+}
+
+#[derive(Args)]
+struct LabArgs {
+    /// Lab TOML configuration (see lab.example.toml); defaults to the small world on random ports.
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct DemoArgs {
+    /// Lab TOML configuration.
+    #[arg(long)]
+    lab_config: Option<PathBuf>,
+    #[command(flatten)]
+    config: ConfigArg,
 }
 
 #[derive(Args)]
@@ -98,6 +120,8 @@ async fn main() -> anyhow::Result<()> {
             }
         },
         Command::Register(args) => register(args).await,
+        Command::Lab(args) => run_lab(args).await,
+        Command::Demo(args) => demo(args).await,
     }
 }
 
@@ -143,6 +167,41 @@ async fn serve(args: ConfigArg) -> anyhow::Result<()> {
         "`wapdr register --admin-api https://ADMINAPI:30004 --token TOKEN` posts it. Ctrl-C stops."
     );
     running.until_signal().await
+}
+
+fn lab_config(path: Option<&std::path::Path>) -> anyhow::Result<LabConfig> {
+    match path {
+        Some(path) => LabConfig::load(path),
+        None => Ok(LabConfig::default()),
+    }
+}
+
+async fn run_lab(args: LabArgs) -> anyhow::Result<()> {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .try_init();
+    let lab = Lab::start(lab_config(args.config.as_deref())?).await?;
+    println!("{}", lab.describe());
+    app::shutdown_signal().await;
+    lab.shutdown().await;
+    Ok(())
+}
+
+async fn demo(args: DemoArgs) -> anyhow::Result<()> {
+    let config = load(&args.config)?;
+    init_tracing(&config);
+    let lab = Lab::start(lab_config(args.lab_config.as_deref())?).await?;
+    let running = app::start(&config).await?;
+    println!(
+        "{}",
+        serde_json::json!({"lab": lab.describe(), "wapdr": running.url()})
+    );
+    running.until_signal().await?;
+    lab.shutdown().await;
+    Ok(())
 }
 
 async fn register(args: RegisterArgs) -> anyhow::Result<()> {
