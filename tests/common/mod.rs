@@ -9,6 +9,7 @@
 
 pub mod app;
 pub mod engine;
+pub mod lab;
 
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
