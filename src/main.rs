@@ -7,6 +7,8 @@ use anyhow::{Context as _, bail};
 use clap::{Args, Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
+mod demo;
+
 use wapdr::app;
 use wapdr::config::{Config, EXAMPLE, LogFormat};
 use wapdr::contract::{self, Format};
@@ -37,7 +39,8 @@ enum Command {
     /// Run the lab fabric alone (SPF, WAP admin per stamp, ASR, token); prints one JSON line with
     /// every service's URL and credentials, then runs until ctrl-c.
     Lab(LabArgs),
-    /// Run the lab and the resource provider together (DR flows arrive with later issues).
+    /// Run the lab and the resource provider together and play a scripted scenario over HTTP;
+    /// exits 0 only if every step succeeded.
     Demo(DemoArgs),
 }
 
@@ -53,8 +56,15 @@ struct DemoArgs {
     /// Lab TOML configuration.
     #[arg(long)]
     lab_config: Option<PathBuf>,
-    #[command(flatten)]
-    config: ConfigArg,
+    /// wapdr configuration; without it, a fresh SQLite database in a temporary folder.
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+    /// End with a one-line JSON summary of the scenario.
+    #[arg(long)]
+    json: bool,
+    /// Keep the lab and wapdr running after the scenario, until ctrl-c.
+    #[arg(long)]
+    keep_running: bool,
 }
 
 #[derive(Args)]
@@ -191,17 +201,43 @@ async fn run_lab(args: LabArgs) -> anyhow::Result<()> {
 }
 
 async fn demo(args: DemoArgs) -> anyhow::Result<()> {
-    let config = load(&args.config)?;
+    let given = match &args.config {
+        Some(path) => Some(Config::load(Some(path))?),
+        None => None,
+    };
+    let (mut config, scratch) = demo::demo_config(given)?;
+    // The scenario's own lines are the output; logs only for warnings unless RUST_LOG says more.
+    config.log.level = "warn".into();
     init_tracing(&config);
+    let started = std::time::Instant::now();
+    println!(
+        "wapdr demo: the lab fabric for two stamps, wapdr on {}, a scripted scenario",
+        config.database.url
+    );
     let lab = Lab::start(lab_config(args.lab_config.as_deref())?).await?;
     let running = app::start(&config).await?;
-    println!(
-        "{}",
-        serde_json::json!({"lab": lab.describe(), "wapdr": running.url()})
-    );
-    running.until_signal().await?;
+    let mut summary = demo::Summary::default();
+    let outcome = demo::run(&lab, &running, &config, &mut summary).await;
+    match &outcome {
+        Ok(()) => println!("demo succeeded in {:.1}s", started.elapsed().as_secs_f64()),
+        Err(err) => eprintln!("demo FAILED: {err:#}"),
+    }
+    if args.json {
+        println!("{}", summary.to_json(outcome.is_ok(), started));
+    }
+    if args.keep_running && outcome.is_ok() {
+        println!(
+            "{}",
+            serde_json::json!({"lab": lab.describe(), "wapdr": running.url()})
+        );
+        app::shutdown_signal().await;
+    }
+    running.stop().await?;
     lab.shutdown().await;
-    Ok(())
+    if let Some(dir) = scratch {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    outcome
 }
 
 async fn register(args: RegisterArgs) -> anyhow::Result<()> {

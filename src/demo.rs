@@ -1,0 +1,315 @@
+//! `wapdr demo`: the lab fabric for two stamps, wapdr on SQLite, and a scripted scenario that drives
+//! both over HTTP with wapdr's real clients, as a provider's WAP would. It exits 0 only if every
+//! step succeeded. Part of the binary, not the library: only `lab`/`demo` may use the lab.
+//!
+//! The DR flows (enablement, protection, drills, failover) join the scenario with their issues.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail, ensure};
+use secrecy::{ExposeSecret as _, SecretString};
+use serde_json::{Value, json};
+use wapdr::app::{self, Running};
+use wapdr::config::Config;
+use wapdr::fabric::spf::VmQuery;
+use wapdr::fabric::wap_admin::SubscriptionQuery;
+use wapdr::fabric::{
+    AsrEngine, AsrSettings, HttpSettings, ReplicationEngine as _, RetryPolicy, SpfClient,
+    WapAdminClient,
+};
+use wapdr::lab::{LabHandle, StampAccess};
+
+/// The OData service root under a stamp's SPF base URL.
+const SPF_SERVICE: &str = "/SC2012R2/VMM/Microsoft.Management.Odata.svc/";
+
+/// What the scenario found and did, for the `--json` summary.
+#[derive(Default)]
+pub struct Summary {
+    steps: Vec<Value>,
+}
+
+impl Summary {
+    fn step(&mut self, name: &str, detail: String, data: Value) {
+        println!("  \u{2713} {detail}");
+        self.steps
+            .push(json!({ "step": name, "detail": detail, "data": data }));
+    }
+
+    /// The one-line JSON summary.
+    pub fn to_json(&self, ok: bool, started: Instant) -> Value {
+        json!({
+            "ok": ok,
+            "seconds": (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
+            "steps": self.steps,
+        })
+    }
+}
+
+/// A wapdr configuration for the demo: a fresh SQLite file and a free port, unless the caller
+/// gave a configuration file.
+pub fn demo_config(given: Option<Config>) -> anyhow::Result<(Config, Option<std::path::PathBuf>)> {
+    if let Some(config) = given {
+        return Ok((config, None));
+    }
+    let dir = std::env::temp_dir().join(format!("wapdr-demo-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let config = Config::from_toml(&format!(
+        "listen = \"127.0.0.1:0\"\n[database]\nurl = \"sqlite://{}\"\n[engine]\nrunbooks_dir = \"{}\"\n",
+        dir.join("wapdr.db").display(),
+        concat!(env!("CARGO_MANIFEST_DIR"), "/runbooks"),
+    ))?;
+    Ok((config, Some(dir)))
+}
+
+/// Runs the scenario against a started lab and wapdr.
+pub async fn run(
+    lab: &LabHandle,
+    running: &Running,
+    config: &Config,
+    summary: &mut Summary,
+) -> anyhow::Result<()> {
+    let http = HttpSettings {
+        connect_timeout: Duration::from_secs(5),
+        request_timeout: Duration::from_secs(30),
+        ca_bundle: None,
+    };
+    let retry = RetryPolicy::new(5, Duration::from_millis(50), Duration::from_secs(2));
+    let stamps = lab.stamps();
+    summary.step(
+        "lab",
+        format!(
+            "lab up: {} (ASR vault at {})",
+            stamps
+                .iter()
+                .map(|s| format!(
+                    "stamp {} (SPF {}, WAP admin {})",
+                    s.name, s.spf, s.wap_admin
+                ))
+                .collect::<Vec<_>>()
+                .join(", "),
+            lab.asr().arm
+        ),
+        json!({ "stamps": stamps.iter().map(|s| s.name.clone()).collect::<Vec<_>>() }),
+    );
+    summary.step(
+        "wapdr",
+        format!(
+            "wapdr serving at {} on {}",
+            running.url(),
+            running.store.backend()
+        ),
+        json!({ "url": running.url(), "store": running.store.backend() }),
+    );
+
+    // Register the RP in each stamp's WAP, as a provider does once per environment.
+    let mut rp_config = config.clone();
+    rp_config.public_url = Some(running.url());
+    let registration = app::registration(
+        &rp_config,
+        &running.secrets,
+        app::instance_id(&running.store).await?,
+    );
+    for stamp in stamps {
+        wap_admin(stamp, &http, &retry)?
+            .register_resource_provider(&registration)
+            .await
+            .with_context(|| format!("registering wapdr in stamp {}'s WAP", stamp.name))?;
+    }
+    summary.step(
+        "register",
+        format!(
+            "registered '{}' in WAP on stamps {}",
+            registration.name,
+            names(stamps)
+        ),
+        json!({ "rp": registration.name }),
+    );
+
+    // Discover each stamp through SPF and the WAP admin API.
+    for stamp in stamps {
+        let spf = SpfClient::new(
+            &format!("{}{SPF_SERVICE}", stamp.spf),
+            &stamp.spf_username,
+            SecretString::from(stamp.spf_password.clone()),
+            &http,
+            retry.clone(),
+        )?
+        .named(&format!("SPF stamp {}", stamp.name));
+        let clouds = spf.list_clouds(stamp.stamp_id).await?;
+        let vms = spf
+            .list_vms(&VmQuery {
+                stamp_id: Some(stamp.stamp_id),
+                ..VmQuery::default()
+            })
+            .await?;
+        let admin = wap_admin(stamp, &http, &retry)?;
+        let plans = admin.list_plans().await?;
+        let subscriptions = admin
+            .list_subscriptions(&SubscriptionQuery::default())
+            .await?;
+        let cloud_names: Vec<&str> = clouds.iter().map(|c| c.name.as_str()).collect();
+        summary.step(
+            "discover",
+            format!(
+                "stamp {}: {} clouds ({}), {} plans, {} subscriptions, {} VMs",
+                stamp.name,
+                clouds.len(),
+                cloud_names.join(", "),
+                plans.len(),
+                subscriptions.len(),
+                vms.len()
+            ),
+            json!({ "stamp": stamp.name, "clouds": clouds.len(), "plans": plans.len(),
+                    "subscriptions": subscriptions.len(), "vms": vms.len() }),
+        );
+    }
+
+    // The replication engine: the vault sees each stamp's VMM server and its clouds.
+    let asr = asr_engine(lab, &http, &retry)?;
+    let sites = asr.sites().await?;
+    let mut containers = 0;
+    for site in &sites {
+        containers += asr.containers(&site.id).await?.len();
+    }
+    ensure!(
+        sites.len() == stamps.len(),
+        "the vault should see one VMM site per stamp, saw {}",
+        sites.len()
+    );
+    summary.step(
+        "asr",
+        format!(
+            "ASR vault: {} VMM sites, {containers} clouds as protection containers",
+            sites.len()
+        ),
+        json!({ "sites": sites.len(), "containers": containers }),
+    );
+
+    // Act as WAP: a tenant of stamp A acquires the DR add-on.
+    let tenant = wap_admin(&stamps[0], &http, &retry)?
+        .list_subscriptions(&SubscriptionQuery::default())
+        .await?
+        .into_iter()
+        .find(|s| s.account_admin_live_email_id.is_some())
+        .context("the lab world should have a tenant subscription on stamp A")?;
+    let admin_id = tenant
+        .account_admin_live_email_id
+        .clone()
+        .unwrap_or_default();
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()?;
+    let (user, password) = &running.secrets.notification;
+    let created = client
+        .post(format!("{}/notification/subscriptions", running.url()))
+        .basic_auth(user, Some(password.expose_secret()))
+        .json(&json!({
+            "SubscriptionId": tenant.subscription_id.to_string(),
+            "SubscriptionName": tenant.subscription_name,
+            "State": 0,
+            "QuotaSettings": [
+                { "Key": "DrEnabled", "Value": "true" },
+                { "Key": "ReplicationFrequencySeconds", "Value": "30" },
+                { "Key": "SelfService", "Value": "Drill" }
+            ],
+            "AdminId": admin_id,
+            "CoAdminIds": tenant.co_admin_names,
+        }))
+        .send()
+        .await?;
+    let status = created.status();
+    let body: Value = created.json().await.unwrap_or(Value::Null);
+    if !status.is_success() {
+        bail!("wapdr refused the subscription notification with {status}: {body}");
+    }
+    summary.step(
+        "subscribe",
+        format!(
+            "WAP told wapdr that {admin_id} took the DR add-on on subscription {}: {status}",
+            tenant.subscription_id
+        ),
+        body,
+    );
+
+    let (tenant_user, tenant_password) = &running.secrets.tenant;
+    let tenant_url = format!(
+        "{}/tenant/subscriptions/{}",
+        running.url(),
+        tenant.subscription_id
+    );
+    let own = client
+        .get(&tenant_url)
+        .basic_auth(tenant_user, Some(tenant_password.expose_secret()))
+        .header("x-ms-principal-id", &admin_id)
+        .send()
+        .await?
+        .status();
+    let stranger = client
+        .get(&tenant_url)
+        .basic_auth(tenant_user, Some(tenant_password.expose_secret()))
+        .header("x-ms-principal-id", "stranger@contoso.com")
+        .send()
+        .await?
+        .status();
+    ensure!(
+        own.is_success(),
+        "the tenant could not read its own subscription: {own}"
+    );
+    ensure!(
+        stranger == reqwest::StatusCode::NOT_FOUND,
+        "a stranger got {stranger}, not 404"
+    );
+    summary.step(
+        "tenant",
+        format!("the tenant reads its subscription ({own}); a stranger gets {stranger}"),
+        json!({ "own": own.as_u16(), "stranger": stranger.as_u16() }),
+    );
+    Ok(())
+}
+
+fn names(stamps: &[StampAccess]) -> String {
+    stamps
+        .iter()
+        .map(|s| s.name.as_str())
+        .collect::<Vec<_>>()
+        .join(" and ")
+}
+
+fn wap_admin(
+    stamp: &StampAccess,
+    http: &HttpSettings,
+    retry: &RetryPolicy,
+) -> anyhow::Result<WapAdminClient> {
+    Ok(WapAdminClient::new(
+        &stamp.wap_admin,
+        SecretString::from(stamp.wap_admin_token.clone()),
+        "admin@provider.local",
+        http,
+        retry.clone(),
+    )?)
+}
+
+fn asr_engine(
+    lab: &LabHandle,
+    http: &HttpSettings,
+    retry: &RetryPolicy,
+) -> anyhow::Result<AsrEngine> {
+    let access = lab.asr();
+    Ok(AsrEngine::new(
+        AsrSettings {
+            arm_url: access.arm.clone(),
+            login_url: lab.token().to_owned(),
+            tenant_id: access.tenant_id.to_string(),
+            client_id: access.client_id.to_string(),
+            client_secret: SecretString::from(access.client_secret.clone()),
+            subscription_id: access.subscription_id.to_string(),
+            resource_group: access.resource_group.clone(),
+            vault: access.vault.clone(),
+            api_version: "2025-08-01".into(),
+            setup_timeout: Duration::from_secs(60),
+            poll: Default::default(),
+        },
+        http,
+        retry.clone(),
+    )?)
+}
