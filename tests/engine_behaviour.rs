@@ -579,7 +579,52 @@ async fn an_unknown_workflow_or_bad_parameters_are_refused_and_a_dedupe_key_crea
     db.finish().await;
 }
 
+/// A workflow of another version of wapdr: the "older" instance knows only this one.
+struct OlderVersionsOnly;
+
+#[async_trait]
+impl Workflow for OlderVersionsOnly {
+    fn name(&self) -> &'static str {
+        "older_workflow"
+    }
+
+    fn first_stages(&self, _params: &Value) -> Vec<Vec<StepSpec>> {
+        vec![vec![StepSpec::new("only", "record")]]
+    }
+
+    async fn run_step(&self, _ctx: &StepContext, _step: &StepSpec) -> StepOutcome {
+        StepOutcome::Done(Value::Null)
+    }
+}
+
+async fn an_instance_leaves_runs_of_workflows_it_does_not_know_to_instances_that_do(
+    backend: Backend,
+) {
+    let Some(db) = TestStore::fresh(backend).await else {
+        return;
+    };
+    let workflow = Scripted::default();
+    let id = start(&db.store, &workflow, json!([[step("a", "record")]])).await;
+
+    // During a rolling upgrade, an older instance must neither run nor fail the newer run.
+    let older = RunningEngine::start(&db.store, Registry::new().with(OlderVersionsOnly), "old");
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    older.stop().await;
+    let untouched = db.store.get_run(id).await.unwrap().unwrap();
+    assert_eq!(untouched.state, RunState::Pending, "{untouched:?}");
+    let steps = db.store.run_steps(id).await.unwrap();
+    assert_eq!(steps[0].attempt, 0, "never claimed by the older instance");
+
+    let newer = RunningEngine::start(&db.store, Registry::new().with(workflow.clone()), "new");
+    let run = wait_until_final(&db.store, id).await;
+    newer.stop().await;
+    assert_eq!(run.state, RunState::Succeeded, "{run:?}");
+    assert_eq!(workflow.of("a", "began").len(), 1);
+    db.finish().await;
+}
+
 engine_tests!(
+    an_instance_leaves_runs_of_workflows_it_does_not_know_to_instances_that_do,
     stages_run_in_order_and_steps_of_a_stage_in_parallel,
     a_step_can_append_stages_that_run_before_later_planned_ones,
     transient_failures_retry_with_backoff_under_one_idempotency_key,

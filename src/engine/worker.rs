@@ -102,9 +102,10 @@ impl Engine {
             let mut claimed = 0;
             if free > 0 {
                 let max = u32::try_from(free).unwrap_or(u32::MAX);
+                let known = this.registry.names();
                 match this
                     .store
-                    .claim_steps(&this.instance_id, this.settings.lease, max)
+                    .claim_steps(&this.instance_id, this.settings.lease, max, &known)
                     .await
                 {
                     Ok(steps) => {

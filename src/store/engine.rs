@@ -351,12 +351,15 @@ pub trait EngineStore: Send + Sync {
     async fn create_run(&self, run: &NewRun) -> Result<CreatedRun, StoreError>;
 
     /// Claims up to `max` claimable steps for `owner` for `lease`: pending steps of the current
-    /// stage of live runs that are due, steps whose lease expired, waits whose time has come.
+    /// stage of live runs that are due, steps whose lease expired, waits whose time has come —
+    /// only of runs of `workflows` (the ones the claiming instance can execute, so that during a
+    /// rolling upgrade an older instance leaves a newer workflow's steps to the newer instances).
     async fn claim_steps(
         &self,
         owner: &str,
         lease: Duration,
         max: u32,
+        workflows: &[&str],
     ) -> Result<Vec<ClaimedStep>, StoreError>;
 
     /// Extends a lease by `lease` from now, if it is still held.

@@ -50,24 +50,31 @@ macro_rules! impl_engine_store {
                 owner: &str,
                 lease: std::time::Duration,
                 max: u32,
+                workflows: &[&str],
             ) -> Result<Vec<ClaimedStep>, StoreError> {
-                if max == 0 {
+                if max == 0 || workflows.is_empty() {
                     return Ok(Vec::new());
                 }
+                let known: Vec<String> = (0..workflows.len()).map(|i| format!("${}", i + 2)).collect();
                 let mut tx = self.write().await?;
-                let picked: Vec<(String, i64)> = sqlx::query_as(&engine_sql(
+                // Run ids are UUIDv7, so ordering by them serves the oldest runs first.
+                let sql = engine_sql(&format!(
                     "SELECT s.run_id, s.id FROM workflow_steps s \
                      JOIN workflow_runs r ON r.id = s.run_id \
                      WHERE r.state IN ('Pending', 'Running', 'Waiting') \
+                       AND r.workflow IN ({}) \
                        AND s.stage = r.current_stage \
                        AND ((s.state = 'Pending' AND (s.not_before IS NULL OR s.not_before <= now())) \
                          OR (s.state = 'Running' AND s.lease_expires_at <= now()) \
                          OR (s.state = 'Waiting' AND s.wait_kind = 'until' AND s.not_before <= now())) \
                      ORDER BY s.run_id, s.id LIMIT $1 FOR UPDATE OF s SKIP LOCKED",
-                ))
-                .bind(i64::from(max))
-                .fetch_all(&mut *tx)
-                .await?;
+                    known.join(", ")
+                ));
+                let mut query = sqlx::query_as(&sql).bind(i64::from(max));
+                for workflow in workflows {
+                    query = query.bind(*workflow);
+                }
+                let picked: Vec<(String, i64)> = query.fetch_all(&mut *tx).await?;
                 let mut claimed = Vec::with_capacity(picked.len());
                 for (run_id, step_id) in picked {
                     sqlx::query(&engine_sql(
