@@ -22,6 +22,7 @@ pub mod spf;
 mod spf_entities;
 pub mod token;
 pub mod wap_admin;
+mod wap_admin_subscriptions;
 pub mod world;
 
 use std::collections::BTreeMap;
