@@ -20,6 +20,8 @@ pub mod odata_write;
 pub mod seed;
 pub mod spf;
 mod spf_entities;
+mod spf_read;
+mod spf_write;
 pub mod token;
 pub mod wap_admin;
 mod wap_admin_subscriptions;
