@@ -6,8 +6,12 @@
 //!
 //! A refused call (400/401/404/409) changes nothing; effects happen only through jobs.
 
+mod bodies;
+mod configuration;
+mod items;
 pub mod jobs;
 pub mod model;
+mod operations;
 mod plans;
 mod resources;
 
