@@ -9,6 +9,8 @@
 mod bodies;
 mod configuration;
 mod items;
+mod job_effects;
+mod job_tasks;
 pub mod jobs;
 pub mod model;
 mod operations;
