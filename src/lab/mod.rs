@@ -326,12 +326,10 @@ impl LabState {
 
     /// Cuts a stamp off (`down`) or brings it back; replication reacts in lab time.
     pub fn set_outage(&self, stamp: usize, down: bool) {
-        let now = {
+        {
             let (mut world, now) = self.world();
             asr::model::stamp_outage_changed(&mut world, stamp, down, now);
-            now
-        };
-        let _ = now;
+        }
         self.stamps[stamp].outage.send_replace(down);
     }
 }
