@@ -20,8 +20,11 @@ pub mod odata_write;
 pub mod seed;
 pub mod spf;
 mod spf_entities;
+mod spf_read;
+mod spf_write;
 pub mod token;
 pub mod wap_admin;
+mod wap_admin_subscriptions;
 pub mod world;
 
 use std::collections::BTreeMap;
@@ -323,12 +326,10 @@ impl LabState {
 
     /// Cuts a stamp off (`down`) or brings it back; replication reacts in lab time.
     pub fn set_outage(&self, stamp: usize, down: bool) {
-        let now = {
+        {
             let (mut world, now) = self.world();
             asr::model::stamp_outage_changed(&mut world, stamp, down, now);
-            now
-        };
-        let _ = now;
+        }
         self.stamps[stamp].outage.send_replace(down);
     }
 }

@@ -1,7 +1,7 @@
-//! One stamp's WAP admin API (`schemas/fabric-http.md` §2): users, plans, add-ons, subscriptions
-//! with caller-chosen ids, resource providers; Json.NET-style bodies, enums as integers, a Bearer
-//! token checked against the stamp's admin token. Creating a subscription on a plan with the
-//! `systemcenter` service creates the tenant's VMM user role, as VM Clouds does; deleting removes it.
+//! One stamp's WAP admin API (`schemas/fabric-http.md` §2): the router, the Bearer check against
+//! the stamp's admin token, Json.NET-style bodies (enums as integers, `skip`/`take` pages), and the
+//! offer side: users, plans and add-ons. Subscriptions and resource providers live in
+//! `wap_admin_subscriptions`.
 //!
 //! A refused request (401/404/409/400) must change nothing.
 
@@ -10,20 +10,26 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, Request, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
-use uuid::Uuid;
 
 use super::LabState;
-use super::net::{field, field_i64, field_str, field_uuid, json_response, typed_response};
-use super::world::{AddOn, Plan, ServiceQuota, Subscription, UserRole, WapUser, World};
+use super::net::{field, field_i64, field_str, json_response, typed_response};
+use super::wap_admin_subscriptions::{
+    add_addon, change_subscription, create_subscription, delete_subscription, get_subscription,
+    list_rps, list_subscriptions, register_rp,
+};
+use super::world::{AddOn, Plan, ServiceQuota, WapUser, World};
 
-type Ctx = (Arc<LabState>, usize);
+pub use super::wap_admin_subscriptions::provision_subscription;
+
+/// Every handler's state: the lab and the stamp it serves.
+pub(super) type Ctx = (Arc<LabState>, usize);
 
 /// The router for stamp `stamp`.
 pub fn router(state: Arc<LabState>, stamp: usize) -> Router {
@@ -85,11 +91,11 @@ async fn tenant_portal(State((state, stamp)): State<Ctx>) -> Response {
     )
 }
 
-fn rfc3339(t: OffsetDateTime) -> String {
+pub(super) fn rfc3339(t: OffsetDateTime) -> String {
     t.format(&Rfc3339).unwrap_or_default()
 }
 
-fn page(items: Vec<Value>, query: &std::collections::HashMap<String, String>) -> Value {
+pub(super) fn page(items: Vec<Value>, query: &std::collections::HashMap<String, String>) -> Value {
     let total = items.len();
     let skip = query
         .get("skip")
@@ -103,7 +109,7 @@ fn page(items: Vec<Value>, query: &std::collections::HashMap<String, String>) ->
     json!({"items": items, "filteredTotalCount": total, "totalCount": total})
 }
 
-fn parse_body(body: &Bytes) -> Result<Value, Response> {
+pub(super) fn parse_body(body: &Bytes) -> Result<Value, Response> {
     match serde_json::from_slice::<Value>(body) {
         Ok(v @ Value::Object(_)) => Ok(v),
         _ => Err(wap_error(
@@ -183,18 +189,6 @@ fn addon_json(a: &AddOn) -> Value {
     json!({
         "Id": a.id, "DisplayName": a.display_name,
         "ServiceQuotas": quotas_json(&a.service_quotas), "AssociatedPlans": a.associated_plans,
-    })
-}
-
-fn subscription_json(s: &Subscription) -> Value {
-    json!({
-        "SubscriptionID": s.id, "SubscriptionName": s.name,
-        "AccountAdminLiveEmailId": s.owner, "ServiceAdminLiveEmailId": s.owner,
-        "CoAdminNames": s.co_admins, "State": s.state, "PlanId": s.plan_id,
-        "AddOnReferences": s.addons.iter().map(|(id, instance, at)| json!({
-            "AddOnId": id, "AddOnInstanceId": instance, "AcquisitionTime": rfc3339(*at),
-        })).collect::<Vec<_>>(),
-        "LastErrorMessage": null, "Created": rfc3339(s.created),
     })
 }
 
@@ -389,305 +383,4 @@ async fn create_addon(State((state, stamp)): State<Ctx>, body: Bytes) -> Respons
     let answer = addon_json(&addon);
     world.stamps[stamp].wap.addons.insert(id, addon);
     json_response(StatusCode::OK, answer)
-}
-
-async fn list_subscriptions(
-    State((state, stamp)): State<Ctx>,
-    Query(query): Query<std::collections::HashMap<String, String>>,
-) -> Response {
-    let (world, _) = state.world();
-    let user = query.get("userId").map(|u| u.to_ascii_lowercase());
-    let plan = query.get("planId");
-    let items = world.stamps[stamp]
-        .wap
-        .subscriptions
-        .values()
-        .filter(|s| {
-            user.as_ref()
-                .is_none_or(|u| s.owner.eq_ignore_ascii_case(u))
-        })
-        .filter(|s| plan.is_none_or(|p| &s.plan_id == p))
-        .map(subscription_json)
-        .collect();
-    json_response(StatusCode::OK, page(items, &query))
-}
-
-/// The stamp a plan's `systemcenter` `Clouds` setting names (`<Cloud … StampId="…">`).
-fn plan_vmm_stamp(world: &World, plan: &Plan) -> Option<usize> {
-    let quota = plan
-        .service_quotas
-        .iter()
-        .find(|q| q.service_name.eq_ignore_ascii_case("systemcenter"))?;
-    let clouds = quota
-        .settings
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case("Clouds"))
-        .map(|(_, v)| v.as_str())
-        .unwrap_or("");
-    let start = clouds.find("StampId=\"")? + "StampId=\"".len();
-    let end = clouds[start..].find('"')? + start;
-    let id = Uuid::parse_str(&clouds[start..end]).ok()?;
-    world.stamp_by_id(id)
-}
-
-/// Creates the tenant's user role as VM Clouds does when a subscription is provisioned.
-pub fn provision_subscription(world: &mut World, stamp: usize, sub: Subscription) {
-    let plan = world.stamps[stamp].wap.plans.get(&sub.plan_id).cloned();
-    if let Some(plan) = plan
-        && let Some(vmm) = plan_vmm_stamp(world, &plan).or_else(|| {
-            plan.service_quotas
-                .iter()
-                .any(|q| q.service_name.eq_ignore_ascii_case("systemcenter"))
-                .then_some(stamp)
-        })
-    {
-        world.stamps[vmm].roles.insert(
-            sub.id,
-            UserRole {
-                id: sub.id,
-                name: format!("{}_{}", sub.owner, sub.id),
-                profile: "TenantAdmin".into(),
-                members: vec![sub.owner.clone()],
-            },
-        );
-    }
-    world.stamps[stamp].wap.subscriptions.insert(sub.id, sub);
-}
-
-async fn create_subscription(State((state, stamp)): State<Ctx>, body: Bytes) -> Response {
-    let body = match parse_body(&body) {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    let (mut world, now) = state.world();
-    let id = match field(&body, "SubscriptionId") {
-        None => world.new_id(),
-        Some(_) => match field_uuid(&body, "SubscriptionId") {
-            Some(id) => id,
-            None => {
-                return wap_error(
-                    StatusCode::BAD_REQUEST,
-                    "BadRequest",
-                    "SubscriptionId is not a guid",
-                );
-            }
-        },
-    };
-    if world.stamps[stamp].wap.subscriptions.contains_key(&id) {
-        return wap_error(
-            StatusCode::CONFLICT,
-            "SubscriptionAlreadyExists",
-            format!("subscription {id} exists"),
-        );
-    }
-    let Some(owner) = field_str(&body, "AccountAdminLivePuid")
-        .or_else(|| field_str(&body, "AccountAdminLiveEmailId"))
-    else {
-        return wap_error(
-            StatusCode::BAD_REQUEST,
-            "BadRequest",
-            "AccountAdminLivePuid is required",
-        );
-    };
-    let Some(user) = world.stamps[stamp]
-        .wap
-        .users
-        .get(&owner.to_ascii_lowercase())
-        .cloned()
-    else {
-        return wap_error(
-            StatusCode::NOT_FOUND,
-            "UserNotFound",
-            format!("no user '{owner}'"),
-        );
-    };
-    let plan_id = field_str(&body, "PlanId").unwrap_or_default();
-    if !world.stamps[stamp].wap.plans.contains_key(&plan_id) {
-        return wap_error(
-            StatusCode::NOT_FOUND,
-            "PlanNotFound",
-            format!("no plan '{plan_id}'"),
-        );
-    }
-    let sub = Subscription {
-        id,
-        name: field_str(&body, "FriendlyName").unwrap_or_else(|| plan_id.clone()),
-        owner: user.name,
-        co_admins: string_list(&body, "CoAdminNames"),
-        state: 1,
-        plan_id,
-        addons: Vec::new(),
-        created: now,
-    };
-    let answer = subscription_json(&sub);
-    provision_subscription(&mut world, stamp, sub);
-    json_response(StatusCode::OK, answer)
-}
-
-fn string_list(body: &Value, name: &str) -> Vec<String> {
-    field(body, name)
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-async fn get_subscription(State((state, stamp)): State<Ctx>, Path(id): Path<String>) -> Response {
-    let (world, _) = state.world();
-    match Uuid::parse_str(&id)
-        .ok()
-        .and_then(|id| world.stamps[stamp].wap.subscriptions.get(&id))
-    {
-        Some(s) => json_response(StatusCode::OK, subscription_json(s)),
-        None => wap_error(
-            StatusCode::NOT_FOUND,
-            "SubscriptionNotFound",
-            format!("no subscription '{id}'"),
-        ),
-    }
-}
-
-async fn change_subscription(
-    State((state, stamp)): State<Ctx>,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> Response {
-    let body = match parse_body(&body) {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    let new_state = match field_str(&body, "Status") {
-        None => None,
-        Some(s) => match s.to_ascii_lowercase().as_str() {
-            "active" | "1" => Some(1),
-            "suspended" | "2" => Some(2),
-            _ => {
-                return wap_error(
-                    StatusCode::BAD_REQUEST,
-                    "BadRequest",
-                    format!("Status '{s}' is not Active or Suspended"),
-                );
-            }
-        },
-    };
-    let (mut world, _) = state.world();
-    let Some(sub) = Uuid::parse_str(&id)
-        .ok()
-        .and_then(|id| world.stamps[stamp].wap.subscriptions.get_mut(&id))
-    else {
-        return wap_error(
-            StatusCode::NOT_FOUND,
-            "SubscriptionNotFound",
-            format!("no subscription '{id}'"),
-        );
-    };
-    if let Some(s) = new_state {
-        sub.state = s;
-    }
-    if field(&body, "CoAdminNames").is_some() {
-        sub.co_admins = string_list(&body, "CoAdminNames");
-    }
-    json_response(StatusCode::OK, subscription_json(sub))
-}
-
-async fn delete_subscription(
-    State((state, stamp)): State<Ctx>,
-    Path(id): Path<String>,
-) -> Response {
-    let (mut world, _) = state.world();
-    let Some(sub) = Uuid::parse_str(&id)
-        .ok()
-        .and_then(|id| world.stamps[stamp].wap.subscriptions.remove(&id))
-    else {
-        return wap_error(
-            StatusCode::NOT_FOUND,
-            "SubscriptionNotFound",
-            format!("no subscription '{id}'"),
-        );
-    };
-    let vmm = world.stamps[stamp]
-        .wap
-        .plans
-        .get(&sub.plan_id)
-        .cloned()
-        .and_then(|p| plan_vmm_stamp(&world, &p))
-        .unwrap_or(stamp);
-    world.stamps[vmm].roles.remove(&sub.id);
-    StatusCode::ACCEPTED.into_response()
-}
-
-async fn add_addon(
-    State((state, stamp)): State<Ctx>,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> Response {
-    let body = match parse_body(&body) {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    let (mut world, now) = state.world();
-    let addon_id = field_str(&body, "AddOnId").unwrap_or_default();
-    if !world.stamps[stamp].wap.addons.contains_key(&addon_id) {
-        return wap_error(
-            StatusCode::NOT_FOUND,
-            "AddOnNotFound",
-            format!("no add-on '{addon_id}'"),
-        );
-    }
-    let instance = field_uuid(&body, "AddOnInstanceId").unwrap_or_else(|| world.new_id());
-    let Some(sub) = Uuid::parse_str(&id)
-        .ok()
-        .and_then(|id| world.stamps[stamp].wap.subscriptions.get_mut(&id))
-    else {
-        return wap_error(
-            StatusCode::NOT_FOUND,
-            "SubscriptionNotFound",
-            format!("no subscription '{id}'"),
-        );
-    };
-    sub.addons.push((addon_id.clone(), instance, now));
-    json_response(
-        StatusCode::OK,
-        json!({"AddOnId": addon_id, "AddOnInstanceId": instance, "AcquisitionTime": rfc3339(now)}),
-    )
-}
-
-async fn list_rps(State((state, stamp)): State<Ctx>, headers: HeaderMap) -> Response {
-    let _ = headers;
-    let (world, _) = state.world();
-    json_response(
-        StatusCode::OK,
-        Value::Array(world.stamps[stamp].wap.resource_providers.clone()),
-    )
-}
-
-async fn register_rp(State((state, stamp)): State<Ctx>, body: Bytes) -> Response {
-    let body = match parse_body(&body) {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    let Some(name) = field_str(&body, "Name") else {
-        return wap_error(
-            StatusCode::BAD_REQUEST,
-            "BadRequest",
-            "a resource provider needs a Name",
-        );
-    };
-    let (mut world, _) = state.world();
-    let rps = &mut world.stamps[stamp].wap.resource_providers;
-    if rps
-        .iter()
-        .any(|rp| field_str(rp, "Name").is_some_and(|n| n.eq_ignore_ascii_case(&name)))
-    {
-        return wap_error(
-            StatusCode::CONFLICT,
-            "ResourceProviderAlreadyExists",
-            format!("'{name}' is registered"),
-        );
-    }
-    rps.push(body.clone());
-    json_response(StatusCode::OK, body)
 }

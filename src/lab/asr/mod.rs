@@ -6,8 +6,14 @@
 //!
 //! A refused call (400/401/404/409) changes nothing; effects happen only through jobs.
 
+mod bodies;
+mod configuration;
+mod items;
+mod job_effects;
+mod job_tasks;
 pub mod jobs;
 pub mod model;
+mod operations;
 mod plans;
 mod resources;
 

@@ -10,12 +10,11 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::configuration::configuration_done;
+use super::items::{check_submission, parse_action, queue_for_plan};
 use super::jobs::{Job, JobState, Op};
 use super::model::{NetworkMapping, RecoveryPlan};
-use super::resources::{
-    check_submission, configuration_done, fabric, last_segment, parse_action, queue_for_plan,
-    segment_after,
-};
+use super::resources::{fabric, last_segment, segment_after};
 use super::{Ctx, accepted, arm_error, arm_time};
 use crate::lab::LabState;
 use crate::lab::net::{field, field_str, json_response};
