@@ -1,0 +1,183 @@
+//! The command line as a user runs it: `wapdr demo` (the README's first command) plays its
+//! scenario and exits 0; `wapdr register` prints and posts the registration; `config example`.
+
+use std::process::Command;
+
+use serde_json::Value;
+
+#[test]
+fn the_demo_scenario_succeeds_and_ends_with_a_json_summary() {
+    let output = Command::new(env!("CARGO_BIN_EXE_wapdr"))
+        .args(["demo", "--json"])
+        .env_remove("WAPDR_CONFIG")
+        .output()
+        .expect("wapdr runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "demo failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let summary: Value = serde_json::from_str(stdout.lines().last().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("the last line is the JSON summary ({e}):\n{stdout}"));
+    assert_eq!(summary["ok"], true);
+    let steps: Vec<&str> = summary["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["step"].as_str().unwrap())
+        .collect();
+    for step in ["register", "discover", "asr", "subscribe", "tenant"] {
+        assert!(
+            steps.contains(&step),
+            "the scenario ran '{step}': {steps:?}"
+        );
+    }
+}
+
+mod common;
+
+use common::lab::small_lab;
+
+/// Runs the binary with a fresh SQLite store and the given arguments.
+fn wapdr(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_wapdr"))
+        .args(args)
+        .env_remove("WAPDR_CONFIG")
+        .env(
+            "WAPDR_DATABASE__URL",
+            format!("sqlite://{}", dir.join("wapdr.db").display()),
+        )
+        .env("WAPDR_PUBLIC_URL", "https://wapdr.contoso.local:8642")
+        .env("WAPDR_ENDPOINTS__NOTIFICATION__PASSWORD", "notify-secret")
+        .output()
+        .expect("wapdr runs")
+}
+
+// Multi-threaded: the lab serves from this runtime while the test waits on the wapdr process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn register_posts_the_registration_to_a_wap_admin_api() {
+    let lab = small_lab().await;
+    let dir = tempfile::tempdir().unwrap();
+    let stamp = &lab.stamps()[0];
+
+    let printed = wapdr(dir.path(), &["register"]);
+    assert!(printed.status.success());
+    let body: Value = serde_json::from_slice(&printed.stdout).expect("the registration as JSON");
+    assert_eq!(body["Name"], "disasterrecovery");
+    assert_eq!(
+        body["NotificationEndpoint"]["ForwardingAddress"],
+        "https://wapdr.contoso.local:8642/notification"
+    );
+    assert_eq!(
+        body["NotificationEndpoint"]["AuthenticationPassword"],
+        "notify-secret"
+    );
+    assert_eq!(
+        body["TenantEndpoint"]["TargetUriTemplate"],
+        "subscriptions/{subid}/{*path}"
+    );
+    let xml = wapdr(dir.path(), &["register", "--xml"]);
+    assert!(
+        String::from_utf8_lossy(&xml.stdout)
+            .contains("<ResourceProvider xmlns=\"http://schemas.microsoft.com/windowsazure\"")
+    );
+
+    let refused = wapdr(
+        dir.path(),
+        &[
+            "register",
+            "--admin-api",
+            &stamp.wap_admin,
+            "--token",
+            "wrong",
+        ],
+    );
+    assert!(
+        !refused.status.success(),
+        "a wrong token must fail the command"
+    );
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("401"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+
+    let posted = wapdr(
+        dir.path(),
+        &[
+            "register",
+            "--admin-api",
+            &stamp.wap_admin,
+            "--token",
+            &stamp.wap_admin_token,
+        ],
+    );
+    assert!(
+        posted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&posted.stderr)
+    );
+    let listed: Value = reqwest::Client::new()
+        .get(format!("{}/resourceproviders", stamp.wap_admin))
+        .bearer_auth(&stamp.wap_admin_token)
+        .header("x-ms-principal-id", "admin")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let names: Vec<&str> = listed["items"]
+        .as_array()
+        .or(listed.as_array())
+        .unwrap()
+        .iter()
+        .filter_map(|rp| rp["Name"].as_str())
+        .collect();
+    assert!(
+        names.contains(&"disasterrecovery"),
+        "WAP now lists the RP: {listed}"
+    );
+
+    let again = wapdr(
+        dir.path(),
+        &[
+            "register",
+            "--admin-api",
+            &stamp.wap_admin,
+            "--token",
+            &stamp.wap_admin_token,
+        ],
+    );
+    assert!(
+        !again.status.success(),
+        "a second registration is refused by WAP"
+    );
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("already has a resource provider"),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    lab.shutdown().await;
+}
+
+#[test]
+fn config_example_documents_every_key_and_parses() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = wapdr(dir.path(), &["config", "example"]);
+    assert!(output.status.success());
+    let text = String::from_utf8(output.stdout).unwrap();
+    for key in [
+        "listen",
+        "[database]",
+        "[endpoints.notification]",
+        "[limits]",
+        "[log]",
+        "[rp]",
+        "[engine]",
+    ] {
+        assert!(text.contains(key), "the example documents {key}");
+    }
+    wapdr::config::Config::from_toml(&text).expect("the printed example is a valid configuration");
+}
