@@ -228,6 +228,19 @@ pub fn field_str(value: &serde_json::Value, name: &str) -> Option<String> {
     }
 }
 
+/// A member as a list of strings (absent, null or not a list: empty; non-string items skipped).
+pub fn field_strings(value: &serde_json::Value, name: &str) -> Vec<String> {
+    field(value, name)
+        .and_then(serde_json::Value::as_array)
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// A member as an integer (JSON number or numeric string).
 pub fn field_i64(value: &serde_json::Value, name: &str) -> Option<i64> {
     match field(value, name)? {

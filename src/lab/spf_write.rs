@@ -11,7 +11,7 @@ use serde_json::Value;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::net::{field, field_i64, field_str, field_uuid};
+use super::net::{field, field_i64, field_str, field_strings, field_uuid};
 use super::spf::error;
 use super::spf_entities::Set;
 use super::spf_read::find;
@@ -151,14 +151,7 @@ pub(super) fn create(
             );
         }
         Set::Roles => {
-            let members = field(body, "Members")
-                .and_then(Value::as_array)
-                .map(|m| {
-                    m.iter()
-                        .filter_map(|v| v.as_str().map(str::to_owned))
-                        .collect()
-                })
-                .unwrap_or_default();
+            let members = field_strings(body, "Members");
             world.stamps[stamp].roles.insert(
                 id,
                 UserRole {

@@ -19,7 +19,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::LabState;
-use super::net::{field, field_i64, field_str, json_response, typed_response};
+use super::net::{field, field_i64, field_str, field_strings, json_response, typed_response};
 use super::wap_admin_subscriptions::{
     add_addon, change_subscription, create_subscription, delete_subscription, get_subscription,
     list_rps, list_subscriptions, register_rp,
@@ -312,14 +312,7 @@ async fn create_plan(State((state, stamp)): State<Ctx>, body: Bytes) -> Response
         display_name: field_str(&body, "DisplayName").unwrap_or_else(|| id.clone()),
         state: field_i64(&body, "State").unwrap_or(0),
         service_quotas: quotas_from(&body),
-        addons: field(&body, "AddOns")
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(|v| v.as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default(),
+        addons: field_strings(&body, "AddOns"),
     };
     let answer = plan_json(&plan, &world, stamp);
     world.stamps[stamp].wap.plans.insert(id, plan);
@@ -371,14 +364,7 @@ async fn create_addon(State((state, stamp)): State<Ctx>, body: Bytes) -> Respons
         id: id.clone(),
         display_name: field_str(&body, "DisplayName").unwrap_or_else(|| id.clone()),
         service_quotas: quotas_from(&body),
-        associated_plans: field(&body, "AssociatedPlans")
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(|v| v.as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default(),
+        associated_plans: field_strings(&body, "AssociatedPlans"),
     };
     let answer = addon_json(&addon);
     world.stamps[stamp].wap.addons.insert(id, addon);

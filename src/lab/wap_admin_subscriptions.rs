@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::net::{field, field_str, field_uuid, json_response};
+use super::net::{field, field_str, field_strings, field_uuid, json_response};
 use super::wap_admin::{Ctx, page, parse_body, rfc3339, wap_error};
 use super::world::{Plan, Subscription, UserRole, World};
 
@@ -156,7 +156,7 @@ pub(super) async fn create_subscription(
         id,
         name: field_str(&body, "FriendlyName").unwrap_or_else(|| plan_id.clone()),
         owner: user.name,
-        co_admins: string_list(&body, "CoAdminNames"),
+        co_admins: field_strings(&body, "CoAdminNames"),
         state: 1,
         plan_id,
         addons: Vec::new(),
@@ -165,17 +165,6 @@ pub(super) async fn create_subscription(
     let answer = subscription_json(&sub);
     provision_subscription(&mut world, stamp, sub);
     json_response(StatusCode::OK, answer)
-}
-
-fn string_list(body: &Value, name: &str) -> Vec<String> {
-    field(body, name)
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 pub(super) async fn get_subscription(
@@ -234,7 +223,7 @@ pub(super) async fn change_subscription(
         sub.state = s;
     }
     if field(&body, "CoAdminNames").is_some() {
-        sub.co_admins = string_list(&body, "CoAdminNames");
+        sub.co_admins = field_strings(&body, "CoAdminNames");
     }
     json_response(StatusCode::OK, subscription_json(sub))
 }
