@@ -5,17 +5,13 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use common::app::{ADMIN, Backend, NOTIFICATION, TENANT, TestApp, USAGE, fixture};
+use common::app::{ADMIN, Backend, NOTIFICATION, TENANT, TestApp, USAGE, fixture, json_of};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use time::macros::datetime;
 use wapdr::domain::{NewUsageRecord, SubscriptionId};
 
 const SUB: &str = "ec66ec96-8edd-4916-be45-607959155c2a";
-
-async fn json_of(response: reqwest::Response) -> Value {
-    response.json::<Value>().await.expect("a JSON body")
-}
 
 fn usage_record(n: u32) -> NewUsageRecord {
     NewUsageRecord {

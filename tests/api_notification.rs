@@ -2,16 +2,12 @@
 
 mod common;
 
-use common::app::{Backend, TestApp, fixture};
+use common::app::{Backend, TestApp, fixture, json_of};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 const SUB: &str = "ec66ec96-8edd-4916-be45-607959155c2a";
 const OTHER: &str = "ae122d5f-3aab-4d75-ad48-d6593246a49e";
-
-async fn json_of(response: reqwest::Response) -> Value {
-    response.json::<Value>().await.expect("a JSON body")
-}
 
 fn setting<'a>(sub: &'a Value, key: &str) -> Option<&'a str> {
     sub["QuotaSettings"].as_array()?.iter().find(|s| {

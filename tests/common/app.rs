@@ -164,6 +164,11 @@ macro_rules! on_both_backends {
     };
 }
 
+/// A response's body as JSON (panics, naming the problem, when it is not JSON).
+pub async fn json_of(response: reqwest::Response) -> serde_json::Value {
+    response.json().await.expect("a JSON body")
+}
+
 /// Reads a contract fixture from `../shared/fixtures/wap/`.
 pub fn fixture(name: &str) -> String {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/wap/");
