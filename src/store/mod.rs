@@ -10,9 +10,10 @@
 pub mod engine;
 mod engine_helpers;
 mod engine_impl;
-mod engine_sql;
+mod engine_rows;
 mod postgres;
 mod rows;
+mod sql;
 mod sqlite;
 
 use std::sync::Arc;

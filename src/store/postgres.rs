@@ -262,8 +262,4 @@ impl Store for PostgresStore {
     }
 }
 
-super::engine_impl::impl_engine_store!(
-    PostgresStore,
-    Postgres,
-    super::engine_sql::Dialect::Postgres
-);
+super::engine_impl::impl_engine_store!(PostgresStore, Postgres, super::sql::Dialect::Postgres);

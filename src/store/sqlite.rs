@@ -284,4 +284,4 @@ impl Store for SqliteStore {
     }
 }
 
-super::engine_impl::impl_engine_store!(SqliteStore, Sqlite, super::engine_sql::Dialect::Sqlite);
+super::engine_impl::impl_engine_store!(SqliteStore, Sqlite, super::sql::Dialect::Sqlite);
