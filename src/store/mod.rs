@@ -5,8 +5,14 @@
 //! Queries are built at run time (`query` + `bind`), so both backends compile without a live
 //! database. The store knows nothing of HTTP or of the WAP wire format; one conformance suite
 //! (`tests/store_conformance.rs`) runs against both backends. The engine's tables and operations
-//! are in [`engine`]; their SQL is written once and translated per backend.
+//! are in [`engine`].
+//!
+//! Every statement is written once, in PostgreSQL's dialect, and translated per backend by
+//! `sql::Dialect`; `core_impl` (this trait) and `engine_impl` ([`EngineStore`]) are macros
+//! instantiated in each backend's module, which keeps only what truly differs: opening the pool,
+//! how a write transaction begins, and the dialect.
 
+mod core_impl;
 pub mod engine;
 mod engine_helpers;
 mod engine_impl;

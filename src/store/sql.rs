@@ -4,8 +4,8 @@
 //! The translation is plain text substitution, so statements keep to the spellings it knows: the
 //! database clock as `now()`, "the clock plus $N milliseconds" as `now_plus_ms($N)`, numbered
 //! `$N` parameters, `::text` and `::timestamptz` casts, the row locks `FOR UPDATE` and
-//! `FOR UPDATE OF s SKIP LOCKED`. No statement may hold a `$` in a string literal. This module
-//! knows no table.
+//! `FOR UPDATE OF s SKIP LOCKED`, and the two-argument `GREATEST(`. No statement may hold a `$`
+//! in a string literal. This module knows no table.
 
 use time::OffsetDateTime;
 
@@ -45,12 +45,15 @@ impl Dialect {
         out.push_str(rest);
         match self {
             Self::Postgres => out,
+            // SQLite's scalar MAX takes two or more arguments, like GREATEST; its aggregate MAX
+            // takes one, so an aggregate `MAX(` in a statement is left alone.
             Self::Sqlite => out
                 .replace("now()", SQLITE_NOW)
                 .replace("::timestamptz", "")
                 .replace("::text", "")
                 .replace(" FOR UPDATE OF s SKIP LOCKED", "")
                 .replace(" FOR UPDATE", "")
+                .replace("GREATEST(", "MAX(")
                 .replace('$', "?"),
         }
     }
@@ -126,6 +129,18 @@ mod tests {
         translates(
             "SELECT id FROM workflow_runs WHERE id = $1 FOR UPDATE",
             "SELECT id FROM workflow_runs WHERE id = ?1",
+        );
+    }
+
+    #[test]
+    fn greatest_is_scalar_max_on_sqlite_and_aggregate_max_is_kept() {
+        translates(
+            "SET a = GREATEST(a, $1), b = GREATEST(b, $1 + 1)",
+            "SET a = MAX(a, ?1), b = MAX(b, ?1 + 1)",
+        );
+        translates(
+            "SELECT COALESCE(MAX(id), 0) FROM t",
+            "SELECT COALESCE(MAX(id), 0) FROM t",
         );
     }
 
