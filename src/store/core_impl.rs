@@ -42,29 +42,22 @@ macro_rules! impl_core_store {
             ) -> Result<Subscription, StoreError> {
                 let cols = SubscriptionColumns::of(sub)?;
                 let mut tx = self.write().await?;
-                let written = if sub.version == 0 {
-                    sqlx::query(&core_sql(&format!(
+                // Both statements take the same parameters; the stored version becomes the
+                // expected one plus one (an insert expects 0).
+                let sql = if sub.version == 0 {
+                    format!(
                         "INSERT INTO subscriptions ({SUBSCRIPTION_COLUMNS}) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now(), now(), 1) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now(), now(), $9 + 1) \
                          ON CONFLICT (id) DO NOTHING"
-                    )))
-                    .bind(&cols.id)
-                    .bind(&sub.name)
-                    .bind(cols.state)
-                    .bind(cols.lifecycle)
-                    .bind(&sub.last_error)
-                    .bind(&sub.admin_id)
-                    .bind(&cols.co_admins)
-                    .bind(&cols.quota)
-                    .execute(&mut *tx)
-                    .await?
+                    )
                 } else {
-                    sqlx::query(&core_sql(
-                        "UPDATE subscriptions SET name = $1, state = $2, lifecycle = $3, \
-                         last_error = $4, admin_id = $5, co_admins = $6, quota = $7, \
-                         updated_at = now(), version = version + 1 \
-                         WHERE id = $8 AND version = $9",
-                    ))
+                    "UPDATE subscriptions SET name = $2, state = $3, lifecycle = $4, \
+                     last_error = $5, admin_id = $6, co_admins = $7, quota = $8, \
+                     updated_at = now(), version = $9 + 1 WHERE id = $1 AND version = $9"
+                        .to_owned()
+                };
+                let written = sqlx::query(&core_sql(&sql))
+                    .bind(&cols.id)
                     .bind(&sub.name)
                     .bind(cols.state)
                     .bind(cols.lifecycle)
@@ -72,11 +65,9 @@ macro_rules! impl_core_store {
                     .bind(&sub.admin_id)
                     .bind(&cols.co_admins)
                     .bind(&cols.quota)
-                    .bind(&cols.id)
                     .bind(sub.version)
                     .execute(&mut *tx)
-                    .await?
-                };
+                    .await?;
                 if written.rows_affected() != 1 {
                     return Err(StoreError::Conflict);
                 }
