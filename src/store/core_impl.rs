@@ -204,10 +204,14 @@ macro_rules! impl_core_store {
 
             async fn acknowledge_usage(&self, last_id: i64) -> Result<(), StoreError> {
                 let mut tx = self.write().await?;
+                // The next EventId is bound already incremented (saturating) so an absurd
+                // `last_id` cannot overflow in SQL.
                 sqlx::query(&core_sql(
-                    "UPDATE usage_counter SET acked_event_id = GREATEST(acked_event_id, $1)",
+                    "UPDATE usage_counter SET acked_event_id = GREATEST(acked_event_id, $1), \
+                     next_event_id = GREATEST(next_event_id, $2)",
                 ))
                 .bind(last_id)
+                .bind(last_id.saturating_add(1))
                 .execute(&mut *tx)
                 .await?;
                 tx.commit().await?;

@@ -121,7 +121,11 @@ pub trait Store: EngineStore + Send + Sync + 'static {
     /// Up to `batch` records with EventId greater than `last_id`, in ascending order.
     async fn usage_after(&self, last_id: i64, batch: u32) -> Result<Vec<UsageRecord>, StoreError>;
 
-    /// Records that the collector holds every record up to `last_id` (the watermark only rises).
+    /// Records that the collector holds every record up to `last_id` (the watermark only rises),
+    /// and lifts the EventId counter past it in the same transaction, so the next record appended
+    /// gets an EventId greater than `last_id`. The collector keeps its `lastID` when wapdr's
+    /// database is restored from an older backup; without the lift, new records would get
+    /// EventIds at or below that `lastID` and the collector would never ask for them.
     async fn acknowledge_usage(&self, last_id: i64) -> Result<(), StoreError>;
 
     /// The highest acknowledged EventId (0 when none).
