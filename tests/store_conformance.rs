@@ -74,6 +74,7 @@ conformance!(
     usage_after_pages_in_order_and_batch_zero_is_empty,
     concurrent_appends_get_gap_free_ids_and_a_polling_reader_misses_none,
     the_usage_watermark_only_rises,
+    event_ids_after_an_acknowledgement_beyond_the_last_one_stay_visible_to_the_collector,
     put_setting_if_absent_keeps_the_first_value_even_when_racing,
     ping_answers_and_the_backend_names_itself,
 );
@@ -534,6 +535,31 @@ async fn the_usage_watermark_only_rises(db: TestDb) {
     assert_eq!(db.store.usage_watermark().await.unwrap(), 5);
     db.store.acknowledge_usage(9).await.unwrap();
     assert_eq!(db.reopen().await.usage_watermark().await.unwrap(), 9);
+}
+
+/// The collector's `lastID` survives a restore of wapdr's database from an older backup, so it
+/// can acknowledge an EventId wapdr has not issued (yet); later records must still come after it.
+async fn event_ids_after_an_acknowledgement_beyond_the_last_one_stay_visible_to_the_collector(
+    db: TestDb,
+) {
+    let issued = db
+        .store
+        .append_usage(&[usage("a"), usage("b"), usage("c")])
+        .await
+        .unwrap();
+    assert_eq!(issued, [1, 2, 3]);
+    db.store.acknowledge_usage(10).await.unwrap();
+
+    let after_restore = db.store.append_usage(&[usage("d")]).await.unwrap();
+
+    assert_eq!(after_restore, [11]);
+    let collected = db.store.usage_after(10, 100).await.unwrap();
+    assert_eq!(
+        collected.iter().map(|r| r.event_id).collect::<Vec<_>>(),
+        [11]
+    );
+    assert_eq!(collected[0].record, usage("d"));
+    assert_eq!(db.store.usage_watermark().await.unwrap(), 10);
 }
 
 async fn put_setting_if_absent_keeps_the_first_value_even_when_racing(db: TestDb) {

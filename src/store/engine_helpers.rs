@@ -1,6 +1,6 @@
 //! The transaction helpers behind `impl_engine_store!`: creating runs and stages, appending
 //! discovered stages, and moving a run on when a stage completes. Expanded inside the backend's
-//! module, where `EngineTx`, `engine_sql` and the engine types are in scope.
+//! module, where `EngineTx`, `engine_sql` (the backend's `Dialect`) and the engine types are in scope.
 //!
 //! Every helper runs inside the caller's transaction and never commits it.
 

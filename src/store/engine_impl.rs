@@ -1,8 +1,16 @@
 //! The one implementation of [`EngineStore`](super::EngineStore), instantiated for each backend by
-//! `impl_engine_store!` with the backend's store type, sqlx database and [`Dialect`](super::engine_sql::Dialect).
+//! `impl_engine_store!` with the backend's store type, sqlx database and [`Dialect`](super::sql::Dialect).
 //!
 //! It is a macro rather than generic code because sqlx's executor bounds make generic
-//! transactions unreadable; the statements themselves are shared text (see `engine_sql`).
+//! transactions unreadable; the statements themselves are shared text (see `sql`).
+//!
+//! The two backends run the same statements in the same order; what differs is spelled out in
+//! [`Dialect`](super::sql::Dialect): the database clock, lease arithmetic, casts, and row locks.
+//! On PostgreSQL a claim takes candidate rows with `FOR UPDATE ... SKIP LOCKED` so concurrent
+//! instances never wait on each other; SQLite has one writer at a time (`BEGIN IMMEDIATE`) so it
+//! needs no row locks. Transactions always lock a step before its run, so two transactions never
+//! wait on each other in a cycle.
+//!
 //! Nothing here may compare a time taken from the worker's clock: every comparison is `now()`.
 
 /// Implements `EngineStore` for `$store` (with a `pool` and a `write()` that begins a write
@@ -13,10 +21,10 @@ macro_rules! impl_engine_store {
             AckOutcome, CancelOutcome, ClaimedStep, CreatedRun, EngineStore, Lease, LeaseCheck,
             NewRun, NewStep, RunFilter, RunRecord, RunState, RunbookState, StepRecord, StepResult,
         };
-        use $crate::store::engine_sql::{
+        use $crate::store::engine_rows::{
             RUN_COLUMNS, RUNBOOK_COLUMNS, RunRow, RunbookRow, STEP_COLUMNS, StepRow, json_text,
-            millis, time_text,
         };
+        use $crate::store::sql::{millis, time_text};
 
         type EngineTx = sqlx::Transaction<'static, $db>;
 

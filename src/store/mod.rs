@@ -5,14 +5,21 @@
 //! Queries are built at run time (`query` + `bind`), so both backends compile without a live
 //! database. The store knows nothing of HTTP or of the WAP wire format; one conformance suite
 //! (`tests/store_conformance.rs`) runs against both backends. The engine's tables and operations
-//! are in [`engine`]; their SQL is written once and translated per backend.
+//! are in [`engine`].
+//!
+//! Every statement is written once, in PostgreSQL's dialect, and translated per backend by
+//! `sql::Dialect`; `core_impl` (this trait) and `engine_impl` ([`EngineStore`]) are macros
+//! instantiated in each backend's module, which keeps only what truly differs: opening the pool,
+//! how a write transaction begins, and the dialect.
 
+mod core_impl;
 pub mod engine;
 mod engine_helpers;
 mod engine_impl;
-mod engine_sql;
+mod engine_rows;
 mod postgres;
 mod rows;
+mod sql;
 mod sqlite;
 
 use std::sync::Arc;
@@ -114,7 +121,11 @@ pub trait Store: EngineStore + Send + Sync + 'static {
     /// Up to `batch` records with EventId greater than `last_id`, in ascending order.
     async fn usage_after(&self, last_id: i64, batch: u32) -> Result<Vec<UsageRecord>, StoreError>;
 
-    /// Records that the collector holds every record up to `last_id` (the watermark only rises).
+    /// Records that the collector holds every record up to `last_id` (the watermark only rises),
+    /// and lifts the EventId counter past it in the same transaction, so the next record appended
+    /// gets an EventId greater than `last_id`. The collector keeps its `lastID` when wapdr's
+    /// database is restored from an older backup; without the lift, new records would get
+    /// EventIds at or below that `lastID` and the collector would never ask for them.
     async fn acknowledge_usage(&self, last_id: i64) -> Result<(), StoreError>;
 
     /// The highest acknowledged EventId (0 when none).

@@ -1,12 +1,7 @@
-//! The engine's SQL, written once in PostgreSQL's dialect and translated for SQLite, and the
-//! row mapping of the engine tables.
-//!
-//! The two backends run the same statements in the same order; what differs is spelled out in
-//! [`Dialect`]: the database clock, lease arithmetic, casts, and row locks. On PostgreSQL a claim
-//! takes candidate rows with `FOR UPDATE ... SKIP LOCKED` so concurrent instances never wait on
-//! each other; SQLite has one writer at a time (`BEGIN IMMEDIATE`) so it needs no row locks.
-//! Transactions always lock a step before its run, so two transactions never wait on each other
-//! in a cycle.
+//! The row mapping of the engine tables: the columns each query selects, and the decoding of a
+//! row into the engine's records (anything the engine cannot accept is [`StoreError::Corrupt`]).
+//! The statements themselves are in `engine_impl` and `engine_helpers`, translated per backend
+//! by [`Dialect`](super::sql::Dialect).
 
 use serde_json::Value;
 use time::OffsetDateTime;
@@ -14,74 +9,6 @@ use uuid::Uuid;
 
 use super::StoreError;
 use super::engine::{RunRecord, RunState, RunbookState, StepRecord, WaitKind};
-
-/// The SQL dialect of a backend.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Dialect {
-    /// PostgreSQL: the statements as written.
-    Postgres,
-    /// SQLite: numbered `?N` parameters, text timestamps, no row locks.
-    Sqlite,
-}
-
-/// SQLite's database clock, as the fixed-width text every engine timestamp is stored in.
-const SQLITE_NOW: &str = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
-
-impl Dialect {
-    /// `sql` (PostgreSQL, with `now_plus_ms($N)` for "the database clock plus $N milliseconds")
-    /// in this dialect.
-    pub(super) fn sql(self, sql: &str) -> String {
-        let mut out = String::with_capacity(sql.len() + 64);
-        let mut rest = sql;
-        while let Some(start) = rest.find("now_plus_ms(") {
-            out.push_str(&rest[..start]);
-            let after = &rest[start + "now_plus_ms(".len()..];
-            let end = after.find(')').expect("now_plus_ms( has its )");
-            let ms = &after[..end];
-            match self {
-                Self::Postgres => {
-                    out.push_str(&format!("(now() + {ms} * interval '1 millisecond')"))
-                }
-                Self::Sqlite => out.push_str(&format!(
-                    "strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '+' || ({ms} / 1000.0) || ' seconds')"
-                )),
-            }
-            rest = &after[end + 1..];
-        }
-        out.push_str(rest);
-        match self {
-            Self::Postgres => out,
-            Self::Sqlite => out
-                .replace("now()", SQLITE_NOW)
-                .replace("::timestamptz", "")
-                .replace("::text", "")
-                .replace(" FOR UPDATE OF s SKIP LOCKED", "")
-                .replace(" FOR UPDATE", "")
-                .replace('$', "?"),
-        }
-    }
-}
-
-/// A time as bound into engine statements: RFC 3339 UTC with milliseconds, which SQLite compares
-/// as text and PostgreSQL casts with `::timestamptz`.
-pub(super) fn time_text(time: OffsetDateTime) -> String {
-    let utc = time.to_offset(time::UtcOffset::UTC);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
-        utc.year(),
-        u8::from(utc.month()),
-        utc.day(),
-        utc.hour(),
-        utc.minute(),
-        utc.second(),
-        utc.millisecond()
-    )
-}
-
-/// Milliseconds of a duration, as bound into `now_plus_ms`.
-pub(super) fn millis(duration: std::time::Duration) -> i64 {
-    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
-}
 
 /// The `workflow_runs` columns, in the order [`RunRow`] reads them.
 pub(super) const RUN_COLUMNS: &str = "id, workflow, params, state, trigger, started_by, reason, \
@@ -252,51 +179,4 @@ fn parse_state(column: &str, row: &str, text: &str) -> Result<RunState, StoreErr
 
 fn corrupt(column: &str, row: &str, value: &str) -> StoreError {
     StoreError::Corrupt(format!("{column} of {row} holds '{value}'"))
-}
-
-/// Parses RFC 3339 text (for tests of [`time_text`]).
-#[cfg(test)]
-fn parse_time(text: &str) -> OffsetDateTime {
-    OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).expect("RFC 3339")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sqlite_statements_use_numbered_parameters_text_clock_and_no_row_locks() {
-        let pg = "SELECT s.id FROM workflow_steps s WHERE s.not_before <= now() \
-                  AND ($1::text IS NULL OR s.kind = $1) AND s.x < $2::timestamptz \
-                  LIMIT $3 FOR UPDATE OF s SKIP LOCKED";
-        let lite = Dialect::Sqlite.sql(pg);
-        assert_eq!(
-            lite,
-            "SELECT s.id FROM workflow_steps s WHERE s.not_before <= \
-             strftime('%Y-%m-%dT%H:%M:%fZ', 'now') AND (?1 IS NULL OR s.kind = ?1) \
-             AND s.x < ?2 LIMIT ?3"
-        );
-        assert_eq!(Dialect::Postgres.sql(pg), pg);
-    }
-
-    #[test]
-    fn lease_arithmetic_is_translated_for_each_backend() {
-        let sql = "SET lease_expires_at = now_plus_ms($2) WHERE id = $1";
-        assert_eq!(
-            Dialect::Postgres.sql(sql),
-            "SET lease_expires_at = (now() + $2 * interval '1 millisecond') WHERE id = $1"
-        );
-        assert_eq!(
-            Dialect::Sqlite.sql(sql),
-            "SET lease_expires_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '+' || (?2 / 1000.0) \
-             || ' seconds') WHERE id = ?1"
-        );
-    }
-
-    #[test]
-    fn bound_times_are_fixed_width_utc_with_milliseconds() {
-        let t = parse_time("2025-03-04T05:06:07.089+02:00");
-        assert_eq!(time_text(t), "2025-03-04T03:06:07.089Z");
-        assert_eq!(parse_time(&time_text(t)), t);
-    }
 }
