@@ -142,6 +142,7 @@ async fn usage_refuses_bad_paging_parameters(backend: Backend) {
         "lastID=1.5",
         "lastID=1&batchSize=-1",
         "batchSize=ten",
+        "lastID=9223372036854775807",
     ] {
         let response = app.usage(&format!("/usage?{query}")).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{query}");

@@ -18,6 +18,10 @@ use super::wire::{Negotiated, Reply, query_param};
 const DEFAULT_BATCH: i64 = 100;
 /// Records per call at most, whatever the collector asks (fewer is allowed by the contract).
 const MAX_BATCH: i64 = 5000;
+/// The largest `lastID` accepted. An acknowledgement lifts the EventId counter past it (so records
+/// stay visible after a database restore); ids near `i64::MAX` would leave no room for new records,
+/// and no real collector can have seen them.
+const MAX_LAST_ID: i64 = 1 << 62;
 
 /// The usage route, relative to the endpoint's forwarding address.
 pub fn routes() -> Router<AppState> {
@@ -34,6 +38,11 @@ async fn usage_records(
     let last_id = integer_param(query.as_deref(), "lastID")?
         .unwrap_or(0)
         .max(0);
+    if last_id > MAX_LAST_ID {
+        return Err(ApiError::BadRequest(format!(
+            "lastID {last_id} is beyond any EventId wapdr issues (at most {MAX_LAST_ID})."
+        )));
+    }
     let batch = integer_param(query.as_deref(), "batchSize")?.unwrap_or(DEFAULT_BATCH);
     if batch < 0 {
         return Err(ApiError::BadRequest(format!(
