@@ -5,7 +5,8 @@
 //! Queries are built at run time (`query` + `bind`), so both backends compile without a live
 //! database. The store knows nothing of HTTP or of the WAP wire format; one conformance suite
 //! (`tests/store_conformance.rs`) runs against both backends. The engine's tables and operations
-//! are in [`engine`]; their SQL is written once and translated per backend.
+//! are in [`engine`], provider setup's in [`setup`]; their SQL is written once and translated per
+//! backend.
 
 pub mod engine;
 mod engine_helpers;
@@ -13,6 +14,8 @@ mod engine_impl;
 mod engine_sql;
 mod postgres;
 mod rows;
+pub mod setup;
+mod setup_impl;
 mod sqlite;
 
 use std::sync::Arc;
@@ -30,6 +33,7 @@ pub use engine::{
     WaitKind,
 };
 pub use postgres::PostgresStore;
+pub use setup::{Deletion, SetupStore};
 pub use sqlite::SqliteStore;
 
 /// A store shared by every handler and worker.
@@ -71,9 +75,10 @@ pub struct SubscriptionFilter {
 }
 
 /// The persistence operations wapdr needs; every method is one transaction. The engine's
-/// operations are in [`EngineStore`], which every store also implements.
+/// operations are in [`EngineStore`] and provider setup's in [`SetupStore`], which every store
+/// also implements.
 #[async_trait]
-pub trait Store: EngineStore + Send + Sync + 'static {
+pub trait Store: EngineStore + SetupStore + Send + Sync + 'static {
     /// Which backend this is ("sqlite" or "postgres"), for logs and `/health/ready`.
     fn backend(&self) -> &'static str;
 

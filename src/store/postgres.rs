@@ -267,3 +267,8 @@ super::engine_impl::impl_engine_store!(
     Postgres,
     super::engine_sql::Dialect::Postgres
 );
+super::setup_impl::impl_setup_store!(
+    PostgresStore,
+    Postgres,
+    super::engine_sql::Dialect::Postgres
+);

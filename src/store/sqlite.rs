@@ -285,3 +285,4 @@ impl Store for SqliteStore {
 }
 
 super::engine_impl::impl_engine_store!(SqliteStore, Sqlite, super::engine_sql::Dialect::Sqlite);
+super::setup_impl::impl_setup_store!(SqliteStore, Sqlite, super::engine_sql::Dialect::Sqlite);
