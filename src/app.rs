@@ -19,7 +19,9 @@ use crate::contract::{
     TenantEndpoint,
 };
 use crate::engine::{self, Engine, EngineSettings, Registry, Runbooks};
+use crate::fabric::{HttpSettings, RetryPolicy};
 use crate::store::{self, SharedStore};
+use crate::workflows::StampClients;
 
 /// A running wapdr: its bound address and a way to stop it.
 pub struct Running {
@@ -87,6 +89,11 @@ pub async fn start_with_workflows(config: &Config, registry: Registry) -> anyhow
         rp_name: Arc::from(config.rp.name.as_str()),
         rp_display_name: Arc::from(config.rp.display_name.as_str()),
         runbooks: runbooks.clone(),
+        fabric: Arc::new(StampClients::new(
+            HttpSettings::default(),
+            RetryPolicy::default(),
+            None,
+        )),
     };
     let router = api::router(state, &secrets, config.limits.max_body_bytes);
     let listener = TcpListener::bind(config.listen)
