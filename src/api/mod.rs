@@ -22,6 +22,7 @@ mod jobs;
 mod notification;
 mod runbooks;
 mod setup;
+mod stamp_checks;
 mod tenant;
 mod usage;
 mod wire;
@@ -89,6 +90,7 @@ pub fn router(state: AppState, secrets: &EndpointSecrets, max_body_bytes: usize)
                 .merge(runbooks::routes())
                 .merge(setup::routes())
                 .merge(cloud_pairs::routes())
+                .merge(stamp_checks::routes())
                 .route_layer(basic(guard("admin", &secrets.admin))),
         )
         .nest(

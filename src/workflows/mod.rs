@@ -5,5 +5,6 @@
 //! every step looks before it acts, so it is safe to run again after a crash.
 
 mod stamp_clients;
+pub mod stamp_verify;
 
 pub use stamp_clients::StampClients;

@@ -95,3 +95,37 @@ pub fn pair_body(primary: (&str, &str, Uuid), recovery: (&str, &str, Uuid), poli
         "policy": policy,
     })
 }
+
+/// The `[asr]` section pointing wapdr at the lab's vault and token endpoint.
+pub fn asr_section(lab: &LabHandle) -> String {
+    let asr = lab.asr();
+    format!(
+        r#"
+        [asr]
+        arm_url = "{}"
+        login_url = "{}"
+        tenant_id = "{}"
+        client_id = "{}"
+        client_secret = "{}"
+        subscription_id = "{}"
+        resource_group = "{}"
+        vault = "{}"
+        "#,
+        asr.arm,
+        lab.token(),
+        asr.tenant_id,
+        asr.client_id,
+        asr.client_secret,
+        asr.subscription_id,
+        asr.resource_group,
+        asr.vault
+    )
+}
+
+/// A small lab and wapdr configured with its vault (`None` when the backend is not configured).
+pub async fn app_with_lab(backend: super::app::Backend) -> Option<(TestApp, LabHandle)> {
+    let lab = super::lab::small_lab().await;
+    let app =
+        TestApp::start_configured(backend, wapdr::app::workflows(), &asr_section(&lab)).await?;
+    Some((app, lab))
+}
