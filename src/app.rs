@@ -19,7 +19,10 @@ use crate::contract::{
     TenantEndpoint,
 };
 use crate::engine::{self, Engine, EngineSettings, Registry, Runbooks};
+use crate::fabric::replication::PollLimits;
+use crate::fabric::{AsrEngine, AsrSettings, HttpSettings, ReplicationEngine, RetryPolicy};
 use crate::store::{self, SharedStore};
+use crate::workflows::StampClients;
 
 /// A running wapdr: its bound address and a way to stop it.
 pub struct Running {
@@ -87,6 +90,11 @@ pub async fn start_with_workflows(config: &Config, registry: Registry) -> anyhow
         rp_name: Arc::from(config.rp.name.as_str()),
         rp_display_name: Arc::from(config.rp.display_name.as_str()),
         runbooks: runbooks.clone(),
+        fabric: Arc::new(StampClients::new(
+            HttpSettings::default(),
+            RetryPolicy::default(),
+            replication_engine(config)?,
+        )),
     };
     let router = api::router(state, &secrets, config.limits.max_body_bytes);
     let listener = TcpListener::bind(config.listen)
@@ -137,6 +145,32 @@ pub async fn start_with_workflows(config: &Config, registry: Registry) -> anyhow
         engine_tasks,
     })
 }
+
+/// The replication engine the `[asr]` section configures, or `None` without one.
+pub fn replication_engine(config: &Config) -> anyhow::Result<Option<Arc<dyn ReplicationEngine>>> {
+    let Some(asr) = &config.asr else {
+        return Ok(None);
+    };
+    let settings = AsrSettings {
+        arm_url: asr.arm_url.clone(),
+        login_url: asr.login_url.clone(),
+        tenant_id: asr.tenant_id.clone(),
+        client_id: asr.client_id.clone(),
+        client_secret: asr.client_secret.clone(),
+        subscription_id: asr.subscription_id.clone(),
+        resource_group: asr.resource_group.clone(),
+        vault: asr.vault.clone(),
+        api_version: ASR_API_VERSION.into(),
+        setup_timeout: std::time::Duration::from_secs(120),
+        poll: PollLimits::default(),
+    };
+    let engine = AsrEngine::new(settings, &HttpSettings::default(), RetryPolicy::default())
+        .context("configuring the [asr] replication engine")?;
+    Ok(Some(Arc::new(engine)))
+}
+
+/// The ARM `api-version` of Recovery Services wapdr speaks.
+const ASR_API_VERSION: &str = "2025-08-01";
 
 /// Each endpoint's credentials: the configured password, or one generated once and kept in the
 /// store (so every instance on the same database, and `wapdr register`, agree on it).

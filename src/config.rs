@@ -33,6 +33,47 @@ pub struct Config {
     pub rp: RpConfig,
     /// The durable engine that runs workflows and runbooks.
     pub engine: EngineConfig,
+    /// The replication engine (one Azure Site Recovery vault); without it wapdr can store setup
+    /// but not pair clouds or protect VMs.
+    pub asr: Option<AsrConfig>,
+}
+
+/// Where the Recovery Services vault is and who wapdr is to Azure AD (`[asr]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AsrConfig {
+    /// ARM's base URL.
+    #[serde(default = "default_arm_url", deserialize_with = "lenient_string")]
+    pub arm_url: String,
+    /// Azure AD's base URL.
+    #[serde(default = "default_login_url", deserialize_with = "lenient_string")]
+    pub login_url: String,
+    /// The Azure AD tenant id.
+    #[serde(deserialize_with = "lenient_string")]
+    pub tenant_id: String,
+    /// The application (client) id wapdr signs in as.
+    #[serde(deserialize_with = "lenient_string")]
+    pub client_id: String,
+    /// The application's client secret.
+    #[serde(deserialize_with = "required_secret")]
+    pub client_secret: SecretString,
+    /// The Azure subscription of the vault.
+    #[serde(deserialize_with = "lenient_string")]
+    pub subscription_id: String,
+    /// The vault's resource group.
+    #[serde(deserialize_with = "lenient_string")]
+    pub resource_group: String,
+    /// The Recovery Services vault's name.
+    #[serde(deserialize_with = "lenient_string")]
+    pub vault: String,
+}
+
+fn default_arm_url() -> String {
+    "https://management.azure.com".into()
+}
+
+fn default_login_url() -> String {
+    "https://login.microsoftonline.com".into()
 }
 
 /// The durable engine of this instance.
@@ -159,6 +200,7 @@ impl Default for Config {
             log: LogConfig::default(),
             rp: RpConfig::default(),
             engine: EngineConfig::default(),
+            asr: None,
         }
     }
 }
@@ -216,7 +258,7 @@ pub struct ConfigError(String);
 
 /// The top-level keys; environment variables outside them (`WAPDR_CONFIG`, test variables) are not
 /// configuration and are left alone.
-const TOP_LEVEL_KEYS: [&str; 8] = [
+const TOP_LEVEL_KEYS: [&str; 9] = [
     "listen",
     "public_url",
     "database",
@@ -225,6 +267,7 @@ const TOP_LEVEL_KEYS: [&str; 8] = [
     "log",
     "rp",
     "engine",
+    "asr",
 ];
 
 impl Config {
@@ -381,6 +424,19 @@ lease_seconds = 30
 poll_interval_ms = 500
 # Folder of runbook files (*.toml), relative to the working directory.
 runbooks_dir = "runbooks"
+
+# The replication engine: one Azure Site Recovery vault, reached over ARM with an Azure AD
+# application's client credentials. Without this section wapdr stores provider setup but cannot
+# pair clouds or protect VMs (stamp verify says so).
+# [asr]
+# arm_url = "https://management.azure.com"
+# login_url = "https://login.microsoftonline.com"
+# tenant_id = "00000000-0000-0000-0000-000000000000"
+# client_id = "00000000-0000-0000-0000-000000000000"
+# client_secret = "..."
+# subscription_id = "00000000-0000-0000-0000-000000000000"
+# resource_group = "wapdr"
+# vault = "wapdr-vault"
 "#;
 
 /// Accepts a string, or a number or boolean the environment provider parsed out of one.
@@ -403,6 +459,10 @@ fn lenient_string<'de, D: Deserializer<'de>>(de: D) -> Result<String, D::Error> 
 
 fn lenient_option_string<'de, D: Deserializer<'de>>(de: D) -> Result<Option<String>, D::Error> {
     lenient_string(de).map(Some)
+}
+
+fn required_secret<'de, D: Deserializer<'de>>(de: D) -> Result<SecretString, D::Error> {
+    lenient_string(de).map(SecretString::from)
 }
 
 fn lenient_secret<'de, D: Deserializer<'de>>(de: D) -> Result<Option<SecretString>, D::Error> {
@@ -470,6 +530,24 @@ mod tests {
                 .expose_secret(),
             "..."
         );
+    }
+
+    #[test]
+    fn the_commented_asr_section_of_the_example_is_a_valid_vault() {
+        assert!(Config::from_toml(EXAMPLE).unwrap().asr.is_none());
+        let start = EXAMPLE.find("# [asr]").expect("an [asr] example");
+        let uncommented: String = EXAMPLE[start..]
+            .lines()
+            .map(|line| line.strip_prefix("# ").unwrap_or(line))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let config = Config::from_toml(&uncommented).unwrap();
+        let asr = config.asr.expect("an [asr] section");
+        assert_eq!(asr.vault, "wapdr-vault");
+        assert_eq!(asr.client_secret.expose_secret(), "...");
+        assert!(!format!("{asr:?}").contains("\"...\""));
+        let missing = Config::from_toml("[asr]\nvault = \"v\"").unwrap_err();
+        assert!(missing.to_string().contains("tenant_id"), "{missing}");
     }
 
     #[test]

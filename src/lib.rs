@@ -11,6 +11,7 @@
 //! - [`config`]: the layered configuration (defaults, TOML file, `WAPDR_` environment);
 //! - [`fabric`]: the HTTP clients of the services wapdr drives (SPF, WAP admin API, the
 //!   replication engine), with one retry policy and one error type;
+//! - [`workflows`]: the DR workflows as steps on the engine, and the fabric clients of a stamp;
 //! - [`lab`]: the in-memory fabric (SPF, WAP admin, ASR, Azure AD) behind the real HTTP contracts;
 //!   only the binary's `lab`/`demo` commands and tests may use it.
 //!
@@ -26,3 +27,4 @@ pub mod engine;
 pub mod fabric;
 pub mod lab;
 pub mod store;
+pub mod workflows;

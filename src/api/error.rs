@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::contract::{self, ContractError, WapError};
 use crate::domain::QuotaError;
+use crate::fabric::FabricError;
 use crate::store::StoreError;
 
 use super::wire::response_format;
@@ -36,6 +37,9 @@ pub enum ApiError {
     /// The body's media type is not JSON or XML (415).
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// A fabric service wapdr needs did not answer usefully (502); the message names it.
+    #[error("{0}")]
+    BadGateway(String),
     /// Something failed on our side (500); the cause goes to the log only.
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
@@ -54,6 +58,7 @@ impl ApiError {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::BadGateway(_) => StatusCode::BAD_GATEWAY,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -74,6 +79,14 @@ impl From<ContractError> for ApiError {
 impl From<QuotaError> for ApiError {
     fn from(err: QuotaError) -> Self {
         Self::BadRequest(err.to_string())
+    }
+}
+
+impl From<FabricError> for ApiError {
+    /// A fabric service that failed is named in the message (never a secret: fabric errors carry
+    /// none), so the provider knows which stamp or service to look at.
+    fn from(err: FabricError) -> Self {
+        Self::BadGateway(err.to_string())
     }
 }
 
@@ -163,6 +176,7 @@ fn code_for(status: StatusCode) -> &'static str {
         StatusCode::CONFLICT => "Conflict",
         StatusCode::PAYLOAD_TOO_LARGE => "RequestEntityTooLarge",
         StatusCode::UNSUPPORTED_MEDIA_TYPE => "UnsupportedMediaType",
+        StatusCode::BAD_GATEWAY => "BadGateway",
         StatusCode::SERVICE_UNAVAILABLE => "ServiceUnavailable",
         s if s.is_server_error() => "InternalError",
         _ => "BadRequest",

@@ -5,7 +5,7 @@
 //! |---|---|---|
 //! | notification | `/notification/...` | WAP service management (subscriptions, quota) |
 //! | usage | `/usage` | WAP usage collector |
-//! | admin | `/admin/...` | WAP admin API pass-through, provider tools |
+//! | admin | `/admin/...` (provider setup: stamps, policies, cloud pairs) | WAP admin API pass-through, provider tools |
 //! | tenant | `/tenant/subscriptions/{subid}/...` | WAP tenant API pass-through |
 //! | health | `/health`, `/health/ready` | load balancers, service managers |
 //! | runbook webhooks | `/webhooks/runbooks/{name}` (the runbook's own token) | a provider's SMA schedules |
@@ -15,11 +15,14 @@
 
 mod admin;
 mod auth;
+mod cloud_pairs;
 mod error;
 mod health;
 mod jobs;
 mod notification;
 mod runbooks;
+mod setup;
+mod stamp_checks;
 mod tenant;
 mod usage;
 mod wire;
@@ -34,6 +37,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::engine::Runbooks;
 use crate::store::SharedStore;
+use crate::workflows::StampClients;
 
 pub use auth::BasicCredentials;
 pub use error::ApiError;
@@ -50,6 +54,8 @@ pub struct AppState {
     pub rp_display_name: Arc<str>,
     /// The loaded runbooks (admin API, webhooks).
     pub runbooks: Arc<Runbooks>,
+    /// The fabric clients of stored stamps and the replication engine (provider setup).
+    pub fabric: Arc<StampClients>,
 }
 
 /// The credentials of each endpoint, resolved (configured or generated).
@@ -82,6 +88,9 @@ pub fn router(state: AppState, secrets: &EndpointSecrets, max_body_bytes: usize)
             admin::routes()
                 .merge(jobs::routes())
                 .merge(runbooks::routes())
+                .merge(setup::routes())
+                .merge(cloud_pairs::routes())
+                .merge(stamp_checks::routes())
                 .route_layer(basic(guard("admin", &secrets.admin))),
         )
         .nest(

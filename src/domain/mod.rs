@@ -1,14 +1,24 @@
-//! The rules of the product: identifiers, the subscription lifecycle and the DR quota schema.
+//! The rules of the product: identifiers, the subscription lifecycle, the DR quota schema and
+//! provider setup (stamps, policies, cloud pairs and their resolution).
 //!
 //! This module does no I/O: no HTTP, no SQL, no clock reads. The edges (api, store) parse into these
 //! types once and then pass them around.
 
 pub mod ids;
+pub mod pairing;
 pub mod quota;
+pub mod setup;
 pub mod subscription;
 pub mod usage;
 
 pub use ids::{InvalidId, SubscriptionId};
+pub use pairing::{
+    PairingError, PlanBinding, RequestedSide, StampPlans, check_new_pair, resolve_pair,
+};
 pub use quota::{DrQuota, QuotaError, QuotaSetting, QuotaSources, SelfService};
+pub use setup::{
+    CloudPair, InitialReplicationMethod, NetworkMapping, PairSide, PairState, ReplicationPolicy,
+    SetupError, Stamp,
+};
 pub use subscription::{LifecycleState, Subscription, SubscriptionChanges, SubscriptionState};
 pub use usage::{NewUsageRecord, UsageRecord};

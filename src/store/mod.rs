@@ -5,7 +5,7 @@
 //! Queries are built at run time (`query` + `bind`), so both backends compile without a live
 //! database. The store knows nothing of HTTP or of the WAP wire format; one conformance suite
 //! (`tests/store_conformance.rs`) runs against both backends. The engine's tables and operations
-//! are in [`engine`].
+//! are in [`engine`], provider setup's in [`setup`].
 //!
 //! Every statement is written once, in PostgreSQL's dialect, and translated per backend by
 //! `sql::Dialect`; `core_impl` (this trait) and `engine_impl` ([`EngineStore`]) are macros
@@ -19,6 +19,8 @@ mod engine_impl;
 mod engine_rows;
 mod postgres;
 mod rows;
+pub mod setup;
+mod setup_impl;
 mod sql;
 mod sqlite;
 
@@ -37,6 +39,7 @@ pub use engine::{
     WaitKind,
 };
 pub use postgres::PostgresStore;
+pub use setup::{Deletion, SetupStore};
 pub use sqlite::SqliteStore;
 
 /// A store shared by every handler and worker.
@@ -78,9 +81,10 @@ pub struct SubscriptionFilter {
 }
 
 /// The persistence operations wapdr needs; every method is one transaction. The engine's
-/// operations are in [`EngineStore`], which every store also implements.
+/// operations are in [`EngineStore`] and provider setup's in [`SetupStore`], which every store
+/// also implements.
 #[async_trait]
-pub trait Store: EngineStore + Send + Sync + 'static {
+pub trait Store: EngineStore + SetupStore + Send + Sync + 'static {
     /// Which backend this is ("sqlite" or "postgres"), for logs and `/health/ready`.
     fn backend(&self) -> &'static str;
 

@@ -45,6 +45,15 @@ impl TestApp {
 
     /// Starts wapdr with the given workflows registered (tests bring their own).
     pub async fn start_with_workflows(backend: Backend, registry: Registry) -> Option<Self> {
+        Self::start_configured(backend, registry, "").await
+    }
+
+    /// Starts wapdr with `extra` TOML sections (an `[asr]` vault, ...) after the test defaults.
+    pub async fn start_configured(
+        backend: Backend,
+        registry: Registry,
+        extra: &str,
+    ) -> Option<Self> {
         let dir = tempfile::tempdir().expect("tempdir");
         let database_url = match backend {
             Backend::Sqlite => super::sqlite_url(dir.path()),
@@ -72,6 +81,7 @@ impl TestApp {
             [endpoints.tenant]
             username = "{}"
             password = "{}"
+            {extra}
             "#,
             NOTIFICATION.0, NOTIFICATION.1, USAGE.0, USAGE.1, ADMIN.0, ADMIN.1, TENANT.0, TENANT.1,
         );

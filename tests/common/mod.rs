@@ -10,6 +10,7 @@
 pub mod app;
 pub mod engine;
 pub mod lab;
+pub mod setup;
 
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
