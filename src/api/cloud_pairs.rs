@@ -19,7 +19,9 @@ use crate::domain::{
     CloudPair, NetworkMapping, PairSide, PairState, PairingError, RequestedSide, Stamp, StampPlans,
     check_new_pair, setup::validate_network_mappings,
 };
+use crate::engine::{StartRequest, start_run};
 use crate::store::StoreError;
+use crate::workflows::{PAIR_CLOUDS, pair_clouds_params};
 
 use super::AppState;
 use super::error::ApiError;
@@ -215,8 +217,8 @@ async fn get_pair(
 }
 
 /// `POST /admin/cloud-pairs` with `Primary` and `Recovery` (`StampId` or stamp name, `PlanId`,
-/// `CloudId`) and `Policy`: 201 with the pair, `Pending` until the replication engine paired
-/// the clouds.
+/// `CloudId`) and `Policy`: 201 with the pair, `Pending` until the `pair_clouds` job (started
+/// here) has the replication engine pair the clouds; then `Paired`, or `Failed` with `Error`.
 async fn create_pair(
     State(state): State<AppState>,
     format: Negotiated,
@@ -284,11 +286,37 @@ async fn create_pair(
             other => other.into(),
         })?;
     tracing::info!(pair = %pair.id, primary = %pair.primary.plan_id, recovery = %pair.recovery.plan_id, "cloud pair created");
+    start_pairing(&state, &pair).await?;
     Ok(Reply::with_status(
         StatusCode::CREATED,
         format,
         PairWire { pair, names },
     ))
+}
+
+/// Starts the `pair_clouds` run of a stored pair; if it cannot start, the pair is marked Failed
+/// so it never stays Pending with nothing working on it.
+async fn start_pairing(state: &AppState, pair: &CloudPair) -> Result<(), ApiError> {
+    let request = StartRequest {
+        workflow: PAIR_CLOUDS.into(),
+        params: pair_clouds_params(pair.id),
+        trigger: "api".into(),
+        started_by: "admin".into(),
+        reason: Some(format!(
+            "pair '{}' with '{}'",
+            pair.primary.plan_name, pair.recovery.plan_name
+        )),
+        dedupe_key: Some(format!("{PAIR_CLOUDS}:{}", pair.id)),
+    };
+    if let Err(err) = start_run(&state.store, &state.registry, request).await {
+        let message = format!("The pairing could not be started: {err}");
+        state
+            .store
+            .set_pair_state(pair.id, PairState::Failed, Some(&message))
+            .await?;
+        return Err(err.into());
+    }
+    Ok(())
 }
 
 /// `DELETE /admin/cloud-pairs/{id}`: 204; the pair and its network mappings are forgotten (the

@@ -1,0 +1,121 @@
+//! The pairing workflow through the admin API against a small lab: a new cloud pair is stored
+//! `Pending`, the `pair_clouds` job ensures the policy and the container pairing in the vault, and
+//! the pair ends `Paired`, or `Failed` with a reason the provider can act on.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::app::{Backend, TestApp};
+use common::lab::{asr, small_lab};
+use common::setup::{app_with_lab, bound_cloud, pair_body, register_lab_stamps};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use wapdr::fabric::ReplicationEngine as _;
+use wapdr::lab::LabHandle;
+
+on_both_backends!(
+    a_gold_pair_becomes_paired_in_the_vault_through_a_job,
+    without_a_replication_engine_the_pair_ends_failed_with_the_reason,
+);
+
+async fn call(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let mut request = app.admin(method, path);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.expect("admin call");
+    let status = response.status();
+    (status, response.json().await.expect("JSON"))
+}
+
+/// Creates the gold-5min policy and the Gold A → Gold B pair; returns the pair as answered.
+async fn pair_gold(app: &TestApp, lab: &LabHandle) -> Value {
+    let (a, b) = register_lab_stamps(app, lab).await;
+    let (status, _) = call(
+        app,
+        Method::POST,
+        "/policies",
+        Some(json!({"name": "gold-5min"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let body = pair_body(
+        (&a, "a-gold", bound_cloud(lab, 0, "a-gold").await),
+        (&b, "b-gold", bound_cloud(lab, 1, "b-gold").await),
+        "gold-5min",
+    );
+    let (status, pair) = call(app, Method::POST, "/cloud-pairs", Some(body)).await;
+    assert_eq!(status, StatusCode::CREATED, "{pair}");
+    assert_eq!(pair["State"], "Pending");
+    pair
+}
+
+/// Polls the pair until it leaves `Pending` (or 30 s pass).
+async fn settled(app: &TestApp, id: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, pair) = call(app, Method::GET, &format!("/cloud-pairs/{id}"), None).await;
+        if pair["State"] != "Pending" || Instant::now() > deadline {
+            return pair;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn a_gold_pair_becomes_paired_in_the_vault_through_a_job(backend: Backend) {
+    let Some((app, lab)) = app_with_lab(backend).await else {
+        return;
+    };
+    let pair = pair_gold(&app, &lab).await;
+    let id = pair["Id"].as_str().unwrap();
+    let pair = settled(&app, id).await;
+    assert_eq!(pair["State"], "Paired", "{pair}");
+    assert_eq!(pair["Error"], Value::Null);
+
+    // The vault holds the pairing and the policy, as the engine itself reports them.
+    let engine = asr(&lab);
+    let sites = engine.sites().await.unwrap();
+    let a_site = sites
+        .iter()
+        .find(|s| {
+            s.stamp_id
+                .eq_ignore_ascii_case(&lab.stamps()[0].stamp_id.to_string())
+        })
+        .expect("stamp A's site");
+    let gold = engine
+        .containers(&a_site.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|c| c.name.contains("Gold"))
+        .expect("Gold");
+    assert!(gold.paired, "{gold:?}");
+
+    let (_, jobs) = call(&app, Method::GET, "/jobs?workflow=pair_clouds", None).await;
+    let jobs = jobs.as_array().expect("jobs");
+    assert_eq!(jobs.len(), 1, "{jobs:?}");
+    assert_eq!(jobs[0]["State"], "Succeeded", "{jobs:?}");
+}
+
+async fn without_a_replication_engine_the_pair_ends_failed_with_the_reason(backend: Backend) {
+    let Some(app) = TestApp::start(backend).await else {
+        return;
+    };
+    let lab = small_lab().await;
+    let pair = pair_gold(&app, &lab).await;
+    let pair = settled(&app, pair["Id"].as_str().unwrap()).await;
+    assert_eq!(pair["State"], "Failed", "{pair}");
+    assert!(
+        pair["Error"]
+            .as_str()
+            .unwrap()
+            .starts_with("No replication engine configured"),
+        "{pair}"
+    );
+}
