@@ -202,7 +202,7 @@ impl PairClouds {
         stamp_id: Uuid,
         cloud_id: Uuid,
     ) -> Result<Container, Stop> {
-        let mut stamp: Stamp = ctx
+        let stamp: Stamp = ctx
             .store
             .get_stamp(stamp_id)
             .await?
@@ -214,8 +214,7 @@ impl PairClouds {
                 let id = discover_spf_stamp(&spf, &stamp)
                     .await?
                     .map_err(Stop::Final)?;
-                stamp.spf_stamp_id = Some(id);
-                ctx.store.update_stamp(&stamp).await?;
+                ctx.store.set_spf_stamp_id(stamp.id, id).await?;
                 id
             }
         };
