@@ -97,6 +97,27 @@ async fn a_gold_pair_becomes_paired_in_the_vault_through_a_job(backend: Backend)
         .expect("Gold");
     assert!(gold.paired, "{gold:?}");
 
+    // Verify of stamp A now also judges the pair: its plan is bound and its cloud paired.
+    let stamp_a = pair["Primary"]["StampId"].as_str().unwrap();
+    let (_, report) = call(
+        &app,
+        Method::POST,
+        &format!("/stamps/{stamp_a}/verify"),
+        None,
+    )
+    .await;
+    assert_eq!(report["Ok"], true, "{report:#}");
+    let pairs_check = report["Checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["Service"] == "Cloud pairs")
+        .expect("a Cloud pairs check");
+    assert!(
+        pairs_check["Found"].to_string().contains(id),
+        "{pairs_check}"
+    );
+
     let (_, jobs) = call(&app, Method::GET, "/jobs?workflow=pair_clouds", None).await;
     let jobs = jobs.as_array().expect("jobs");
     assert_eq!(jobs.len(), 1, "{jobs:?}");

@@ -80,7 +80,8 @@ async fn verify(
     Path(id): Path<String>,
 ) -> Result<Reply<ReportWire>, ApiError> {
     let stamp = stamp_by_id(&state, &id).await?;
-    let report = verify_stamp(&state.fabric, &stamp).await;
+    let pairs = state.store.list_cloud_pairs().await?;
+    let report = verify_stamp(&state.fabric, &stamp, &pairs).await;
     if let Some(found) = report
         .spf_stamp_id
         .filter(|f| Some(*f) != stamp.spf_stamp_id)
