@@ -16,6 +16,7 @@ use wapdr::lab::LabHandle;
 
 on_both_backends!(
     a_gold_pair_becomes_paired_in_the_vault_through_a_job,
+    changing_a_policy_reapplies_it_through_every_pair_that_uses_it,
     without_a_replication_engine_the_pair_ends_failed_with_the_reason,
 );
 
@@ -139,4 +140,44 @@ async fn without_a_replication_engine_the_pair_ends_failed_with_the_reason(backe
             .starts_with("No replication engine configured"),
         "{pair}"
     );
+}
+
+async fn changing_a_policy_reapplies_it_through_every_pair_that_uses_it(backend: Backend) {
+    let Some((app, lab)) = app_with_lab(backend).await else {
+        return;
+    };
+    let pair = pair_gold(&app, &lab).await;
+    let id = pair["Id"].as_str().unwrap();
+    assert_eq!(settled(&app, id).await["State"], "Paired");
+    let (status, _) = call(
+        &app,
+        Method::PUT,
+        "/policies/gold-5min",
+        Some(json!({"copyFrequencySeconds": 30})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let jobs = loop {
+        let (_, jobs) = call(&app, Method::GET, "/jobs?workflow=pair_clouds", None).await;
+        let done = jobs
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|j| j["State"] == "Succeeded")
+            .count();
+        if done == 2 || Instant::now() > deadline {
+            break jobs;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(jobs.as_array().unwrap().len(), 2, "{jobs}");
+    assert!(
+        jobs.as_array()
+            .unwrap()
+            .iter()
+            .all(|j| j["State"] == "Succeeded"),
+        "{jobs}"
+    );
+    assert_eq!(settled(&app, id).await["State"], "Paired");
 }

@@ -288,7 +288,17 @@ async fn create_pair(
             other => other.into(),
         })?;
     tracing::info!(pair = %pair.id, primary = %pair.primary.plan_id, recovery = %pair.recovery.plan_id, "cloud pair created");
-    start_pairing(&state, &pair).await?;
+    let reason = format!(
+        "pair '{}' with '{}'",
+        pair.primary.plan_name, pair.recovery.plan_name
+    );
+    start_pairing(
+        &state,
+        &pair,
+        reason,
+        Some(format!("{PAIR_CLOUDS}:{}", pair.id)),
+    )
+    .await?;
     Ok(Reply::with_status(
         StatusCode::CREATED,
         format,
@@ -296,19 +306,22 @@ async fn create_pair(
     ))
 }
 
-/// Starts the `pair_clouds` run of a stored pair; if it cannot start, the pair is marked Failed
-/// so it never stays Pending with nothing working on it.
-async fn start_pairing(state: &AppState, pair: &CloudPair) -> Result<(), ApiError> {
+/// Starts a `pair_clouds` run of a stored pair (`dedupe_key`: the logical job, so a retried
+/// request starts one); if it cannot start, the pair is marked Failed so it never stays Pending
+/// with nothing working on it.
+pub(super) async fn start_pairing(
+    state: &AppState,
+    pair: &CloudPair,
+    reason: String,
+    dedupe_key: Option<String>,
+) -> Result<(), ApiError> {
     let request = StartRequest {
         workflow: PAIR_CLOUDS.into(),
         params: pair_clouds_params(pair.id),
         trigger: "api".into(),
         started_by: "admin".into(),
-        reason: Some(format!(
-            "pair '{}' with '{}'",
-            pair.primary.plan_name, pair.recovery.plan_name
-        )),
-        dedupe_key: Some(format!("{PAIR_CLOUDS}:{}", pair.id)),
+        reason: Some(reason),
+        dedupe_key,
     };
     if let Err(err) = start_run(&state.store, &state.registry, request).await {
         let message = format!("The pairing could not be started: {err}");

@@ -112,6 +112,7 @@ impl Workflow for PairClouds {
         None
     }
 
+    #[tracing::instrument(skip_all, fields(run_id = %ctx.run_id, step = %step.name))]
     async fn run_step(&self, ctx: &StepContext, step: &StepSpec) -> StepOutcome {
         let id = match pair_id(&ctx.params) {
             Ok(id) => id,
