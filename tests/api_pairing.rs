@@ -17,6 +17,7 @@ use wapdr::lab::LabHandle;
 on_both_backends!(
     a_gold_pair_becomes_paired_in_the_vault_through_a_job,
     changing_a_policy_reapplies_it_through_every_pair_that_uses_it,
+    no_get_of_the_admin_api_ever_shows_a_secret,
     without_a_replication_engine_the_pair_ends_failed_with_the_reason,
 );
 
@@ -180,4 +181,55 @@ async fn changing_a_policy_reapplies_it_through_every_pair_that_uses_it(backend:
         "{jobs}"
     );
     assert_eq!(settled(&app, id).await["State"], "Paired");
+}
+
+async fn no_get_of_the_admin_api_ever_shows_a_secret(backend: Backend) {
+    let Some((app, lab)) = app_with_lab(backend).await else {
+        return;
+    };
+    let pair = pair_gold(&app, &lab).await;
+    let id = pair["Id"].as_str().unwrap();
+    settled(&app, id).await;
+    let (a, b) = (
+        pair["Primary"]["StampId"].as_str().unwrap(),
+        pair["Recovery"]["StampId"].as_str().unwrap(),
+    );
+    let mut secrets: Vec<String> = lab
+        .stamps()
+        .iter()
+        .flat_map(|s| [s.spf_password.clone(), s.wap_admin_token.clone()])
+        .collect();
+    secrets.push(lab.asr().client_secret.clone());
+    let mut paths = vec![
+        "/stamps".to_owned(),
+        "/policies".to_owned(),
+        "/policies/gold-5min".to_owned(),
+        "/cloud-pairs".to_owned(),
+        format!("/cloud-pairs/{id}"),
+        format!("/cloud-pairs/{id}/network-mappings"),
+        "/jobs?workflow=pair_clouds".to_owned(),
+    ];
+    for stamp in [a, b] {
+        for tail in ["", "/clouds", "/plans", "/networks"] {
+            paths.push(format!("/stamps/{stamp}{tail}"));
+        }
+    }
+    for path in paths {
+        for accept in ["application/json", "application/xml"] {
+            let response = app
+                .admin(Method::GET, &path)
+                .header("accept", accept)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), StatusCode::OK, "{path}");
+            let body = response.text().await.unwrap();
+            for secret in &secrets {
+                assert!(
+                    !body.contains(secret.as_str()),
+                    "{path} ({accept}) shows a secret"
+                );
+            }
+        }
+    }
 }
