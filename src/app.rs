@@ -22,7 +22,7 @@ use crate::engine::{self, Engine, EngineSettings, Registry, Runbooks};
 use crate::fabric::replication::PollLimits;
 use crate::fabric::{AsrEngine, AsrSettings, HttpSettings, ReplicationEngine, RetryPolicy};
 use crate::store::{self, SharedStore};
-use crate::workflows::{PairClouds, StampClients};
+use crate::workflows::{PAIR_CLOUDS, PairClouds, StampClients};
 
 /// A running wapdr: its bound address and a way to stop it.
 pub struct Running {
@@ -87,9 +87,12 @@ pub async fn start_with_workflows(config: &Config, registry: Registry) -> anyhow
         RetryPolicy::default(),
         replication_engine(config)?,
     ));
-    // The setup workflows need this instance's fabric clients, so they join here.
+    // The setup workflows need this instance's fabric clients, so they join here (unless the
+    // caller brought its own, as tests do).
     let mut registry = registry;
-    registry.register(Arc::new(PairClouds::new(fabric.clone())));
+    if registry.get(PAIR_CLOUDS).is_none() {
+        registry.register(Arc::new(PairClouds::new(fabric.clone())));
+    }
     let registry = Arc::new(registry);
     let definitions =
         engine::runbooks::load_definitions(std::path::Path::new(&config.engine.runbooks_dir))?;

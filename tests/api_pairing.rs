@@ -7,17 +7,26 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::app::{Backend, TestApp};
-use common::lab::{asr, small_lab};
+use std::sync::Arc;
+
+use common::lab::{asr, http, retries, small_lab};
 use common::setup::{app_with_lab, bound_cloud, pair_body, register_lab_stamps};
 use reqwest::{Method, StatusCode};
+use secrecy::SecretString;
 use serde_json::{Value, json};
+use wapdr::engine::{Registry, RetryPolicy as EngineRetryPolicy};
 use wapdr::fabric::ReplicationEngine as _;
+use wapdr::fabric::RetryPolicy;
+use wapdr::fabric::asr::{AsrEngine, AsrSettings};
+use wapdr::fabric::replication::PollLimits;
 use wapdr::lab::LabHandle;
+use wapdr::workflows::{PairClouds, StampClients};
 
 on_both_backends!(
     a_gold_pair_becomes_paired_in_the_vault_through_a_job,
     changing_a_policy_reapplies_it_through_every_pair_that_uses_it,
     no_get_of_the_admin_api_ever_shows_a_secret,
+    a_vault_that_stays_unreachable_ends_the_pair_failed_not_pending,
     without_a_replication_engine_the_pair_ends_failed_with_the_reason,
 );
 
@@ -232,4 +241,47 @@ async fn no_get_of_the_admin_api_ever_shows_a_secret(backend: Backend) {
             }
         }
     }
+}
+
+async fn a_vault_that_stays_unreachable_ends_the_pair_failed_not_pending(backend: Backend) {
+    // A vault nobody answers for, and a pairing workflow that gives up after two quick tries.
+    let lab = small_lab().await;
+    let dead = "http://127.0.0.1:9".to_owned();
+    let access = lab.asr();
+    let engine = AsrEngine::new(
+        AsrSettings {
+            arm_url: dead.clone(),
+            login_url: dead,
+            tenant_id: access.tenant_id.to_string(),
+            client_id: access.client_id.to_string(),
+            client_secret: SecretString::from(access.client_secret.clone()),
+            subscription_id: access.subscription_id.to_string(),
+            resource_group: access.resource_group.clone(),
+            vault: access.vault.clone(),
+            api_version: "2025-08-01".into(),
+            setup_timeout: Duration::from_secs(5),
+            poll: PollLimits::default(),
+        },
+        &http(),
+        RetryPolicy::new(1, Duration::from_millis(1), Duration::from_millis(1)),
+    )
+    .unwrap();
+    let clients = StampClients::new(http(), retries(), Some(Arc::new(engine)));
+    let quick = EngineRetryPolicy {
+        max_attempts: 2,
+        initial_backoff: Duration::from_millis(10),
+        max_backoff: Duration::from_millis(10),
+        jitter: 0.0,
+    };
+    let registry =
+        Registry::new().with(PairClouds::new(Arc::new(clients)).with_retry_policy(quick));
+    let Some(app) = TestApp::start_with_workflows(backend, registry).await else {
+        return;
+    };
+    let pair = pair_gold(&app, &lab).await;
+    let pair = settled(&app, pair["Id"].as_str().unwrap()).await;
+    assert_eq!(pair["State"], "Failed", "{pair}");
+    let error = pair["Error"].as_str().unwrap();
+    assert!(error.starts_with("gave up after 2 attempts: "), "{error}");
+    assert!(error.contains("unreachable"), "{error}");
 }

@@ -5,7 +5,8 @@
 //! policy in the engine (create or update by name), ensure the container pairing (start it if
 //! missing and wait for the engine's operation), mark the pair paired. A transient failure
 //! (unreachable, throttled, an operation in progress) is retried with the step's backoff and
-//! noted on the pair; any other failure marks the pair `Failed` and ends the run.
+//! noted on the pair; any other failure, or the last retry, marks the pair `Failed` and ends the
+//! run, so a pair is never left `Pending` behind a run that ended.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,7 +16,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::domain::{CloudPair, InitialReplicationMethod, PairState, ReplicationPolicy, Stamp};
-use crate::engine::{StepContext, StepOutcome, StepSpec, Workflow};
+use crate::engine::{RetryPolicy, StepContext, StepOutcome, StepSpec, Workflow};
 use crate::fabric::replication::{
     Container, Ensured, InitialReplication, OperationState, PolicyRef, PolicySpec,
 };
@@ -33,12 +34,28 @@ const PAIRING_WAIT: Duration = Duration::from_secs(20);
 /// The pairing workflow; its parameter is `{"pairId": "<guid>"}`.
 pub struct PairClouds {
     clients: Arc<StampClients>,
+    retry: RetryPolicy,
 }
 
 impl PairClouds {
-    /// The workflow, reaching the fabric through `clients`.
+    /// The workflow, reaching the fabric through `clients`; transient failures are retried for
+    /// a few minutes (a vault or stamp outage), then the pair is marked Failed.
     pub fn new(clients: Arc<StampClients>) -> Self {
-        Self { clients }
+        Self {
+            clients,
+            retry: RetryPolicy {
+                max_attempts: 8,
+                initial_backoff: Duration::from_secs(2),
+                max_backoff: Duration::from_secs(60),
+                jitter: 0.2,
+            },
+        }
+    }
+
+    /// The same workflow with another retry policy for transient failures (tests).
+    pub fn with_retry_policy(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
     }
 }
 
@@ -108,6 +125,10 @@ impl Workflow for PairClouds {
         ]
     }
 
+    fn retry_policy(&self, _kind: &str) -> RetryPolicy {
+        self.retry
+    }
+
     fn subscription_of(&self, _params: &Value) -> Option<String> {
         None
     }
@@ -137,26 +158,56 @@ impl Workflow for PairClouds {
         match result {
             Ok(output) => StepOutcome::Done(output),
             Err(Stop::Transient(reason)) => {
-                // The pair stays Pending; the provider sees why it is taking long.
-                let note = format!("Retrying: {reason}");
-                let _ = ctx
-                    .store
-                    .set_pair_state(pair.id, PairState::Pending, Some(&note))
-                    .await;
-                retry(reason)
-            }
-            Err(Stop::Final(reason)) => {
-                if let Err(err) = ctx
-                    .store
-                    .set_pair_state(pair.id, PairState::Failed, Some(&reason))
-                    .await
+                let failures = failures_so_far(ctx).await.saturating_add(1);
+                if self
+                    .retry_policy(&step.kind)
+                    .allows_another_attempt(failures)
                 {
-                    return retry(format!("the store failed: {err}"));
+                    // The pair stays Pending; the provider sees why it is taking long.
+                    let note = format!("Retrying: {reason}");
+                    let _ = ctx
+                        .store
+                        .set_pair_state(pair.id, PairState::Pending, Some(&note))
+                        .await;
+                    return retry(reason);
                 }
-                tracing::warn!(pair = %pair.id, %reason, "cloud pairing failed");
-                StepOutcome::Fail(reason)
+                // The engine would end the run here; the pair must not stay Pending behind it.
+                self.fail(
+                    ctx,
+                    &pair,
+                    format!("gave up after {failures} attempts: {reason}"),
+                )
+                .await
             }
+            Err(Stop::Final(reason)) => self.fail(ctx, &pair, reason).await,
         }
+    }
+}
+
+/// The transient failures this step has had before this attempt (the engine's count).
+async fn failures_so_far(ctx: &StepContext) -> u32 {
+    match ctx.store.run_steps(ctx.run_id).await {
+        Ok(steps) => steps
+            .iter()
+            .find(|s| s.id == ctx.step_id)
+            .map_or(0, |s| u32::try_from(s.retries).unwrap_or(u32::MAX)),
+        // Unknown: assume none, so a store hiccup never gives up early.
+        Err(_) => 0,
+    }
+}
+
+impl PairClouds {
+    /// Marks the pair Failed with `reason` and ends the run with it.
+    async fn fail(&self, ctx: &StepContext, pair: &CloudPair, reason: String) -> StepOutcome {
+        if let Err(err) = ctx
+            .store
+            .set_pair_state(pair.id, PairState::Failed, Some(&reason))
+            .await
+        {
+            return retry(format!("the store failed: {err}"));
+        }
+        tracing::warn!(pair = %pair.id, %reason, "cloud pairing failed");
+        StepOutcome::Fail(reason)
     }
 }
 
