@@ -22,7 +22,7 @@ use crate::engine::{self, Engine, EngineSettings, Registry, Runbooks};
 use crate::fabric::replication::PollLimits;
 use crate::fabric::{AsrEngine, AsrSettings, HttpSettings, ReplicationEngine, RetryPolicy};
 use crate::store::{self, SharedStore};
-use crate::workflows::StampClients;
+use crate::workflows::{PAIR_CLOUDS, PairClouds, StampClients};
 
 /// A running wapdr: its bound address and a way to stop it.
 pub struct Running {
@@ -64,7 +64,8 @@ impl Running {
     }
 }
 
-/// The workflows this build registers (the DR workflows join with their issues).
+/// The workflows this build registers that need nothing but the store (the DR workflows join
+/// with their issues); `pair_clouds`, which needs the fabric, is added by [`start_with_workflows`].
 pub fn workflows() -> Registry {
     Registry::new()
 }
@@ -81,6 +82,17 @@ pub async fn start_with_workflows(config: &Config, registry: Registry) -> anyhow
         .await
         .with_context(|| format!("opening the store at {}", redact_url(&config.database.url)))?;
     let secrets = resolve_secrets(config, &store).await?;
+    let fabric = Arc::new(StampClients::new(
+        HttpSettings::default(),
+        RetryPolicy::default(),
+        replication_engine(config)?,
+    ));
+    // The setup workflows need this instance's fabric clients, so they join here (unless the
+    // caller brought its own, as tests do).
+    let mut registry = registry;
+    if registry.get(PAIR_CLOUDS).is_none() {
+        registry.register(Arc::new(PairClouds::new(fabric.clone())));
+    }
     let registry = Arc::new(registry);
     let definitions =
         engine::runbooks::load_definitions(std::path::Path::new(&config.engine.runbooks_dir))?;
@@ -90,11 +102,8 @@ pub async fn start_with_workflows(config: &Config, registry: Registry) -> anyhow
         rp_name: Arc::from(config.rp.name.as_str()),
         rp_display_name: Arc::from(config.rp.display_name.as_str()),
         runbooks: runbooks.clone(),
-        fabric: Arc::new(StampClients::new(
-            HttpSettings::default(),
-            RetryPolicy::default(),
-            replication_engine(config)?,
-        )),
+        fabric,
+        registry: registry.clone(),
     };
     let router = api::router(state, &secrets, config.limits.max_body_bytes);
     let listener = TcpListener::bind(config.listen)

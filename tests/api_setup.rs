@@ -432,10 +432,29 @@ async fn network_mappings_and_the_test_network_are_set_and_read_back(backend: Ba
     assert_eq!(status, StatusCode::OK);
     assert_eq!(empty["Mappings"], json!([]));
 
-    let (n1, n2, r1) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+    // Two of A's networks onto B's network, as the lab's inventory lists them.
+    let network_ids = |list: &Value| -> Vec<String> {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n["Id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let a_networks = network_ids(
+        &admin(&app, Method::GET, &format!("/stamps/{a}/networks"), None)
+            .await
+            .1,
+    );
+    let b_networks = network_ids(
+        &admin(&app, Method::GET, &format!("/stamps/{b}/networks"), None)
+            .await
+            .1,
+    );
+    assert!(a_networks.len() >= 2 && !b_networks.is_empty());
+    let (n1, n2, r1) = (&a_networks[0], &a_networks[1], &b_networks[0]);
     let mut expected = vec![
-        json!({"PrimaryNetworkId": n1.to_string(), "RecoveryNetworkId": r1.to_string()}),
-        json!({"PrimaryNetworkId": n2.to_string(), "RecoveryNetworkId": r1.to_string()}),
+        json!({"PrimaryNetworkId": n1, "RecoveryNetworkId": r1}),
+        json!({"PrimaryNetworkId": n2, "RecoveryNetworkId": r1}),
     ];
     let (status, put) = admin(
         &app,
@@ -450,26 +469,37 @@ async fn network_mappings_and_the_test_network_are_set_and_read_back(backend: Ba
     assert_eq!(status, StatusCode::OK, "{put}");
     expected.sort_by_key(|m| m["PrimaryNetworkId"].as_str().unwrap().to_owned());
     assert_eq!(put["Mappings"], json!(expected));
-    let (status, err) = admin(
-        &app,
-        Method::PUT,
-        &path,
-        Some(json!({"mappings": [
-            {"primaryNetworkId": n1, "recoveryNetworkId": r1},
-            {"primaryNetworkId": n1, "recoveryNetworkId": Uuid::new_v4()},
-        ]})),
-    )
-    .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert!(err["Message"].as_str().unwrap().contains("more than once"));
-    let (status, _) = admin(
-        &app,
-        Method::PUT,
-        &path,
-        Some(json!({"mappings": [{"primaryNetworkId": "x"}]})),
-    )
-    .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    let stranger = Uuid::new_v4();
+    let refusals = [
+        (
+            json!({"mappings": [
+                {"primaryNetworkId": n1, "recoveryNetworkId": r1},
+                {"primaryNetworkId": n1, "recoveryNetworkId": r1},
+            ]}),
+            "more than once".to_owned(),
+        ),
+        (
+            json!({"mappings": [{"primaryNetworkId": r1, "recoveryNetworkId": r1}]}),
+            format!("PrimaryNetworkId {r1} is not a VM network of stamp 'A'."),
+        ),
+        (
+            json!({"mappings": [{"primaryNetworkId": n1, "recoveryNetworkId": stranger}]}),
+            format!("RecoveryNetworkId {stranger} is not a VM network of stamp 'B'."),
+        ),
+        (
+            json!({"mappings": [{"primaryNetworkId": "x"}]}),
+            "PrimaryNetworkId".to_owned(),
+        ),
+    ];
+    for (body, message) in refusals {
+        let (status, err) = admin(&app, Method::PUT, &path, Some(body.clone())).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {err}");
+        assert!(
+            err["Message"].as_str().unwrap().contains(&message),
+            "{body}: {err}"
+        );
+    }
     let (_, read) = admin(&app, Method::GET, &path, None).await;
     assert_eq!(
         read["Mappings"],
@@ -477,20 +507,41 @@ async fn network_mappings_and_the_test_network_are_set_and_read_back(backend: Ba
         "a refused PUT changed nothing"
     );
 
-    let test_net = Uuid::new_v4();
+    let test_path = format!("/cloud-pairs/{id}/test-network");
+    let (status, err) = admin(
+        &app,
+        Method::PUT,
+        &test_path,
+        Some(json!({"networkId": n1})),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "an A network is no test network on B: {err}"
+    );
     let (status, with_net) = admin(
         &app,
         Method::PUT,
-        &format!("/cloud-pairs/{id}/test-network"),
-        Some(json!({"networkId": test_net})),
+        &test_path,
+        Some(json!({"networkId": r1})),
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{with_net}");
-    assert_eq!(with_net["TestNetworkId"], test_net.to_string());
+    assert_eq!(&with_net["TestNetworkId"], r1);
     let (_, read) = admin(&app, Method::GET, &path, None).await;
-    assert_eq!(read["TestNetworkId"], test_net.to_string());
+    assert_eq!(&read["TestNetworkId"], r1);
     let (_, pair) = admin(&app, Method::GET, &format!("/cloud-pairs/{id}"), None).await;
-    assert_eq!(pair["TestNetworkId"], test_net.to_string());
+    assert_eq!(&pair["TestNetworkId"], r1);
+    let (status, cleared) = admin(
+        &app,
+        Method::PUT,
+        &test_path,
+        Some(json!({"networkId": null})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(cleared["TestNetworkId"], Value::Null);
     let (status, _) = admin(
         &app,
         Method::GET,

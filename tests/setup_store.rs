@@ -47,6 +47,7 @@ macro_rules! setup_conformance {
 setup_conformance!(
     a_stamp_reads_back_with_its_secrets_and_updates_in_place,
     stamp_names_are_unique_ignoring_case,
+    recording_the_spf_stamp_id_changes_nothing_else,
     a_stamp_in_use_by_a_pair_cannot_be_deleted,
     policies_round_trip_and_names_are_unique_ignoring_case,
     a_primary_plan_belongs_to_one_pair_even_in_another_case,
@@ -130,6 +131,23 @@ async fn a_stamp_reads_back_with_its_secrets_and_updates_in_place(store: SharedS
     assert_eq!(read.tenant_portal_url, "https://portal-a.example");
     assert!(!store.update_stamp(&stamp("ghost")).await.unwrap());
     assert!(store.get_stamp(Uuid::new_v4()).await.unwrap().is_none());
+}
+
+async fn recording_the_spf_stamp_id_changes_nothing_else(store: SharedStore) {
+    let a = stamp("A");
+    store.insert_stamp(&a).await.unwrap();
+    // A verify read the stamp, then a PUT rotated the password, then the verify records its find.
+    let rotated = Stamp {
+        spf_password: SecretString::from("rotated"),
+        ..a.clone()
+    };
+    assert!(store.update_stamp(&rotated).await.unwrap());
+    let found = Uuid::new_v4();
+    assert!(store.set_spf_stamp_id(a.id, found).await.unwrap());
+    let read = store.get_stamp(a.id).await.unwrap().unwrap();
+    assert_eq!(read.spf_stamp_id, Some(found));
+    assert_eq!(read.spf_password.expose_secret(), "rotated");
+    assert!(!store.set_spf_stamp_id(Uuid::new_v4(), found).await.unwrap());
 }
 
 async fn stamp_names_are_unique_ignoring_case(store: SharedStore) {

@@ -6,7 +6,7 @@
 //! already paired), stores the pair as `Pending` and starts its pairing. A stamp that cannot be
 //! reached is a 502 naming the service. Bad input changes nothing.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use axum::Router;
 use axum::extract::{Path, State};
@@ -19,10 +19,14 @@ use crate::domain::{
     CloudPair, NetworkMapping, PairSide, PairState, PairingError, RequestedSide, Stamp, StampPlans,
     check_new_pair, setup::validate_network_mappings,
 };
+use crate::engine::{StartRequest, start_run};
+use crate::fabric::spf::NetworkQuery;
 use crate::store::StoreError;
+use crate::workflows::{PAIR_CLOUDS, pair_clouds_params};
 
 use super::AppState;
 use super::error::ApiError;
+use super::stamp_checks::spf_and_stamp;
 use super::wire::{Negotiated, Reply, WapBody};
 
 /// The cloud-pair routes, relative to `/admin`.
@@ -215,8 +219,8 @@ async fn get_pair(
 }
 
 /// `POST /admin/cloud-pairs` with `Primary` and `Recovery` (`StampId` or stamp name, `PlanId`,
-/// `CloudId`) and `Policy`: 201 with the pair, `Pending` until the replication engine paired
-/// the clouds.
+/// `CloudId`) and `Policy`: 201 with the pair, `Pending` until the `pair_clouds` job (started
+/// here) has the replication engine pair the clouds; then `Paired`, or `Failed` with `Error`.
 async fn create_pair(
     State(state): State<AppState>,
     format: Negotiated,
@@ -284,11 +288,50 @@ async fn create_pair(
             other => other.into(),
         })?;
     tracing::info!(pair = %pair.id, primary = %pair.primary.plan_id, recovery = %pair.recovery.plan_id, "cloud pair created");
+    let reason = format!(
+        "pair '{}' with '{}'",
+        pair.primary.plan_name, pair.recovery.plan_name
+    );
+    start_pairing(
+        &state,
+        &pair,
+        reason,
+        Some(format!("{PAIR_CLOUDS}:{}", pair.id)),
+    )
+    .await?;
     Ok(Reply::with_status(
         StatusCode::CREATED,
         format,
         PairWire { pair, names },
     ))
+}
+
+/// Starts a `pair_clouds` run of a stored pair (`dedupe_key`: the logical job, so a retried
+/// request starts one); if it cannot start, the pair is marked Failed so it never stays Pending
+/// with nothing working on it.
+pub(super) async fn start_pairing(
+    state: &AppState,
+    pair: &CloudPair,
+    reason: String,
+    dedupe_key: Option<String>,
+) -> Result<(), ApiError> {
+    let request = StartRequest {
+        workflow: PAIR_CLOUDS.into(),
+        params: pair_clouds_params(pair.id),
+        trigger: "api".into(),
+        started_by: "admin".into(),
+        reason: Some(reason),
+        dedupe_key,
+    };
+    if let Err(err) = start_run(&state.store, &state.registry, request).await {
+        let message = format!("The pairing could not be started: {err}");
+        state
+            .store
+            .set_pair_state(pair.id, PairState::Failed, Some(&message))
+            .await?;
+        return Err(err.into());
+    }
+    Ok(())
 }
 
 /// `DELETE /admin/cloud-pairs/{id}`: 204; the pair and its network mappings are forgotten (the
@@ -375,7 +418,8 @@ impl FromWire for MappingsInput {
     }
 }
 
-/// The body of `PUT /admin/cloud-pairs/{id}/test-network`: `NetworkId` (null clears it).
+/// The body of `PUT /admin/cloud-pairs/{id}/test-network`: `NetworkId` (null or absent clears it:
+/// the codec reads an explicit null as absent).
 pub struct TestNetworkInput(Option<Uuid>);
 
 impl FromWire for TestNetworkInput {
@@ -405,6 +449,40 @@ async fn mappings_of(state: &AppState, pair: &CloudPair) -> Result<MappingList, 
     })
 }
 
+/// A stamp's name and the ids of its VM networks, live from its SPF.
+async fn networks_of(
+    state: &AppState,
+    stamp_id: Uuid,
+) -> Result<(String, BTreeSet<Uuid>), ApiError> {
+    let stamp = state
+        .store
+        .get_stamp(stamp_id)
+        .await?
+        .ok_or_else(|| ApiError::Conflict(format!("Stamp {stamp_id} no longer exists.")))?;
+    let (spf, spf_stamp_id) = spf_and_stamp(state, &stamp).await?;
+    let query = NetworkQuery {
+        stamp_id: Some(spf_stamp_id),
+        owner_role_id: None,
+    };
+    let networks = spf.list_vm_networks(&query).await?;
+    Ok((stamp.name, networks.into_iter().map(|n| n.id).collect()))
+}
+
+fn require_network(
+    networks: &BTreeSet<Uuid>,
+    stamp: &str,
+    member: &str,
+    id: Uuid,
+) -> Result<(), ApiError> {
+    if networks.contains(&id) {
+        Ok(())
+    } else {
+        Err(ApiError::BadRequest(format!(
+            "{member} {id} is not a VM network of stamp '{stamp}'."
+        )))
+    }
+}
+
 /// `GET /admin/cloud-pairs/{id}/network-mappings`: the mappings and the test-failover network.
 async fn get_mappings(
     State(state): State<AppState>,
@@ -416,7 +494,8 @@ async fn get_mappings(
 }
 
 /// `PUT /admin/cloud-pairs/{id}/network-mappings` with `Mappings`: `[{PrimaryNetworkId,
-/// RecoveryNetworkId}]`, replacing the pair's mappings; each primary network at most once.
+/// RecoveryNetworkId}]`, replacing the pair's mappings; each primary network at most once, and
+/// each network must be a VM network of its side's stamp (checked live: 502 when unreachable).
 async fn put_mappings(
     State(state): State<AppState>,
     format: Negotiated,
@@ -425,6 +504,27 @@ async fn put_mappings(
 ) -> Result<Reply<MappingList>, ApiError> {
     let pair = pair_by_id(&state, &id).await?;
     validate_network_mappings(&mappings)?;
+    if !mappings.is_empty() {
+        let (primary, recovery) = tokio::join!(
+            networks_of(&state, pair.primary.stamp_id),
+            networks_of(&state, pair.recovery.stamp_id)
+        );
+        let ((primary_stamp, primary), (recovery_stamp, recovery)) = (primary?, recovery?);
+        for m in &mappings {
+            require_network(
+                &primary,
+                &primary_stamp,
+                "PrimaryNetworkId",
+                m.primary_network_id,
+            )?;
+            require_network(
+                &recovery,
+                &recovery_stamp,
+                "RecoveryNetworkId",
+                m.recovery_network_id,
+            )?;
+        }
+    }
     if !state
         .store
         .replace_network_mappings(pair.id, &mappings)
@@ -435,8 +535,8 @@ async fn put_mappings(
     Ok(Reply::ok(format, mappings_of(&state, &pair).await?))
 }
 
-/// `PUT /admin/cloud-pairs/{id}/test-network` with `NetworkId` (a recovery-stamp VM network, or
-/// null to clear): the network test failovers of this pair attach to.
+/// `PUT /admin/cloud-pairs/{id}/test-network` with `NetworkId` (a VM network of the recovery
+/// stamp, checked live, or null to clear): the network test failovers of this pair attach to.
 async fn put_test_network(
     State(state): State<AppState>,
     format: Negotiated,
@@ -444,6 +544,10 @@ async fn put_test_network(
     WapBody(TestNetworkInput(network)): WapBody<TestNetworkInput>,
 ) -> Result<Reply<PairWire>, ApiError> {
     let mut pair = pair_by_id(&state, &id).await?;
+    if let Some(network) = network {
+        let (stamp, networks) = networks_of(&state, pair.recovery.stamp_id).await?;
+        require_network(&networks, &stamp, "NetworkId", network)?;
+    }
     if !state.store.set_test_network(pair.id, network).await? {
         return Err(ApiError::NotFound(format!("Cloud pair {id} is not known.")));
     }

@@ -35,7 +35,7 @@ use axum::middleware::{from_fn, from_fn_with_state};
 use secrecy::SecretString;
 use tower_http::trace::TraceLayer;
 
-use crate::engine::Runbooks;
+use crate::engine::{Registry, Runbooks};
 use crate::store::SharedStore;
 use crate::workflows::StampClients;
 
@@ -56,6 +56,8 @@ pub struct AppState {
     pub runbooks: Arc<Runbooks>,
     /// The fabric clients of stored stamps and the replication engine (provider setup).
     pub fabric: Arc<StampClients>,
+    /// The workflows this instance knows (to start runs).
+    pub registry: Arc<Registry>,
 }
 
 /// The credentials of each endpoint, resolved (configured or generated).

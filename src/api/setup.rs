@@ -415,8 +415,8 @@ async fn create_policy(
     ))
 }
 
-/// `PUT /admin/policies/{name}`: changes the settings the body names (the name stays). Pairs
-/// already made keep the settings they were paired with until they are paired again.
+/// `PUT /admin/policies/{name}`: changes the settings the body names (the name stays) and starts
+/// a `pair_clouds` job for every pair that uses the policy, which applies them in the vault.
 async fn update_policy(
     State(state): State<AppState>,
     format: Negotiated,
@@ -437,6 +437,15 @@ async fn update_policy(
         return Err(ApiError::NotFound(format!(
             "Replication policy '{name}' is not known."
         )));
+    }
+    // The vault holds the settings per policy: re-apply them through every pair that uses it.
+    let pairs = state.store.list_cloud_pairs().await?;
+    for pair in pairs
+        .iter()
+        .filter(|p| p.policy.eq_ignore_ascii_case(&policy.name))
+    {
+        let reason = format!("apply the changed policy '{}'", policy.name);
+        super::cloud_pairs::start_pairing(&state, pair, reason, None).await?;
     }
     Ok(Reply::ok(format, PolicyWire(policy)))
 }

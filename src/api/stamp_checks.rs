@@ -79,26 +79,31 @@ async fn verify(
     format: Negotiated,
     Path(id): Path<String>,
 ) -> Result<Reply<ReportWire>, ApiError> {
-    let mut stamp = stamp_by_id(&state, &id).await?;
-    let report = verify_stamp(&state.fabric, &stamp).await;
-    if report.spf_stamp_id.is_some() && report.spf_stamp_id != stamp.spf_stamp_id {
-        stamp.spf_stamp_id = report.spf_stamp_id;
-        state.store.update_stamp(&stamp).await?;
+    let stamp = stamp_by_id(&state, &id).await?;
+    let pairs = state.store.list_cloud_pairs().await?;
+    let report = verify_stamp(&state.fabric, &stamp, &pairs).await;
+    if let Some(found) = report
+        .spf_stamp_id
+        .filter(|f| Some(*f) != stamp.spf_stamp_id)
+    {
+        state.store.set_spf_stamp_id(stamp.id, found).await?;
     }
     tracing::info!(stamp = %stamp.name, ok = report.ok(), "stamp verified");
     Ok(Reply::ok(format, ReportWire(report)))
 }
 
 /// The SPF client of a stamp and its VMM stamp id (discovered, and recorded, when unknown).
-async fn spf_and_stamp(state: &AppState, stamp: &mut Stamp) -> Result<(SpfClient, Uuid), ApiError> {
+pub(super) async fn spf_and_stamp(
+    state: &AppState,
+    stamp: &Stamp,
+) -> Result<(SpfClient, Uuid), ApiError> {
     let spf = state.fabric.spf(stamp)?;
     let spf_stamp_id = match discover_spf_stamp(&spf, stamp).await? {
         Ok(id) => id,
         Err(message) => return Err(ApiError::Conflict(message)),
     };
     if stamp.spf_stamp_id != Some(spf_stamp_id) {
-        stamp.spf_stamp_id = Some(spf_stamp_id);
-        state.store.update_stamp(stamp).await?;
+        state.store.set_spf_stamp_id(stamp.id, spf_stamp_id).await?;
     }
     Ok((spf, spf_stamp_id))
 }
@@ -133,8 +138,8 @@ async fn clouds(
     format: Negotiated,
     Path(id): Path<String>,
 ) -> Result<Reply<CloudList>, ApiError> {
-    let mut stamp = stamp_by_id(&state, &id).await?;
-    let (spf, spf_stamp_id) = spf_and_stamp(&state, &mut stamp).await?;
+    let stamp = stamp_by_id(&state, &id).await?;
+    let (spf, spf_stamp_id) = spf_and_stamp(&state, &stamp).await?;
     let clouds = spf.list_clouds(spf_stamp_id).await?;
     Ok(Reply::ok(format, CloudList(clouds)))
 }
@@ -222,8 +227,8 @@ async fn networks(
     format: Negotiated,
     Path(id): Path<String>,
 ) -> Result<Reply<NetworkList>, ApiError> {
-    let mut stamp = stamp_by_id(&state, &id).await?;
-    let (spf, spf_stamp_id) = spf_and_stamp(&state, &mut stamp).await?;
+    let stamp = stamp_by_id(&state, &id).await?;
+    let (spf, spf_stamp_id) = spf_and_stamp(&state, &stamp).await?;
     let query = NetworkQuery {
         stamp_id: Some(spf_stamp_id),
         owner_role_id: None,

@@ -38,6 +38,10 @@ pub trait SetupStore: Send + Sync {
     /// is a `Conflict`.
     async fn update_stamp(&self, stamp: &Stamp) -> Result<bool, StoreError>;
 
+    /// Records the VMM stamp id SPF names for a stamp, touching nothing else (so a verify that
+    /// read the stamp before a concurrent PUT cannot undo the PUT); `false` when there is none.
+    async fn set_spf_stamp_id(&self, id: Uuid, spf_stamp_id: Uuid) -> Result<bool, StoreError>;
+
     /// One stamp.
     async fn get_stamp(&self, id: Uuid) -> Result<Option<Stamp>, StoreError>;
 

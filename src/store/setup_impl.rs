@@ -103,6 +103,20 @@ macro_rules! impl_setup_store {
                     Ok(done.rows_affected() == 1)
                 }
 
+                async fn set_spf_stamp_id(
+                    &self,
+                    id: Uuid,
+                    spf_stamp_id: Uuid,
+                ) -> Result<bool, StoreError> {
+                    let done =
+                        sqlx::query(&sql("UPDATE stamps SET spf_stamp_id = $2 WHERE id = $1"))
+                            .bind(id.to_string())
+                            .bind(spf_stamp_id.to_string())
+                            .execute(&self.pool)
+                            .await?;
+                    Ok(done.rows_affected() == 1)
+                }
+
                 async fn get_stamp(&self, id: Uuid) -> Result<Option<Stamp>, StoreError> {
                     let row: Option<StampRow> = sqlx::query_as(&sql(&format!(
                         "SELECT {STAMP_COLUMNS} FROM stamps WHERE id = $1"

@@ -1,6 +1,7 @@
 //! Verifying a stamp: is each service it depends on reachable, does it accept wapdr's
-//! credentials, and does it hold what DR needs (the VMM stamp and its clouds in SPF, VM Clouds
-//! plans bound to clouds in WAP, the stamp's site in the replication engine's vault).
+//! credentials, does it hold what DR needs (the VMM stamp and its clouds in SPF, VM Clouds plans
+//! bound to clouds in WAP, the stamp's site in the replication engine's vault), and do the cloud
+//! pairs that use it still hold (plans bound to their clouds, containers paired in the vault).
 //!
 //! A failure is never an error here: it is a check that failed, with a message a provider can act
 //! on. Nothing in a report carries a secret (fabric errors carry none).
@@ -9,8 +10,8 @@ use std::collections::BTreeMap;
 
 use uuid::Uuid;
 
-use crate::domain::Stamp;
-use crate::fabric::replication::Site;
+use crate::domain::{CloudPair, PairState, PlanBinding, Stamp};
+use crate::fabric::replication::{Container, Site};
 use crate::fabric::{FabricError, SpfClient};
 
 use super::StampClients;
@@ -21,6 +22,8 @@ pub const SPF: &str = "SPF";
 pub const WAP_ADMIN: &str = "WAP admin API";
 /// The replication engine (the vault).
 pub const REPLICATION: &str = "Replication engine";
+/// The cloud pairs that use the stamp.
+pub const CLOUD_PAIRS: &str = "Cloud pairs";
 
 /// One service's check.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -139,16 +142,107 @@ pub fn site_for(sites: &[Site], spf_stamp_id: Uuid) -> Option<&Site> {
         .find(|s| s.stamp_id.eq_ignore_ascii_case(&wanted))
 }
 
-/// Verifies `stamp` against its SPF, its WAP admin API and the replication engine.
-pub async fn verify_stamp(clients: &StampClients, stamp: &Stamp) -> StampReport {
+/// Verifies `stamp` against its SPF, its WAP admin API and the replication engine,
+/// and the cloud pairs that use it (`pairs`: every stored pair; those of other stamps are skipped).
+pub async fn verify_stamp(
+    clients: &StampClients,
+    stamp: &Stamp,
+    pairs: &[CloudPair],
+) -> StampReport {
     let (spf_check, spf_stamp_id, cloud_names) = check_spf(clients, stamp).await;
-    let wap_check = check_wap(clients, stamp, &cloud_names).await;
-    let engine_check = check_engine(clients, spf_stamp_id).await;
+    let (wap_check, plans) = check_wap(clients, stamp, &cloud_names).await;
+    let (engine_check, containers) = check_engine(clients, spf_stamp_id).await;
+    let pairs_check = check_pairs(stamp, pairs, plans.as_deref(), containers.as_deref());
     StampReport {
         stamp_id: stamp.id,
         stamp_name: stamp.name.clone(),
         spf_stamp_id,
-        checks: vec![spf_check, wap_check, engine_check],
+        checks: vec![spf_check, wap_check, engine_check, pairs_check],
+    }
+}
+
+/// Whether the cloud pairs that use `stamp` still hold: each side's plan exists on this stamp's
+/// WAP and is bound to the pair's cloud, and a paired primary cloud is paired in the vault.
+/// Plans or containers that could not be read (`None`) are not judged here: their own check
+/// already failed.
+pub fn check_pairs(
+    stamp: &Stamp,
+    pairs: &[CloudPair],
+    plans: Option<&[PlanBinding]>,
+    containers: Option<&[Container]>,
+) -> ServiceCheck {
+    let mut problems = Vec::new();
+    let mut found = Vec::new();
+    let mine = pairs
+        .iter()
+        .filter(|p| p.primary.stamp_id == stamp.id || p.recovery.stamp_id == stamp.id);
+    let mut count = 0;
+    for pair in mine {
+        count += 1;
+        let primary = pair.primary.stamp_id == stamp.id;
+        let side = if primary {
+            &pair.primary
+        } else {
+            &pair.recovery
+        };
+        let role = if primary { "primary" } else { "recovery" };
+        found.push(format!(
+            "pair {} ({role} side: plan '{}', cloud {}): {}",
+            pair.id,
+            side.plan_name,
+            side.cloud_id,
+            pair.state.as_str()
+        ));
+        if let Some(plans) = plans {
+            match plans
+                .iter()
+                .find(|p| p.plan_id.eq_ignore_ascii_case(&side.plan_id))
+            {
+                None => problems.push(format!(
+                    "pair {}: plan '{}' ({}) no longer exists or has no VM Clouds binding.",
+                    pair.id, side.plan_name, side.plan_id
+                )),
+                Some(plan) if !plan.cloud_ids.contains(&side.cloud_id) => problems.push(format!(
+                    "pair {}: plan '{}' is no longer bound to cloud {}.",
+                    pair.id, side.plan_name, side.cloud_id
+                )),
+                Some(_) => {}
+            }
+        }
+        if primary && pair.state == PairState::Paired {
+            if let Some(containers) = containers {
+                let wanted = side.cloud_id.to_string();
+                let paired = containers
+                    .iter()
+                    .any(|c| c.id.eq_ignore_ascii_case(&wanted) && c.paired);
+                if !paired {
+                    problems.push(format!(
+                        "pair {}: cloud {} is not paired in the vault; delete and create the pair again.",
+                        pair.id, side.cloud_id
+                    ));
+                }
+            }
+        }
+        if pair.state == PairState::Failed {
+            problems.push(format!(
+                "pair {} failed to pair: {}",
+                pair.id,
+                pair.error.as_deref().unwrap_or("no reason recorded")
+            ));
+        }
+    }
+    let ok = problems.is_empty();
+    ServiceCheck {
+        service: CLOUD_PAIRS,
+        ok,
+        reachable: None,
+        credentials_accepted: None,
+        message: match (count, ok) {
+            (0, _) => "No cloud pair uses this stamp yet.".into(),
+            (n, true) => format!("{n} cloud pair(s) use this stamp and hold."),
+            (_, false) => problems.join(" "),
+        },
+        found,
     }
 }
 
@@ -203,10 +297,10 @@ async fn check_wap(
     clients: &StampClients,
     stamp: &Stamp,
     cloud_names: &BTreeMap<Uuid, String>,
-) -> ServiceCheck {
+) -> (ServiceCheck, Option<Vec<PlanBinding>>) {
     let plans = match clients.plans(stamp).await {
         Ok(plans) => plans.plans,
-        Err(err) => return failed(WAP_ADMIN, &err),
+        Err(err) => return (failed(WAP_ADMIN, &err), None),
     };
     let found = plans
         .iter()
@@ -227,7 +321,7 @@ async fn check_wap(
             )
         })
         .collect();
-    ServiceCheck {
+    let check = ServiceCheck {
         service: WAP_ADMIN,
         ok: !plans.is_empty(),
         reachable: Some(true),
@@ -238,12 +332,16 @@ async fn check_wap(
             format!("{} VM Clouds plan(s).", plans.len())
         },
         found,
-    }
+    };
+    (check, Some(plans))
 }
 
-async fn check_engine(clients: &StampClients, spf_stamp_id: Option<Uuid>) -> ServiceCheck {
+async fn check_engine(
+    clients: &StampClients,
+    spf_stamp_id: Option<Uuid>,
+) -> (ServiceCheck, Option<Vec<Container>>) {
     let Some(engine) = clients.replication() else {
-        return ServiceCheck {
+        let check = ServiceCheck {
             service: REPLICATION,
             ok: false,
             reachable: None,
@@ -253,10 +351,11 @@ async fn check_engine(clients: &StampClients, spf_stamp_id: Option<Uuid>) -> Ser
                     .into(),
             found: Vec::new(),
         };
+        return (check, None);
     };
     let sites = match engine.sites().await {
         Ok(sites) => sites,
-        Err(err) => return failed(REPLICATION, &err),
+        Err(err) => return (failed(REPLICATION, &err), None),
     };
     let mut check = ServiceCheck {
         service: REPLICATION,
@@ -270,13 +369,13 @@ async fn check_engine(clients: &StampClients, spf_stamp_id: Option<Uuid>) -> Ser
         check.message =
             "The vault answered, but the stamp's site cannot be looked for until SPF names the VMM stamp."
                 .into();
-        return check;
+        return (check, None);
     };
     let Some(site) = site_for(&sites, spf_stamp_id) else {
         check.message = format!(
             "The vault has no site for VMM stamp {spf_stamp_id}: register this stamp's VMM server in the vault."
         );
-        return check;
+        return (check, None);
     };
     check
         .found
@@ -297,8 +396,110 @@ async fn check_engine(clients: &StampClients, spf_stamp_id: Option<Uuid>) -> Ser
                     if c.paired { ", paired" } else { "" }
                 )
             }));
+            (check, Some(containers))
         }
-        Err(err) => return failed(REPLICATION, &err),
+        Err(err) => (failed(REPLICATION, &err), None),
     }
-    check
+}
+
+#[cfg(test)]
+mod tests {
+    use secrecy::SecretString;
+
+    use super::*;
+    use crate::domain::PairSide;
+
+    fn stamp(name: &str) -> Stamp {
+        Stamp {
+            id: Uuid::new_v4(),
+            name: name.into(),
+            spf_url: "https://spf".into(),
+            spf_username: "u".into(),
+            spf_password: SecretString::from("p"),
+            spf_stamp_id: None,
+            wap_admin_url: "https://wap".into(),
+            wap_admin_token: SecretString::from("t"),
+            tenant_portal_url: "https://portal".into(),
+        }
+    }
+
+    /// Stamp A, a Gold A → Gold B pair in `state`, A's plans and A's vault containers.
+    fn world(state: PairState) -> (Stamp, CloudPair, Vec<PlanBinding>, Vec<Container>) {
+        let (a, b) = (stamp("A"), stamp("B"));
+        let cloud = Uuid::new_v4();
+        let side = |stamp: &Stamp, plan: &str, cloud| PairSide {
+            stamp_id: stamp.id,
+            plan_id: plan.into(),
+            plan_name: plan.into(),
+            cloud_id: cloud,
+        };
+        let pair = CloudPair {
+            id: Uuid::new_v4(),
+            primary: side(&a, "a-gold", cloud),
+            recovery: side(&b, "b-gold", Uuid::new_v4()),
+            policy: "gold".into(),
+            state,
+            error: (state == PairState::Failed).then(|| "the vault said no".to_owned()),
+            test_network_id: None,
+        };
+        let plans = vec![PlanBinding {
+            plan_id: "a-gold".into(),
+            plan_name: "Gold A".into(),
+            cloud_ids: vec![cloud],
+        }];
+        let containers = vec![Container {
+            id: cloud.to_string(),
+            name: "Gold".into(),
+            site: "site-a".into(),
+            paired: true,
+        }];
+        (a, pair, plans, containers)
+    }
+
+    #[test]
+    fn a_stamp_without_pairs_passes_and_says_so() {
+        let (a, _, plans, containers) = world(PairState::Paired);
+        let check = check_pairs(&a, &[], Some(&plans), Some(&containers));
+        assert!(check.ok);
+        assert_eq!(check.message, "No cloud pair uses this stamp yet.");
+    }
+
+    #[test]
+    fn a_paired_pair_holds_while_its_plan_is_bound_and_its_cloud_paired() {
+        let (a, pair, plans, containers) = world(PairState::Paired);
+        let check = check_pairs(&a, &[pair], Some(&plans), Some(&containers));
+        assert!(check.ok, "{check:?}");
+        assert_eq!(check.found.len(), 1);
+    }
+
+    #[test]
+    fn a_plan_rebound_elsewhere_or_an_unpaired_container_is_reported() {
+        let (a, pair, mut plans, mut containers) = world(PairState::Paired);
+        containers[0].paired = false;
+        let check = check_pairs(
+            &a,
+            std::slice::from_ref(&pair),
+            Some(&plans),
+            Some(&containers),
+        );
+        assert!(!check.ok);
+        assert!(
+            check.message.contains("is not paired in the vault"),
+            "{check:?}"
+        );
+        plans[0].cloud_ids = vec![Uuid::new_v4()];
+        let check = check_pairs(&a, &[pair], Some(&plans), None);
+        assert!(
+            check.message.contains("is no longer bound to cloud"),
+            "{check:?}"
+        );
+    }
+
+    #[test]
+    fn a_failed_pairing_is_reported_with_its_reason() {
+        let (a, pair, plans, containers) = world(PairState::Failed);
+        let check = check_pairs(&a, &[pair], Some(&plans), Some(&containers));
+        assert!(!check.ok);
+        assert!(check.message.contains("the vault said no"), "{check:?}");
+    }
 }
