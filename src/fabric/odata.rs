@@ -167,7 +167,15 @@ pub fn read_page(body: Value) -> Result<Page, String> {
     };
     let next_link = ["odata.nextLink", "@odata.nextLink", "__next"]
         .iter()
-        .find_map(|k| members.get(*k).and_then(Value::as_str).map(str::to_owned));
+        .find_map(|k| members.get(*k).and_then(Value::as_str).map(str::to_owned))
+        // Verbose JSON (WCF Data Services) puts the link beside the results: {"d": {"__next"}}.
+        .or_else(|| {
+            members
+                .get("d")
+                .and_then(|d| d.get("__next"))
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        });
     let entities = match members.remove("value") {
         Some(Value::Array(items)) => items,
         // OData verbose JSON: {"d": {"results": [...]}} or {"d": [...]}.
@@ -184,6 +192,25 @@ pub fn read_page(body: Value) -> Result<Page, String> {
         entities,
         next_link,
     })
+}
+
+/// One entity as answered: JSON light gives the entity itself; verbose JSON wraps it as
+/// `{"d": {...}}` (or `{"d": {"results": {...}}}` in OData v2 style).
+pub fn unwrap_entity(body: Value) -> Value {
+    match body {
+        Value::Object(mut members) if members.len() == 1 && members.contains_key("d") => {
+            match members.remove("d") {
+                Some(Value::Object(mut d))
+                    if d.len() == 1 && d.get("results").is_some_and(Value::is_object) =>
+                {
+                    d.remove("results").unwrap_or_default()
+                }
+                Some(inner) => inner,
+                None => Value::Null,
+            }
+        }
+        other => other,
+    }
 }
 
 /// The `(code, message)` of an OData error body (`odata.error`, v4 `error`), if it is one.
@@ -208,6 +235,27 @@ pub fn read_error(body: &[u8]) -> (Option<String>, Option<String>) {
 mod tests {
     use super::*;
     use time::macros::datetime;
+
+    #[test]
+    fn verbose_json_pages_and_entities_are_understood() {
+        let page = read_page(serde_json::json!({"d": {"results": [{"ID": 1}, {"ID": 2}],
+            "__next": "http://x/VirtualMachines?$skiptoken=2"}}))
+        .unwrap();
+        assert_eq!(page.entities.len(), 2);
+        assert_eq!(
+            page.next_link.as_deref(),
+            Some("http://x/VirtualMachines?$skiptoken=2")
+        );
+        let bare = read_page(serde_json::json!({"d": [{"ID": 1}]})).unwrap();
+        assert_eq!((bare.entities.len(), bare.next_link), (1, None));
+
+        let entity = serde_json::json!({"d": {"__metadata": {"uri": "u"}, "ID": "1"}});
+        assert_eq!(unwrap_entity(entity)["ID"], "1");
+        let v2 = serde_json::json!({"d": {"results": {"ID": "2"}}});
+        assert_eq!(unwrap_entity(v2)["ID"], "2");
+        let light = serde_json::json!({"odata.metadata": "m", "ID": "3"});
+        assert_eq!(unwrap_entity(light.clone()), light);
+    }
 
     #[test]
     fn text_literals_double_their_quotes() {

@@ -423,7 +423,7 @@ impl SpfClient {
         url: &Url,
         response: reqwest::Response,
     ) -> Result<T, FabricError> {
-        let value = self.json(url, response).await?;
+        let value = odata::unwrap_entity(self.json(url, response).await?);
         tolerant::from_value(value).map_err(|e| self.protocol(url, e))
     }
 
