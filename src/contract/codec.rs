@@ -8,6 +8,8 @@
 mod json;
 mod node;
 mod text;
+
+pub use text::parse_time;
 mod write;
 mod xml;
 

@@ -21,7 +21,8 @@ mod subscription;
 mod usage;
 
 pub use codec::{
-    ContractError, Format, FromWire, Node, Out, ToWire, WireEnum, decode, encode, parse, read_items,
+    ContractError, Format, FromWire, Node, Out, ToWire, WireEnum, decode, encode, parse,
+    parse_time, read_items,
 };
 pub use error::WapError;
 pub use quota::{QuotaUpdateBatch, QuotaUpdateResultBatch, ServiceQuotaSettingList};

@@ -9,7 +9,6 @@ use serde::Deserialize;
 use serde::de::{DeserializeOwned, Deserializer, Error as _};
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 /// Reads `body` as `T` after normalising member names.
 pub(crate) fn from_slice<T: DeserializeOwned>(body: &[u8]) -> Result<T, String> {
@@ -152,28 +151,9 @@ pub(crate) fn opt_time<'de, D: Deserializer<'de>>(
     }
 }
 
-/// Parses RFC 3339, an offset-less ISO timestamp taken as UTC, or the `/Date(ms)/` form of
-/// OData verbose JSON and older .NET serialisers (`\/Date(1404944400000)\/`, optionally with an
-/// offset such as `+0000`, which does not change the instant).
+/// Parses a .NET timestamp in any of its wire forms (the contract codec's one parser).
 pub(crate) fn parse_time(text: &str) -> Option<OffsetDateTime> {
-    let text = text.trim();
-    if let Some(inner) = text
-        .strip_prefix("/Date(")
-        .and_then(|rest| rest.strip_suffix(")/"))
-    {
-        let digits_end = inner
-            .char_indices()
-            .skip(1)
-            .find(|(_, c)| *c == '+' || *c == '-')
-            .map_or(inner.len(), |(i, _)| i);
-        let millis: i64 = inner[..digits_end].parse().ok()?;
-        return OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000).ok();
-    }
-    if let Ok(t) = OffsetDateTime::parse(text, &Rfc3339) {
-        return Some(t);
-    }
-    let with_zone = format!("{text}Z");
-    OffsetDateTime::parse(&with_zone, &Rfc3339).ok()
+    crate::contract::parse_time(text)
 }
 
 #[cfg(test)]
@@ -211,19 +191,6 @@ mod tests {
             normalise(value),
             serde_json::json!({"owner": {"role_id": "r"}, "items": [{"name": "a"}]})
         );
-    }
-
-    #[test]
-    fn dotnet_date_literals_are_read_as_instants() {
-        let expected = OffsetDateTime::from_unix_timestamp(1_404_944_400).unwrap();
-        assert_eq!(parse_time("/Date(1404944400000)/"), Some(expected));
-        assert_eq!(parse_time("/Date(1404944400000+0000)/"), Some(expected));
-        assert_eq!(parse_time("/Date(1404944400000-0700)/"), Some(expected));
-        assert_eq!(
-            parse_time("/Date(-86400000)/"),
-            OffsetDateTime::from_unix_timestamp(-86_400).ok()
-        );
-        assert_eq!(parse_time("/Date(abc)/"), None);
     }
 
     #[test]

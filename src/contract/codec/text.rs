@@ -11,8 +11,24 @@ use time::{OffsetDateTime, PrimitiveDateTime, UtcOffset};
 const NANOS_PER_TICK: u32 = 100;
 const SECONDS_PER_DAY: u64 = 86_400;
 
-/// Parses RFC 3339, or a .NET `DateTime` without offset (`2014-07-09T22:00:00.0000000`) as UTC.
+/// Parses a .NET `DateTime` as it travels: RFC 3339; without offset
+/// (`2014-07-09T22:00:00.0000000`, taken as UTC); or the `/Date(ms)/` literal of Json.NET's
+/// Microsoft date format and OData verbose JSON (an offset suffix such as `+0000` does not change
+/// the instant). Surrounding blanks are ignored.
 pub fn parse_time(text: &str) -> Option<OffsetDateTime> {
+    let text = text.trim();
+    if let Some(inner) = text
+        .strip_prefix("/Date(")
+        .and_then(|rest| rest.strip_suffix(")/"))
+    {
+        let digits_end = inner
+            .char_indices()
+            .skip(1)
+            .find(|(_, c)| *c == '+' || *c == '-')
+            .map_or(inner.len(), |(i, _)| i);
+        let millis: i64 = inner[..digits_end].parse().ok()?;
+        return OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000).ok();
+    }
     if let Ok(time) = OffsetDateTime::parse(text, &Rfc3339) {
         return Some(time);
     }
@@ -196,6 +212,20 @@ pub fn format_xs_duration(duration: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn microsoft_date_literals_are_read_as_instants() {
+        let expected = OffsetDateTime::from_unix_timestamp(1_404_944_400).unwrap();
+        assert_eq!(parse_time("/Date(1404944400000)/"), Some(expected));
+        assert_eq!(parse_time("/Date(1404944400000+0000)/"), Some(expected));
+        assert_eq!(parse_time(" /Date(1404944400000-0700)/ "), Some(expected));
+        assert_eq!(
+            parse_time("/Date(-86400000)/"),
+            OffsetDateTime::from_unix_timestamp(-86_400).ok()
+        );
+        assert_eq!(parse_time("/Date(abc)/"), None);
+        assert_eq!(parse_time("/Date(1)"), None);
+    }
 
     #[test]
     fn dotnet_times_without_offset_are_utc() {
