@@ -3,7 +3,8 @@
 //! The crate is laid out as the parts of `DESIGN.md`:
 //! - [`contract`]: the WAP wire types and their one JSON/DataContract-XML codec;
 //! - [`api`]: the axum routers of the resource-provider endpoints;
-//! - [`domain`]: the rules (quota schema, subscription lifecycle), no I/O;
+//! - [`domain`]: the rules (quota schema, subscription lifecycle, provider setup and cloud-pair
+//!   resolution), no I/O;
 //! - [`store`]: persistence behind one trait, SQLite and PostgreSQL;
 //! - [`engine`]: durable workflow runs with leases, retries and schedules, and the runbooks;
 //! - [`clock`]: the one clock abstraction workers sleep through;
@@ -15,7 +16,7 @@
 //! - [`lab`]: the in-memory fabric (SPF, WAP admin, ASR, Azure AD) behind the real HTTP contracts;
 //!   only the binary's `lab`/`demo` commands and tests may use it.
 //!
-//! The DR workflows arrive with their own issues.
+//! Enabling DR, protecting new VMs and failing over arrive as workflows with their issues.
 
 pub mod api;
 pub mod app;
