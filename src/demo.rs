@@ -10,7 +10,7 @@ use anyhow::{Context as _, bail, ensure};
 use secrecy::{ExposeSecret as _, SecretString};
 use serde_json::{Value, json};
 use wapdr::app::{self, Running};
-use wapdr::config::Config;
+use wapdr::config::{AsrConfig, Config};
 use wapdr::fabric::spf::VmQuery;
 use wapdr::fabric::wap_admin::SubscriptionQuery;
 use wapdr::fabric::{
@@ -59,6 +59,21 @@ pub fn demo_config(given: Option<Config>) -> anyhow::Result<(Config, Option<std:
         concat!(env!("CARGO_MANIFEST_DIR"), "/runbooks"),
     ))?;
     Ok((config, Some(dir)))
+}
+
+/// The lab's vault as wapdr's `[asr]` configuration.
+pub fn lab_vault(lab: &LabHandle) -> AsrConfig {
+    let access = lab.asr();
+    AsrConfig {
+        arm_url: access.arm.clone(),
+        login_url: lab.token().to_owned(),
+        tenant_id: access.tenant_id.to_string(),
+        client_id: access.client_id.to_string(),
+        client_secret: SecretString::from(access.client_secret.clone()),
+        subscription_id: access.subscription_id.to_string(),
+        resource_group: access.resource_group.clone(),
+        vault: access.vault.clone(),
+    }
 }
 
 /// Runs the scenario against a started lab and wapdr.
@@ -185,6 +200,8 @@ pub async fn run(
         json!({ "sites": sites.len(), "containers": containers }),
     );
 
+    provider_setup(lab, running, summary).await?;
+
     // Act as WAP: a tenant of stamp A acquires the DR add-on.
     let tenant = wap_admin(&stamps[0], &http, &retry)?
         .list_subscriptions(&SubscriptionQuery::default())
@@ -263,6 +280,139 @@ pub async fn run(
         "tenant",
         format!("the tenant reads its subscription ({own}); a stranger gets {stranger}"),
         json!({ "own": own.as_u16(), "stranger": stranger.as_u16() }),
+    );
+    Ok(())
+}
+
+/// Flow 1 of DESIGN.md through wapdr's admin API: register both stamps, verify them, create a
+/// replication policy and pair stamp A's Gold plan and cloud with stamp B's, until the vault says
+/// Paired.
+async fn provider_setup(
+    lab: &LabHandle,
+    running: &Running,
+    summary: &mut Summary,
+) -> anyhow::Result<()> {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()?;
+    let (user, password) = running.secrets.admin.clone();
+    let admin = |method: reqwest::Method, path: &str| {
+        client
+            .request(method, format!("{}/admin{path}", running.url()))
+            .basic_auth(&user, Some(password.expose_secret()))
+    };
+    let mut stamp_ids = Vec::new();
+    for stamp in lab.stamps() {
+        let created = admin(reqwest::Method::POST, "/stamps")
+            .json(&json!({
+                "Name": stamp.name,
+                "SpfUrl": format!("{}{SPF_SERVICE}", stamp.spf),
+                "SpfUsername": stamp.spf_username,
+                "SpfPassword": stamp.spf_password,
+                "WapAdminUrl": stamp.wap_admin,
+                "WapAdminToken": stamp.wap_admin_token,
+                "TenantPortalUrl": stamp.tenant_portal,
+            }))
+            .send()
+            .await?;
+        let status = created.status();
+        let body: Value = created.json().await.unwrap_or(Value::Null);
+        ensure!(
+            status.is_success(),
+            "registering stamp {} was refused ({status}): {body}",
+            stamp.name
+        );
+        let id = body["Id"].as_str().context("a stamp id")?.to_owned();
+        let report: Value = admin(reqwest::Method::POST, &format!("/stamps/{id}/verify"))
+            .send()
+            .await?
+            .json()
+            .await?;
+        ensure!(
+            report["Ok"] == true,
+            "stamp {} did not verify: {report}",
+            stamp.name
+        );
+        stamp_ids.push(id);
+    }
+    summary.step(
+        "stamps",
+        format!(
+            "stamps {} registered with wapdr and verified (SPF, WAP admin API, vault)",
+            names(lab.stamps())
+        ),
+        json!({ "stamps": stamp_ids }),
+    );
+
+    let policy = admin(reqwest::Method::POST, "/policies")
+        .json(&json!({ "Name": "gold-5min", "CopyFrequencySeconds": 300, "RecoveryPoints": 4 }))
+        .send()
+        .await?;
+    ensure!(
+        policy.status().is_success(),
+        "the policy was refused: {}",
+        policy.text().await?
+    );
+
+    // The Gold cloud of each stamp and the plan bound to it, from wapdr's live inventory.
+    let mut sides = Vec::new();
+    for id in &stamp_ids {
+        let clouds: Value = admin(reqwest::Method::GET, &format!("/stamps/{id}/clouds"))
+            .send()
+            .await?
+            .json()
+            .await?;
+        let gold = clouds
+            .as_array()
+            .and_then(|c| {
+                c.iter()
+                    .find(|c| c["Name"].as_str().is_some_and(|n| n.contains("Gold")))
+            })
+            .context("a Gold cloud")?["Id"]
+            .clone();
+        let plans: Value = admin(reqwest::Method::GET, &format!("/stamps/{id}/plans"))
+            .send()
+            .await?
+            .json()
+            .await?;
+        let plan = plans
+            .as_array()
+            .and_then(|p| p.iter().find(|p| p["CloudId"] == gold))
+            .context("a plan bound to the Gold cloud")?["Id"]
+            .clone();
+        sides.push(json!({ "StampId": id, "PlanId": plan, "CloudId": gold }));
+    }
+    let pair = admin(reqwest::Method::POST, "/cloud-pairs")
+        .json(&json!({ "Primary": sides[0], "Recovery": sides[1], "Policy": "gold-5min" }))
+        .send()
+        .await?;
+    let status = pair.status();
+    let pair: Value = pair.json().await.unwrap_or(Value::Null);
+    ensure!(
+        status.is_success(),
+        "the cloud pair was refused ({status}): {pair}"
+    );
+    let pair_id = pair["Id"].as_str().context("a pair id")?.to_owned();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let paired = loop {
+        let now: Value = admin(reqwest::Method::GET, &format!("/cloud-pairs/{pair_id}"))
+            .send()
+            .await?
+            .json()
+            .await?;
+        match now["State"].as_str() {
+            Some("Paired") => break now,
+            Some("Failed") => bail!("the vault refused the pairing: {}", now["Error"]),
+            _ if Instant::now() > deadline => {
+                bail!("the pairing did not finish within a minute: {now}")
+            }
+            _ => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    };
+    summary.step(
+        "pair",
+        "Gold on stamp A paired with Gold on stamp B through a pair_clouds job: the vault says Paired".to_owned(),
+        paired,
     );
     Ok(())
 }

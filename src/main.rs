@@ -215,6 +215,9 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         config.database.url
     );
     let lab = Lab::start(lab_config(args.lab_config.as_deref())?).await?;
+    if config.asr.is_none() {
+        config.asr = Some(demo::lab_vault(&lab));
+    }
     let running = app::start(&config).await?;
     let mut summary = demo::Summary::default();
     let outcome = demo::run(&lab, &running, &config, &mut summary).await;

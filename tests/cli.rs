@@ -27,7 +27,15 @@ fn the_demo_scenario_succeeds_and_ends_with_a_json_summary() {
         .iter()
         .map(|s| s["step"].as_str().unwrap())
         .collect();
-    for step in ["register", "discover", "asr", "subscribe", "tenant"] {
+    for step in [
+        "register",
+        "discover",
+        "asr",
+        "stamps",
+        "pair",
+        "subscribe",
+        "tenant",
+    ] {
         assert!(
             steps.contains(&step),
             "the scenario ran '{step}': {steps:?}"
