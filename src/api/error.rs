@@ -94,7 +94,7 @@ impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
         match err {
             StoreError::Conflict => Self::Conflict(
-                "The subscription was changed by another request at the same time; retry.".into(),
+                "The record was changed by another request at the same time; retry.".into(),
             ),
             StoreError::Database(sqlx::Error::PoolTimedOut | sqlx::Error::Io(_)) => {
                 Self::Unavailable(err.into())
