@@ -45,6 +45,14 @@ impl BasicCredentials {
     }
 }
 
+/// Whether a presented secret equals the expected one, in time that depends on neither's length
+/// or content (both are hashed first, so a length mismatch does not answer early).
+pub fn secrets_match(expected: &str, presented: &str) -> bool {
+    digest(expected.as_bytes())
+        .ct_eq(&digest(presented.as_bytes()))
+        .into()
+}
+
 fn digest(bytes: &[u8]) -> [u8; 32] {
     Sha256::digest(bytes).into()
 }
@@ -136,6 +144,14 @@ mod tests {
         assert!(!creds.accepts(&with_auth("Bearer abc")));
         assert!(!creds.accepts(&with_auth("Basic !!!notbase64")));
         assert!(!creds.accepts(&HeaderMap::new()));
+    }
+
+    #[test]
+    fn secrets_match_only_when_equal_whatever_the_length() {
+        assert!(secrets_match("token-123", "token-123"));
+        assert!(!secrets_match("token-123", "token-12"));
+        assert!(!secrets_match("token-123", "token-1234"));
+        assert!(!secrets_match("token-123", ""));
     }
 
     #[test]

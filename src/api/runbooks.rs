@@ -17,6 +17,7 @@ use crate::contract::{Out, ToWire};
 use crate::engine::{EngineError, RunbookView};
 
 use super::AppState;
+use super::auth::secrets_match;
 use super::error::ApiError;
 use super::jobs::{JobView, job_detail, json_body, opt_time};
 use super::wire::{Negotiated, Reply, query_param};
@@ -186,7 +187,7 @@ async fn runbook_webhook(
     let Some(token) = token.filter(|t| !t.is_empty()) else {
         return Err(ApiError::Unauthorized { realm: "webhook" });
     };
-    if !state.runbooks.webhook_token_matches(&name, &token).await? {
+    if !secrets_match(&view.webhook_token, &token) {
         return Err(ApiError::Forbidden(format!(
             "The token is not runbook '{name}''s webhook token."
         )));

@@ -13,7 +13,6 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::Value;
-use subtle::ConstantTimeEq as _;
 use time::OffsetDateTime;
 use tracing::{info, warn};
 use uuid::Uuid;
@@ -223,20 +222,6 @@ impl Runbooks {
         let request = self.request(definition, params, trigger, started_by)?;
         let run = plan_run(&self.registry, request)?;
         Ok(self.store.create_run(&run).await?)
-    }
-
-    /// Whether `presented` is the runbook's webhook token (compared in constant time).
-    pub async fn webhook_token_matches(
-        &self,
-        name: &str,
-        presented: &str,
-    ) -> Result<bool, EngineError> {
-        let view = self.get(name).await?;
-        Ok(view
-            .webhook_token
-            .as_bytes()
-            .ct_eq(presented.as_bytes())
-            .into())
     }
 
     /// Starts every enabled, available runbook that listens for `event`, with `params` over its
