@@ -15,7 +15,7 @@ use crate::store::SubscriptionFilter;
 use super::AppState;
 use super::error::ApiError;
 use super::notification::{parse_id, wire_from};
-use super::wire::{Negotiated, Reply, query_param};
+use super::wire::{Negotiated, Reply, bool_param, limit_param, query_param};
 
 /// The admin routes, relative to `/admin`.
 pub fn routes() -> Router<AppState> {
@@ -53,24 +53,11 @@ async fn list_subscriptions(
             })?),
             None => None,
         },
-        include_deleted: match query_param(query, "includeDeleted") {
-            Some(v) if v.eq_ignore_ascii_case("true") => true,
-            Some(v) if v.eq_ignore_ascii_case("false") => false,
-            Some(v) => return Err(bad("includeDeleted", &v, "true, false")),
-            None => false,
-        },
+        include_deleted: bool_param(query, "includeDeleted")?.unwrap_or(false),
         after: query_param(query, "after")
             .map(|v| parse_id(&v))
             .transpose()?,
-        limit: match query_param(query, "limit") {
-            Some(v) => Some(
-                v.parse::<u32>()
-                    .ok()
-                    .filter(|n| (1..=1000).contains(n))
-                    .ok_or_else(|| bad("limit", &v, "1..1000"))?,
-            ),
-            None => None,
-        },
+        limit: limit_param(query)?,
     };
     let page = state.store.list_subscriptions(&filter).await?;
     Ok(Reply::ok(

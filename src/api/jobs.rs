@@ -16,7 +16,7 @@ use crate::store::{AckOutcome, CancelOutcome, RunFilter, RunRecord, RunState, St
 
 use super::AppState;
 use super::error::ApiError;
-use super::wire::{Negotiated, Reply, query_param};
+use super::wire::{Negotiated, Reply, limit_param, query_param};
 
 /// The job routes, relative to `/admin`.
 pub fn routes() -> Router<AppState> {
@@ -192,15 +192,7 @@ async fn list_jobs(
             })?),
             None => None,
         },
-        limit: match query_param(query, "limit") {
-            Some(v) => Some(
-                v.parse::<u32>()
-                    .ok()
-                    .filter(|n| (1..=1000).contains(n))
-                    .ok_or_else(|| ApiError::BadRequest(format!("limit '{v}' is not one of 1..1000.")))?,
-            ),
-            None => None,
-        },
+        limit: limit_param(query)?,
     };
     let runs = state.store.list_runs(&filter).await?;
     Ok(Reply::ok(

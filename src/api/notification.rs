@@ -19,7 +19,7 @@ use crate::store::{StoreError, SubscriptionFilter};
 
 use super::AppState;
 use super::error::ApiError;
-use super::wire::{Negotiated, Reply, WapBody, query_param};
+use super::wire::{Negotiated, Reply, WapBody, bool_param};
 
 /// How often a read-modify-write is retried when another request changed the row first.
 const SAVE_ATTEMPTS: usize = 5;
@@ -251,16 +251,7 @@ async fn update_quota(
 ) -> Result<axum::response::Response, ApiError> {
     use axum::response::IntoResponse as _;
 
-    let validate_only = match query_param(query.as_deref(), "validateOnly").as_deref() {
-        None | Some("") => false,
-        Some(v) if v.eq_ignore_ascii_case("true") => true,
-        Some(v) if v.eq_ignore_ascii_case("false") => false,
-        Some(other) => {
-            return Err(ApiError::BadRequest(format!(
-                "validateOnly must be true or false, not '{other}'."
-            )));
-        }
-    };
+    let validate_only = bool_param(query.as_deref(), "validateOnly")?.unwrap_or(false);
     let quota = QuotaSources {
         base: body.base_quota.clone(),
         add_ons: body.add_on_quotas.clone(),

@@ -79,6 +79,30 @@ pub fn query_param(raw: Option<&str>, name: &str) -> Option<String> {
         .map(|(_, value)| value.into_owned())
 }
 
+/// A `true`/`false` query parameter (any case): `None` when absent or empty, 400 otherwise.
+pub fn bool_param(raw: Option<&str>, name: &str) -> Result<Option<bool>, ApiError> {
+    match query_param(raw, name).as_deref() {
+        None | Some("") => Ok(None),
+        Some(v) if v.eq_ignore_ascii_case("true") => Ok(Some(true)),
+        Some(v) if v.eq_ignore_ascii_case("false") => Ok(Some(false)),
+        Some(other) => Err(ApiError::BadRequest(format!(
+            "{name} must be true or false, not '{other}'."
+        ))),
+    }
+}
+
+/// The page size of a list (`limit`, 1 to 1000): `None` when absent, 400 otherwise.
+pub fn limit_param(raw: Option<&str>) -> Result<Option<u32>, ApiError> {
+    query_param(raw, "limit")
+        .map(|v| {
+            v.parse::<u32>()
+                .ok()
+                .filter(|n| (1..=1000).contains(n))
+                .ok_or_else(|| ApiError::BadRequest(format!("limit '{v}' is not one of 1..1000.")))
+        })
+        .transpose()
+}
+
 /// The caller's preferred answer format, as an extractor.
 #[derive(Debug, Clone, Copy)]
 pub struct Negotiated(pub Format);
@@ -190,6 +214,26 @@ mod tests {
         assert_eq!(query_param(raw, "x").as_deref(), Some("a b"));
         assert_eq!(query_param(raw, "missing"), None);
         assert_eq!(query_param(None, "lastID"), None);
+    }
+
+    #[test]
+    fn boolean_and_limit_parameters_refuse_what_they_cannot_read() {
+        assert_eq!(bool_param(Some("x=TRUE"), "x").unwrap(), Some(true));
+        assert_eq!(bool_param(Some("x=false"), "X").unwrap(), Some(false));
+        assert_eq!(bool_param(Some("x="), "x").unwrap(), None);
+        assert_eq!(bool_param(None, "x").unwrap(), None);
+        assert!(matches!(
+            bool_param(Some("x=yes"), "x"),
+            Err(ApiError::BadRequest(_))
+        ));
+        assert_eq!(limit_param(Some("limit=1000")).unwrap(), Some(1000));
+        assert_eq!(limit_param(None).unwrap(), None);
+        for bad in ["limit=0", "limit=1001", "limit=ten", "limit=-1"] {
+            assert!(
+                matches!(limit_param(Some(bad)), Err(ApiError::BadRequest(_))),
+                "{bad}"
+            );
+        }
     }
 
     #[test]
