@@ -88,27 +88,10 @@ pub async fn require_basic(
 /// The principal WAP acts for (`x-ms-principal-id`, URL-encoded by some clients), if any.
 pub fn principal(headers: &HeaderMap) -> Option<String> {
     let raw = headers.get("x-ms-principal-id")?.to_str().ok()?.trim();
-    let decoded = percent_decode(raw);
+    let decoded = percent_encoding::percent_decode_str(raw)
+        .decode_utf8_lossy()
+        .into_owned();
     (!decoded.is_empty()).then_some(decoded)
-}
-
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
-            if let Some(byte) = hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                out.push(byte);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]
