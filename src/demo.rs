@@ -13,10 +13,7 @@ use wapdr::app::{self, Running};
 use wapdr::config::{AsrConfig, Config};
 use wapdr::fabric::spf::VmQuery;
 use wapdr::fabric::wap_admin::SubscriptionQuery;
-use wapdr::fabric::{
-    AsrEngine, AsrSettings, HttpSettings, ReplicationEngine as _, RetryPolicy, SpfClient,
-    WapAdminClient,
-};
+use wapdr::fabric::{HttpSettings, RetryPolicy, SpfClient, WapAdminClient};
 use wapdr::lab::{LabHandle, StampAccess};
 
 /// The OData service root under a stamp's SPF base URL.
@@ -180,7 +177,8 @@ pub async fn run(
     }
 
     // The replication engine: the vault sees each stamp's VMM server and its clouds.
-    let asr = asr_engine(lab, &http, &retry)?;
+    // The engine the service itself builds from `[asr]` (the lab's vault, unless configured).
+    let asr = app::replication_engine(config)?.context("the demo needs a replication engine")?;
     let sites = asr.sites().await?;
     let mut containers = 0;
     for site in &sites {
@@ -434,31 +432,6 @@ fn wap_admin(
         &stamp.wap_admin,
         SecretString::from(stamp.wap_admin_token.clone()),
         "admin@provider.local",
-        http,
-        retry.clone(),
-    )?)
-}
-
-fn asr_engine(
-    lab: &LabHandle,
-    http: &HttpSettings,
-    retry: &RetryPolicy,
-) -> anyhow::Result<AsrEngine> {
-    let access = lab.asr();
-    Ok(AsrEngine::new(
-        AsrSettings {
-            arm_url: access.arm.clone(),
-            login_url: lab.token().to_owned(),
-            tenant_id: access.tenant_id.to_string(),
-            client_id: access.client_id.to_string(),
-            client_secret: SecretString::from(access.client_secret.clone()),
-            subscription_id: access.subscription_id.to_string(),
-            resource_group: access.resource_group.clone(),
-            vault: access.vault.clone(),
-            api_version: "2025-08-01".into(),
-            setup_timeout: Duration::from_secs(60),
-            poll: Default::default(),
-        },
         http,
         retry.clone(),
     )?)
