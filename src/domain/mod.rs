@@ -1,11 +1,13 @@
 //! The rules of the product: identifiers, the subscription lifecycle, the DR quota schema and
-//! provider setup (stamps, policies, cloud pairs and their resolution).
+//! provider setup (stamps, policies, cloud pairs and their resolution), and protection (DR
+//! subscriptions, protected VMs, exclusion and quota admission).
 //!
 //! This module does no I/O: no HTTP, no SQL, no clock reads. The edges (api, store) parse into these
 //! types once and then pass them around.
 
 pub mod ids;
 pub mod pairing;
+pub mod protection;
 pub mod quota;
 pub mod setup;
 pub mod subscription;
@@ -14,6 +16,10 @@ pub mod usage;
 pub use ids::{InvalidId, SubscriptionId};
 pub use pairing::{
     PairingError, PlanBinding, RequestedSide, StampPlans, check_new_pair, resolve_pair,
+};
+pub use protection::{
+    Admission, DrPhase, DrSubscription, EXCLUDE_TAG, Exclusion, MirrorState, ProtectedVm, VmHealth,
+    VmProtectionState, admit, tag_excludes,
 };
 pub use quota::{DrQuota, QuotaError, QuotaSetting, QuotaSources, SelfService};
 pub use setup::{

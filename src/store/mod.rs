@@ -18,6 +18,8 @@ mod engine_helpers;
 mod engine_impl;
 mod engine_rows;
 mod postgres;
+pub mod protection;
+mod protection_impl;
 mod rows;
 pub mod setup;
 mod setup_impl;
@@ -39,6 +41,7 @@ pub use engine::{
     WaitKind,
 };
 pub use postgres::PostgresStore;
+pub use protection::{DrFilter, ProtectionStore, StateCounts, VmFilter};
 pub use setup::{Deletion, SetupStore};
 pub use sqlite::SqliteStore;
 
@@ -84,7 +87,7 @@ pub struct SubscriptionFilter {
 /// operations are in [`EngineStore`] and provider setup's in [`SetupStore`], which every store
 /// also implements.
 #[async_trait]
-pub trait Store: EngineStore + SetupStore + Send + Sync + 'static {
+pub trait Store: EngineStore + SetupStore + ProtectionStore + Send + Sync + 'static {
     /// Which backend this is ("sqlite" or "postgres"), for logs and `/health/ready`.
     fn backend(&self) -> &'static str;
 
