@@ -219,7 +219,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         config.asr = Some(demo::lab_vault(&lab));
     }
     let running = app::start(&config).await?;
-    let mut summary = demo::Summary::default();
+    let mut summary = demo::Summary::new(args.json);
     let outcome = demo::run(&lab, &running, &config, &mut summary).await;
     match &outcome {
         Ok(()) => println!("demo succeeded in {:.1}s", started.elapsed().as_secs_f64()),

@@ -2,7 +2,10 @@
 //! both over HTTP with wapdr's real clients, as a provider's WAP would. It exits 0 only if every
 //! step succeeded. Part of the binary, not the library: only `lab`/`demo` may use the lab.
 //!
-//! The DR flows (enablement, protection, drills, failover) join the scenario with their issues.
+//! The DR flows join the scenario as they land: enablement and protection ([`protection`]) now;
+//! drills and failover with their issue.
+
+mod protection;
 
 use std::time::{Duration, Instant};
 
@@ -23,22 +26,42 @@ const SPF_SERVICE: &str = "/SC2012R2/VMM/Microsoft.Management.Odata.svc/";
 #[derive(Default)]
 pub struct Summary {
     steps: Vec<Value>,
+    figures: serde_json::Map<String, Value>,
+    /// No progress bars (the output is for a machine).
+    quiet: bool,
 }
 
 impl Summary {
+    /// An empty summary; `quiet` hides progress bars (the `--json` run).
+    pub fn new(quiet: bool) -> Self {
+        Self {
+            quiet,
+            ..Self::default()
+        }
+    }
+
     fn step(&mut self, name: &str, detail: String, data: Value) {
         println!("  \u{2713} {detail}");
         self.steps
             .push(json!({ "step": name, "detail": detail, "data": data }));
     }
 
-    /// The one-line JSON summary.
+    /// Records a headline figure (counts, seconds) for the summary's top level.
+    fn figure(&mut self, name: &str, value: Value) {
+        self.figures.insert(name.to_owned(), value);
+    }
+
+    /// The one-line JSON summary: `ok`, total `seconds`, the headline figures, every step.
     pub fn to_json(&self, ok: bool, started: Instant) -> Value {
-        json!({
+        let mut summary = json!({
             "ok": ok,
             "seconds": (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
-            "steps": self.steps,
-        })
+        });
+        if let Some(object) = summary.as_object_mut() {
+            object.extend(self.figures.clone());
+            object.insert("steps".into(), json!(self.steps));
+        }
+        summary
     }
 }
 
@@ -139,14 +162,7 @@ pub async fn run(
 
     // Discover each stamp through SPF and the WAP admin API.
     for stamp in stamps {
-        let spf = SpfClient::new(
-            &format!("{}{SPF_SERVICE}", stamp.spf),
-            &stamp.spf_username,
-            SecretString::from(stamp.spf_password.clone()),
-            &http,
-            retry.clone(),
-        )?
-        .named(&format!("SPF stamp {}", stamp.name));
+        let spf = spf_client(stamp, &http, &retry)?;
         let clouds = spf.list_clouds(stamp.stamp_id).await?;
         let vms = spf
             .list_vms(&VmQuery {
@@ -198,15 +214,17 @@ pub async fn run(
         json!({ "sites": sites.len(), "containers": containers }),
     );
 
-    provider_setup(lab, running, summary).await?;
+    let gold = provider_setup(lab, running, summary).await?;
 
-    // Act as WAP: a tenant of stamp A acquires the DR add-on.
+    // Act as WAP: a tenant of stamp A on the paired Gold plan acquires the DR add-on.
     let tenant = wap_admin(&stamps[0], &http, &retry)?
         .list_subscriptions(&SubscriptionQuery::default())
         .await?
         .into_iter()
-        .find(|s| s.account_admin_live_email_id.is_some())
-        .context("the lab world should have a tenant subscription on stamp A")?;
+        .find(|s| {
+            s.account_admin_live_email_id.is_some() && s.plan_id.as_deref() == Some(&gold.plan_id)
+        })
+        .context("the lab world should have a tenant subscription on stamp A's Gold plan")?;
     let admin_id = tenant
         .account_admin_live_email_id
         .clone()
@@ -279,7 +297,33 @@ pub async fn run(
         format!("the tenant reads its subscription ({own}); a stranger gets {stranger}"),
         json!({ "own": own.as_u16(), "stranger": stranger.as_u16() }),
     );
+
+    // Enable DR runs: every VM protected, the mirror on stamp B, then a new VM by event.
+    let quiet = summary.quiet;
+    protection::watch_enablement(running, tenant.subscription_id, quiet, summary).await?;
+    protection::check_mirror(
+        &wap_admin(&stamps[1], &http, &retry)?,
+        tenant.subscription_id,
+        summary,
+    )
+    .await?;
+    protection::protect_new_vm(
+        running,
+        &spf_client(&stamps[0], &http, &retry)?,
+        stamps[0].stamp_id,
+        gold.cloud_id,
+        tenant.subscription_id,
+        &admin_id,
+        summary,
+    )
+    .await?;
     Ok(())
+}
+
+/// Stamp A's side of the pair the provider set up.
+struct PrimarySide {
+    plan_id: String,
+    cloud_id: uuid::Uuid,
 }
 
 /// Flow 1 of DESIGN.md through wapdr's admin API: register both stamps, verify them, create a
@@ -289,7 +333,7 @@ async fn provider_setup(
     lab: &LabHandle,
     running: &Running,
     summary: &mut Summary,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<PrimarySide> {
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(60))
         .build()?;
@@ -412,7 +456,13 @@ async fn provider_setup(
         "Gold on stamp A paired with Gold on stamp B through a pair_clouds job: the vault says Paired".to_owned(),
         paired,
     );
-    Ok(())
+    Ok(PrimarySide {
+        plan_id: sides[0]["PlanId"].as_str().context("a plan id")?.to_owned(),
+        cloud_id: sides[0]["CloudId"]
+            .as_str()
+            .and_then(|c| uuid::Uuid::parse_str(c).ok())
+            .context("a cloud id")?,
+    })
 }
 
 fn names(stamps: &[StampAccess]) -> String {
@@ -421,6 +471,21 @@ fn names(stamps: &[StampAccess]) -> String {
         .map(|s| s.name.as_str())
         .collect::<Vec<_>>()
         .join(" and ")
+}
+
+fn spf_client(
+    stamp: &StampAccess,
+    http: &HttpSettings,
+    retry: &RetryPolicy,
+) -> anyhow::Result<SpfClient> {
+    Ok(SpfClient::new(
+        &format!("{}{SPF_SERVICE}", stamp.spf),
+        &stamp.spf_username,
+        SecretString::from(stamp.spf_password.clone()),
+        http,
+        retry.clone(),
+    )?
+    .named(&format!("SPF stamp {}", stamp.name)))
 }
 
 fn wap_admin(
