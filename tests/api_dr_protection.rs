@@ -69,6 +69,8 @@ async fn strangers_get_not_found_and_change_nothing(backend: Backend) {
         return;
     };
     let vm = w.vm("web", VmProtectionState::Protected, |_| {}).await;
+    // The stranger is a tenant too, of another subscription: that grants nothing here.
+    add_subscription_of(&w.app, STRANGER, &[]).await;
     let before = w.record(vm).await;
     for (method, path) in [
         (Method::GET, "/dr".to_owned()),

@@ -52,8 +52,8 @@ pub fn set_exclusion(
         if !protection_in_place(vm.state) {
             vm.state = VmProtectionState::Excluded;
             vm.reason = Some(match actor {
-                ExclusionActor::Tenant => "Excluded by the tenant.".into(),
-                ExclusionActor::Admin => "Excluded by the provider.".into(),
+                ExclusionActor::Tenant => "The tenant excluded the VM from DR.".into(),
+                ExclusionActor::Admin => "The provider excluded the VM from DR.".into(),
             });
         }
         return Ok(true);

@@ -54,6 +54,7 @@ pub struct World {
     pub sub: SubscriptionId,
 }
 
+/// A stamp named `name` with made-up URLs; its tenant portal is `https://portal-{name}`.
 pub fn stamp(name: &str) -> Stamp {
     Stamp {
         id: Uuid::new_v4(),
@@ -68,6 +69,8 @@ pub fn stamp(name: &str) -> Stamp {
     }
 }
 
+/// The world: a fresh wapdr (with the stand-in `reconcile_vm` when asked), stamps A and B, and a
+/// subscription of `OWNER` with `quota` whose DR is Enabled on a pair from A to B, active on A.
 pub async fn world(
     backend: Backend,
     quota: &[(&str, &str)],
@@ -97,7 +100,17 @@ pub async fn world(
     })
 }
 
+/// Stores an active subscription of `OWNER` (with `CO_ADMIN`), with the given quota.
 pub async fn add_subscription(app: &TestApp, quota: &[(&str, &str)]) -> SubscriptionId {
+    add_subscription_of(app, OWNER, quota).await
+}
+
+/// Stores an active subscription administered by `admin` (with `CO_ADMIN`), with the given quota.
+pub async fn add_subscription_of(
+    app: &TestApp,
+    admin: &str,
+    quota: &[(&str, &str)],
+) -> SubscriptionId {
     let id = SubscriptionId::new_random();
     let settings = quota
         .iter()
@@ -108,7 +121,7 @@ pub async fn add_subscription(app: &TestApp, quota: &[(&str, &str)]) -> Subscrip
         SubscriptionChanges {
             name: Some("Gold".into()),
             state: Some(SubscriptionState::Active),
-            admin_id: Some(OWNER.into()),
+            admin_id: Some(admin.into()),
             co_admins: Some(vec![CO_ADMIN.into()]),
             quota: Some(QuotaSources::single(settings)),
         },
@@ -117,6 +130,7 @@ pub async fn add_subscription(app: &TestApp, quota: &[(&str, &str)]) -> Subscrip
     id
 }
 
+/// Stores (or replaces) a subscription's DR record.
 pub async fn add_dr(
     app: &TestApp,
     id: SubscriptionId,
@@ -239,6 +253,7 @@ impl World {
     }
 }
 
+/// Sends a request, with `body` as JSON; the status and the JSON answer (null when none).
 pub async fn send(request: reqwest::RequestBuilder, body: Option<Value>) -> (StatusCode, Value) {
     let request = match body {
         Some(body) => request.json(&body),
@@ -274,6 +289,7 @@ pub fn xml_leaves(xml: &str) -> Vec<(String, String)> {
     leaves
 }
 
+/// The texts of the leaves named `name`.
 pub fn leaf<'a>(leaves: &'a [(String, String)], name: &str) -> Vec<&'a str> {
     leaves
         .iter()
