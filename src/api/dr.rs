@@ -31,21 +31,15 @@ pub const RECONCILE_VM: &str = "reconcile_vm";
 /// How often an exclusion change is retried when another writer changed the VM record first.
 const SAVE_ATTEMPTS: usize = 5;
 
-/// A stamp as the DR views name it.
-struct StampRef {
-    id: Uuid,
-    name: Option<String>,
-}
-
+/// A stamp as the DR views name it: its id and (while it is registered) its name.
 fn stamp_ref(id: Option<Uuid>, stamps: &BTreeMap<Uuid, Stamp>) -> Out {
-    id.map(|id| StampRef {
-        id,
-        name: stamps.get(&id).map(|s| s.name.clone()),
-    })
-    .map_or(Out::Null, |s| {
+    id.map_or(Out::Null, |id| {
         Out::Obj(vec![
-            ("Id", Out::Str(s.id.to_string())),
-            ("Name", Out::opt_str(&s.name)),
+            ("Id", Out::Str(id.to_string())),
+            (
+                "Name",
+                Out::opt_str(&stamps.get(&id).map(|s| s.name.clone())),
+            ),
         ])
     })
 }
@@ -181,7 +175,9 @@ pub async fn dr_status(
     dr: Option<DrSubscription>,
     stamps: BTreeMap<Uuid, Stamp>,
 ) -> Result<DrStatusView, ApiError> {
-    let quota = sub.map(Subscription::effective_quota).transpose()?;
+    // A stored quota wapdr can no longer read shows as unknown rather than hiding the status (or,
+    // in the provider's list, every other subscription's).
+    let quota = sub.and_then(|s| s.effective_quota().ok());
     let vms = if dr.is_some() {
         state.store.list_protected_vms(id).await?
     } else {
