@@ -140,6 +140,7 @@ pub(super) fn enable_protection(
         initial_replication: None,
         anchor: now,
         stopped_at: None,
+        stalled_since: None,
         final_point: None,
         archived: Vec::new(),
         applied_point: None,
