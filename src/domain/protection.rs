@@ -434,7 +434,10 @@ mod tests {
 
     #[test]
     fn a_tag_exclusion_lapses_when_the_tag_is_removed() {
-        assert_eq!(admit(Some(Exclusion::Tag), None, 0, None), Admission::Protect);
+        assert_eq!(
+            admit(Some(Exclusion::Tag), None, 0, None),
+            Admission::Protect
+        );
     }
 
     #[test]

@@ -56,8 +56,7 @@ pub trait ProtectionStore: Send + Sync {
     /// Inserts or replaces a subscription's DR record (last writer wins: only one enable or
     /// disable run per subscription writes it), stamping `updated_at` with the database clock;
     /// returns the stored record.
-    async fn put_dr_subscription(&self, dr: &DrSubscription)
-    -> Result<DrSubscription, StoreError>;
+    async fn put_dr_subscription(&self, dr: &DrSubscription) -> Result<DrSubscription, StoreError>;
 
     /// One subscription's DR record.
     async fn get_dr_subscription(
@@ -93,8 +92,7 @@ pub trait ProtectionStore: Send + Sync {
     ) -> Result<Vec<ProtectedVm>, StoreError>;
 
     /// VM records across subscriptions, ordered by (subscription, vm id).
-    async fn query_protected_vms(&self, filter: &VmFilter)
-    -> Result<Vec<ProtectedVm>, StoreError>;
+    async fn query_protected_vms(&self, filter: &VmFilter) -> Result<Vec<ProtectedVm>, StoreError>;
 
     /// A subscription's VM records counted by state (states with none are absent).
     async fn count_protected_vms(
