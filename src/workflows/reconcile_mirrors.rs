@@ -25,7 +25,9 @@ use crate::fabric::{FabricError, WapAdminClient};
 use crate::store::DrFilter;
 
 use super::StampClients;
-use super::runbook_support::{Stop, bool_param, outcome, spf_stamp_id, stamp};
+use super::Stop;
+use super::fabric_refs::{spf_stamp_id, stamp};
+use super::runbook_support::{bool_param, outcome};
 
 /// The workflow's registered name.
 pub const RECONCILE_MIRRORS: &str = "reconcile_mirrors";

@@ -25,7 +25,9 @@ use crate::fabric::{Alert, ReplicationEngine};
 use crate::store::{StoreError, VmFilter};
 
 use super::StampClients;
-use super::runbook_support::{Sites, Stop, engine, item_ref, outcome, u64_param};
+use super::Stop;
+use super::fabric_refs::engine;
+use super::runbook_support::{Sites, item_ref, outcome, u64_param};
 
 /// The workflow's registered name.
 pub const REPLICATION_HEALTH: &str = "replication_health";

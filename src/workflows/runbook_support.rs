@@ -1,6 +1,6 @@
 //! What the runbook workflows (`protect_new_vms`, `replication_health`, `reconcile_mirrors`)
-//! share: how a step's failure becomes an engine outcome, and finding a stamp's site in the
-//! replication engine once per step rather than once per VM.
+//! share beyond [`super::fabric_refs`]: how a step's [`Stop`] becomes an engine outcome, their
+//! parameters, and a stamp's site looked up once per step rather than once per VM.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -8,86 +8,22 @@ use std::sync::Arc;
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::domain::Stamp;
 use crate::engine::StepOutcome;
+use crate::fabric::ReplicationEngine;
 use crate::fabric::replication::{Container, ItemRef, Site};
-use crate::fabric::{FabricError, ReplicationEngine};
-use crate::store::{SharedStore, StoreError};
+use crate::store::SharedStore;
 
-use super::StampClients;
-use super::stamp_verify::{discover_spf_stamp, site_for};
-
-/// Why a step cannot go on: worth another try later, or final.
-#[derive(Debug)]
-pub(crate) enum Stop {
-    /// Try again later (an outage, throttling, the store).
-    Transient(String),
-    /// Nothing will change by trying again: the run fails with this message.
-    Final(String),
-}
-
-impl From<FabricError> for Stop {
-    fn from(err: FabricError) -> Self {
-        if err.is_transient() {
-            Self::Transient(err.to_string())
-        } else {
-            Self::Final(err.to_string())
-        }
-    }
-}
-
-impl From<StoreError> for Stop {
-    fn from(err: StoreError) -> Self {
-        Self::Transient(format!("the store failed: {err}"))
-    }
-}
+use super::fabric_refs::{spf_stamp_id, stamp};
+use super::stamp_verify::site_for;
+use super::{StampClients, Stop};
 
 /// The engine outcome of a step's result: done, retried later, or failed.
 pub(crate) fn outcome(result: Result<StepOutcome, Stop>) -> StepOutcome {
     match result {
         Ok(outcome) => outcome,
-        Err(Stop::Transient(reason)) => StepOutcome::RetryLater {
-            reason,
-            after: None,
-        },
+        Err(Stop::Transient(reason)) => super::retry(reason),
         Err(Stop::Final(reason)) => StepOutcome::Fail(reason),
     }
-}
-
-/// A stored stamp, or a final error naming it.
-pub(crate) async fn stamp(store: &SharedStore, id: Uuid) -> Result<Stamp, Stop> {
-    store
-        .get_stamp(id)
-        .await?
-        .ok_or_else(|| Stop::Final(format!("Stamp {id} no longer exists.")))
-}
-
-/// The replication engine, or a final error saying how to configure one.
-pub(crate) fn engine(clients: &StampClients) -> Result<Arc<dyn ReplicationEngine>, Stop> {
-    clients.replication().ok_or_else(|| {
-        Stop::Final(
-            "No replication engine configured: add an [asr] section to wapdr's configuration."
-                .into(),
-        )
-    })
-}
-
-/// The VMM stamp id of a stored stamp, discovered from its SPF (and recorded) when setup has
-/// not recorded it yet.
-pub(crate) async fn spf_stamp_id(
-    clients: &StampClients,
-    store: &SharedStore,
-    stamp: &Stamp,
-) -> Result<Uuid, Stop> {
-    if let Some(id) = stamp.spf_stamp_id {
-        return Ok(id);
-    }
-    let spf = clients.spf(stamp)?;
-    let id = discover_spf_stamp(&spf, stamp)
-        .await?
-        .map_err(Stop::Final)?;
-    store.set_spf_stamp_id(stamp.id, id).await?;
-    Ok(id)
 }
 
 /// The engine's sites, read once, and each stamp's site as found.
