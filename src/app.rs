@@ -23,8 +23,8 @@ use crate::fabric::replication::PollLimits;
 use crate::fabric::{AsrEngine, AsrSettings, HttpSettings, ReplicationEngine, RetryPolicy};
 use crate::store::{self, SharedStore};
 use crate::workflows::{
-    PAIR_CLOUDS, PairClouds, RECONCILE_MIRRORS, REPLICATION_HEALTH, ReconcileMirrors,
-    ReplicationHealth, StampClients,
+    PAIR_CLOUDS, PROTECT_NEW_VMS, PairClouds, ProtectNewVms, RECONCILE_MIRRORS, RECONCILE_VM,
+    REPLICATION_HEALTH, ReconcileMirrors, ReconcileVm, ReplicationHealth, StampClients,
 };
 
 /// A running wapdr: its bound address and a way to stop it.
@@ -68,7 +68,8 @@ impl Running {
 }
 
 /// The workflows this build registers that need nothing but the store; those that need the
-/// fabric (`pair_clouds`, and the runbooks' `replication_health` and `reconcile_mirrors`) are
+/// fabric (`pair_clouds`, `reconcile_vm`, and the runbooks' `protect_new_vms`, `replication_health`
+/// and `reconcile_mirrors`) are
 /// added by [`start_with_workflows`], which builds this instance's fabric clients.
 pub fn workflows() -> Registry {
     Registry::new()
@@ -99,6 +100,12 @@ pub async fn start_with_workflows(config: &Config, registry: Registry) -> anyhow
     let mut registry = registry;
     if registry.get(PAIR_CLOUDS).is_none() {
         registry.register(Arc::new(PairClouds::new(fabric.clone())));
+    }
+    if registry.get(RECONCILE_VM).is_none() {
+        registry.register(Arc::new(ReconcileVm::new(fabric.clone())));
+    }
+    if registry.get(PROTECT_NEW_VMS).is_none() {
+        registry.register(Arc::new(ProtectNewVms::new(fabric.clone())));
     }
     if registry.get(REPLICATION_HEALTH).is_none() {
         registry.register(Arc::new(ReplicationHealth::new(fabric.clone())));

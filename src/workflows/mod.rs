@@ -5,7 +5,7 @@
 //! - `pair_clouds`: makes a cloud pair real in the replication engine;
 //! - [`protect`]: the per-VM core ([`reconcile_vm`]) and the `reconcile_vm` workflow;
 //! - `enable_dr` / `disable_dr`: a subscription's DR switched on (mirror, networks, every VM) and off;
-//! - the runbooks' `replication_health` (health, RPO, alerts) and `reconcile_mirrors` (mirror
+//! - the runbooks' `protect_new_vms` (VMs changed since a cursor), `replication_health` (health, RPO, alerts) and `reconcile_mirrors` (mirror
 //!   subscriptions and replica ownership kept in line).
 //!
 //! Workflows reach the fabric only through `crate::fabric` and persist only through the store;
@@ -14,6 +14,7 @@
 pub mod fabric_refs;
 mod pair_clouds;
 pub mod protect;
+mod protect_new_vms;
 mod reconcile_mirrors;
 mod replication_health;
 mod runbook_support;
@@ -24,6 +25,7 @@ use std::time::Duration;
 
 pub use pair_clouds::{PAIR_CLOUDS, PairClouds, pair_clouds_params};
 pub use protect::{RECONCILE_VM, ReconcileVm, disable_vm, reconcile_vm, reconcile_vm_params};
+pub use protect_new_vms::{PROTECT_NEW_VMS, ProtectNewVms, cursor_name};
 pub use reconcile_mirrors::{RECONCILE_MIRRORS, ReconcileMirrors};
 pub use replication_health::{REPLICATION_HEALTH, ReplicationHealth};
 pub use stamp_clients::StampClients;
