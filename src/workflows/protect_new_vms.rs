@@ -254,12 +254,12 @@ impl ProtectNewVms {
         let Some(role) = vm.owner.as_ref().and_then(|o| o.role_id) else {
             return Ok(None);
         };
-        if !seen.subscriptions.contains_key(&role) {
-            let dr = ctx
-                .store
-                .get_dr_subscription(SubscriptionId::from(role))
-                .await?;
-            seen.subscriptions.insert(role, dr);
+        if let std::collections::hash_map::Entry::Vacant(slot) = seen.subscriptions.entry(role) {
+            slot.insert(
+                ctx.store
+                    .get_dr_subscription(SubscriptionId::from(role))
+                    .await?,
+            );
         }
         let Some(Some(dr)) = seen.subscriptions.get(&role) else {
             return Ok(None);
@@ -272,8 +272,8 @@ impl ProtectNewVms {
         let Some(pair_id) = dr.pair_id else {
             return Ok(None);
         };
-        if !seen.pairs.contains_key(&pair_id) {
-            seen.pairs.insert(pair_id, pair(&ctx.store, pair_id).await?);
+        if let std::collections::hash_map::Entry::Vacant(slot) = seen.pairs.entry(pair_id) {
+            slot.insert(pair(&ctx.store, pair_id).await?);
         }
         if vm.cloud_id != Some(seen.pairs[&pair_id].primary.cloud_id) {
             return Ok(None);
