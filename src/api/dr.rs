@@ -8,7 +8,6 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::json;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -20,13 +19,11 @@ use crate::domain::{
 use crate::domain::{DrQuota, Stamp, Subscription};
 use crate::engine::{EngineError, StartRequest, start_run};
 use crate::store::StoreError;
+use crate::workflows::{RECONCILE_VM, reconcile_vm_params};
 
 use super::AppState;
 use super::error::ApiError;
 use super::jobs::opt_time;
-
-/// The workflow that brings one VM's protection in line with its record.
-pub const RECONCILE_VM: &str = "reconcile_vm";
 
 /// How often an exclusion change is retried when another writer changed the VM record first.
 const SAVE_ATTEMPTS: usize = 5;
@@ -426,7 +423,7 @@ pub async fn change_protection(
     tracing::info!(subscription_id = %id, vm_id = %vm_id, excluded, by = %by.principal, "VM exclusion changed");
     let request = StartRequest {
         workflow: RECONCILE_VM.into(),
-        params: json!({"subscriptionId": id.to_string(), "vmId": vm_id.to_string()}),
+        params: reconcile_vm_params(id, vm_id),
         trigger: "api".into(),
         started_by: by.principal.clone(),
         reason: Some(format!(

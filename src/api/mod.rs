@@ -5,7 +5,7 @@
 //! |---|---|---|
 //! | notification | `/notification/...` | WAP service management (subscriptions, quota) |
 //! | usage | `/usage` | WAP usage collector |
-//! | admin | `/admin/...` (provider setup: stamps, policies, cloud pairs; DR status and VMs) | WAP admin API pass-through, provider tools |
+//! | admin | `/admin/...` (provider setup: stamps, policies, cloud pairs; DR status and VMs; jobs, runbooks, VM events) | WAP admin API pass-through, provider tools |
 //! | tenant | `/tenant/subscriptions/{subid}/...` (DR status, VMs, exclusion) | WAP tenant API pass-through |
 //! | health | `/health`, `/health/ready` | load balancers, service managers |
 //! | runbook webhooks | `/webhooks/runbooks/{name}` (the runbook's own token) | a provider's SMA schedules |
@@ -19,6 +19,7 @@ mod auth;
 mod cloud_pairs;
 mod dr;
 mod error;
+mod events;
 mod health;
 mod jobs;
 mod notification;
@@ -94,6 +95,7 @@ pub fn router(state: AppState, secrets: &EndpointSecrets, max_body_bytes: usize)
                 .merge(admin_dr::routes())
                 .merge(jobs::routes())
                 .merge(runbooks::routes())
+                .merge(events::routes())
                 .merge(setup::routes())
                 .merge(cloud_pairs::routes())
                 .merge(stamp_checks::routes())

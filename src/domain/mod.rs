@@ -17,7 +17,8 @@ pub mod usage;
 pub use exclusion::{ExclusionActor, ExclusionError, set_exclusion};
 pub use ids::{InvalidId, SubscriptionId};
 pub use pairing::{
-    PairingError, PlanBinding, RequestedSide, StampPlans, check_new_pair, resolve_pair,
+    PairingError, PlanBinding, RequestedSide, StampPlans, check_new_pair, engine_policy_name,
+    resolve_pair,
 };
 pub use protection::{
     Admission, DrPhase, DrSubscription, EXCLUDE_TAG, Exclusion, MirrorState, ProtectedVm, VmHealth,
