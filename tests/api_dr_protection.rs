@@ -217,21 +217,6 @@ async fn bad_input_is_refused_and_changes_nothing(backend: Backend) {
     assert_eq!(w.record(vm).await, before);
 }
 
-async fn without_the_reconciliation_a_change_is_unavailable_and_nothing_is_recorded(
-    backend: Backend,
-) {
-    let Some(w) = world(backend, &[], false).await else {
-        return;
-    };
-    let vm = w.vm("web", VmProtectionState::Protected, |_| {}).await;
-    let (status, body) = w.protect(vm, None, true).await;
-    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
-    assert!(
-        body["Message"].as_str().unwrap().contains("reconcile_vm"),
-        "{body}"
-    );
-    assert_eq!(w.record(vm).await.exclusion, None);
-}
 on_both_backends!(
     a_co_admin_excludes_and_includes_a_vm_and_its_reconciliation_starts,
     strangers_get_not_found_and_change_nothing,
@@ -239,5 +224,4 @@ on_both_backends!(
     a_suspended_subscription_is_shown_but_not_changed,
     the_providers_exclusion_outranks_the_tenant,
     bad_input_is_refused_and_changes_nothing,
-    without_the_reconciliation_a_change_is_unavailable_and_nothing_is_recorded,
 );

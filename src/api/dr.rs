@@ -17,7 +17,7 @@ use crate::domain::{
     VmProtectionState, set_exclusion,
 };
 use crate::domain::{DrQuota, Stamp, Subscription};
-use crate::engine::{EngineError, StartRequest, start_run};
+use crate::engine::{StartRequest, start_run};
 use crate::store::StoreError;
 use crate::workflows::{RECONCILE_VM, reconcile_vm_params};
 
@@ -379,9 +379,6 @@ pub async fn change_protection(
     excluded: bool,
     by: Changer,
 ) -> Result<ProtectionChanged, ApiError> {
-    if state.registry.get(RECONCILE_VM).is_none() {
-        return Err(reconcile_unavailable());
-    }
     let dr = state.store.get_dr_subscription(id).await?;
     if let Some(phase) = dr
         .map(|d| d.phase)
@@ -444,19 +441,10 @@ pub async fn change_protection(
     };
     let created = start_run(&state.store, &state.registry, request)
         .await
-        .map_err(|err| match err {
-            EngineError::UnknownWorkflow(_) => reconcile_unavailable(),
-            other => other.into(),
-        })?;
+        .map_err(ApiError::from)?;
     let now = state.store.database_now().await?;
     Ok(ProtectionChanged {
         vm: VmView { vm, now },
         job_id: Some(created.id),
     })
-}
-
-fn reconcile_unavailable() -> ApiError {
-    ApiError::ServiceUnavailable(
-        "VM protection cannot be changed yet: this wapdr version has no VM reconciliation (reconcile_vm); try again after the upgrade.".into(),
-    )
 }

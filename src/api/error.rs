@@ -43,10 +43,6 @@ pub enum ApiError {
     /// Something failed on our side (500); the cause goes to the log only.
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
-    /// A part of wapdr the request needs is not available in this instance or version (503);
-    /// the message says which and what to do.
-    #[error("{0}")]
-    ServiceUnavailable(String),
     /// The store cannot be reached (503).
     #[error("The store is unavailable; try again shortly.")]
     Unavailable(#[source] anyhow::Error),
@@ -64,7 +60,7 @@ impl ApiError {
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::BadGateway(_) => StatusCode::BAD_GATEWAY,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            Self::ServiceUnavailable(_) | Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
