@@ -22,7 +22,10 @@ use crate::engine::{self, Engine, EngineSettings, Registry, Runbooks};
 use crate::fabric::replication::PollLimits;
 use crate::fabric::{AsrEngine, AsrSettings, HttpSettings, ReplicationEngine, RetryPolicy};
 use crate::store::{self, SharedStore};
-use crate::workflows::{PAIR_CLOUDS, PairClouds, StampClients};
+use crate::workflows::{
+    DISABLE_DR, DisableDr, ENABLE_DR, EnableDr, PAIR_CLOUDS, PairClouds, RECONCILE_VM, ReconcileVm,
+    StampClients,
+};
 
 /// A running wapdr: its bound address and a way to stop it.
 pub struct Running {
@@ -64,8 +67,9 @@ impl Running {
     }
 }
 
-/// The workflows this build registers that need nothing but the store (the DR workflows join
-/// with their issues); `pair_clouds`, which needs the fabric, is added by [`start_with_workflows`].
+/// The workflows this build registers that need nothing but the store; those that need this
+/// instance's fabric clients (`pair_clouds`, `enable_dr`, `disable_dr`, `reconcile_vm`) are added
+/// by [`start_with_workflows`].
 pub fn workflows() -> Registry {
     Registry::new()
 }
@@ -92,6 +96,15 @@ pub async fn start_with_workflows(config: &Config, registry: Registry) -> anyhow
     let mut registry = registry;
     if registry.get(PAIR_CLOUDS).is_none() {
         registry.register(Arc::new(PairClouds::new(fabric.clone())));
+    }
+    if registry.get(ENABLE_DR).is_none() {
+        registry.register(Arc::new(EnableDr::new(fabric.clone())));
+    }
+    if registry.get(DISABLE_DR).is_none() {
+        registry.register(Arc::new(DisableDr::new(fabric.clone())));
+    }
+    if registry.get(RECONCILE_VM).is_none() {
+        registry.register(Arc::new(ReconcileVm::new(fabric.clone())));
     }
     let registry = Arc::new(registry);
     let definitions =

@@ -20,6 +20,7 @@ mod error;
 mod health;
 mod jobs;
 mod notification;
+mod notification_dr;
 mod runbooks;
 mod setup;
 mod stamp_checks;

@@ -9,7 +9,11 @@
 //! Workflows reach the fabric only through `crate::fabric` and persist only through the store;
 //! every step looks before it acts, so it is safe to run again after a crash.
 
+mod disable_dr;
+mod enable_dr;
 pub mod fabric_refs;
+mod mirror;
+mod networks;
 mod pair_clouds;
 pub mod protect;
 mod stamp_clients;
@@ -17,6 +21,8 @@ pub mod stamp_verify;
 
 use std::time::Duration;
 
+pub use disable_dr::{DISABLE_DR, DisableDr, disable_dr_params};
+pub use enable_dr::{ENABLE_DR, EnableDr, enable_dr_params};
 pub use pair_clouds::{PAIR_CLOUDS, PairClouds, pair_clouds_params};
 pub use protect::{RECONCILE_VM, ReconcileVm, disable_vm, reconcile_vm, reconcile_vm_params};
 pub use stamp_clients::StampClients;
