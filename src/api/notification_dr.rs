@@ -30,7 +30,8 @@ pub(super) enum DrAction {
     Disable,
 }
 
-/// Whether a subscription has DR protection to release (a DR record not yet disabled).
+/// Whether a subscription has DR protection to release: a DR record not yet disabled that got as
+/// far as a cloud pair (a mirror, networks or VMs may exist).
 pub(super) async fn has_dr_to_release(
     state: &AppState,
     id: SubscriptionId,
@@ -39,13 +40,12 @@ pub(super) async fn has_dr_to_release(
         .store
         .get_dr_subscription(id)
         .await?
-        .is_some_and(|dr| dr.phase != DrPhase::Disabled))
+        .is_some_and(|dr| dr.phase != DrPhase::Disabled && dr.pair_id.is_some()))
 }
 
-/// Whether two records hold the same request (what WAP sent, not what wapdr made of it).
-fn same_request(a: &Subscription, b: &Subscription) -> bool {
-    a.name == b.name
-        && a.state == b.state
+/// Whether two records ask the same of DR (state, quota and admins; the name does not matter).
+fn same_for_dr(a: &Subscription, b: &Subscription) -> bool {
+    a.state == b.state
         && a.admin_id == b.admin_id
         && a.co_admins == b.co_admins
         && a.quota == b.quota
@@ -53,6 +53,10 @@ fn same_request(a: &Subscription, b: &Subscription) -> bool {
 
 /// Decides what `next` (the subscription with WAP's changes applied to `before`) asks of DR, and
 /// sets its LifecycleState accordingly. `has_dr` says whether protection exists to release.
+///
+/// A request that changes nothing DR cares about keeps the LifecycleState as it was and starts
+/// nothing (WAP retrying, or a rename), except WAP re-sending exactly the subscription whose
+/// last operation ended `OutOfSync`: that is a retry of the failed operation, so it runs again.
 pub(super) fn plan_dr(
     before: Option<&Subscription>,
     next: &mut Subscription,
@@ -60,13 +64,9 @@ pub(super) fn plan_dr(
 ) -> DrAction {
     let live_before = before.filter(|b| !b.is_deleted());
     if let Some(b) = live_before
-        && same_request(b, next)
-        && matches!(
-            b.lifecycle,
-            LifecycleState::Provisioning | LifecycleState::Updating | LifecycleState::Deleting
-        )
+        && same_for_dr(b, next)
+        && !(b.name == next.name && b.lifecycle == LifecycleState::OutOfSync)
     {
-        // WAP retrying a request whose run is under way: answer as before, start nothing.
         next.lifecycle = b.lifecycle;
         next.last_error = b.last_error.clone();
         return DrAction::None;
@@ -170,6 +170,14 @@ mod tests {
         let mut again = next.clone();
         assert_eq!(plan_dr(Some(&next), &mut again, true), DrAction::None);
         assert_eq!(again.lifecycle, LifecycleState::Provisioning);
+        let mut renamed = next.clone();
+        renamed.name = "Platinum DR".into();
+        assert_eq!(plan_dr(Some(&next), &mut renamed, true), DrAction::None);
+        let mut failed = next.clone();
+        failed.lifecycle = LifecycleState::OutOfSync;
+        let mut resent = failed.clone();
+        assert_eq!(plan_dr(Some(&failed), &mut resent, true), DrAction::Enable);
+        assert_eq!(resent.lifecycle, LifecycleState::Updating);
     }
 
     #[test]
