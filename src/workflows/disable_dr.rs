@@ -22,7 +22,7 @@ use crate::engine::{RetryPolicy, StepContext, StepOutcome, StepSpec, Workflow};
 use crate::store::SharedStore;
 
 use super::enable_dr::set_lifecycle;
-use super::protect::{subscription_id_of, vm_id_of, vm_step_outcome, vm_step_retry_policy};
+use super::reconcile_vm::{subscription_id_of, vm_id_of, vm_step_outcome, vm_step_retry_policy};
 use super::{StampClients, Stop, disable_vm, mirror, retry};
 
 /// The workflow's registered name.

@@ -23,7 +23,7 @@ use crate::engine::{RetryPolicy, StepContext, StepOutcome, StepSpec, Workflow};
 use crate::fabric::spf::VmQuery;
 use crate::store::{SharedStore, StoreError};
 
-use super::protect::{
+use super::reconcile_vm::{
     dr_record, subscription_id_of, vm_id_of, vm_step_outcome, vm_step_retry_policy,
 };
 use super::{StampClients, Stop, fabric_refs, failures_so_far, mirror, networks, retry};

@@ -16,6 +16,7 @@ mod mirror;
 mod networks;
 mod pair_clouds;
 pub mod protect;
+mod reconcile_vm;
 mod stamp_clients;
 pub mod stamp_verify;
 
@@ -24,7 +25,8 @@ use std::time::Duration;
 pub use disable_dr::{DISABLE_DR, DisableDr, disable_dr_params};
 pub use enable_dr::{ENABLE_DR, EnableDr, enable_dr_params};
 pub use pair_clouds::{PAIR_CLOUDS, PairClouds, pair_clouds_params};
-pub use protect::{RECONCILE_VM, ReconcileVm, disable_vm, reconcile_vm, reconcile_vm_params};
+pub use protect::{disable_vm, needs_another_look, reconcile_vm};
+pub use reconcile_vm::{RECONCILE_VM, ReconcileVm, reconcile_vm_params};
 pub use stamp_clients::StampClients;
 
 use crate::engine::{StepContext, StepOutcome};

@@ -8,6 +8,7 @@
 #![allow(dead_code)]
 
 pub mod app;
+pub mod dr;
 pub mod engine;
 pub mod lab;
 pub mod setup;
