@@ -7,6 +7,7 @@
 mod common;
 
 use common::app::Backend;
+use common::dr::{OUT_OF_SYNC, pair_plans};
 use common::dr::{
     PROVISIONED, PROVISIONING, UPDATING, add_network, add_vms, add_vms_with, gold_world,
     item_frequency, networks_on_b, new_tenant, notification_body, notify_create, notify_update,
@@ -14,9 +15,9 @@ use common::dr::{
 };
 use common::lab::{set_knobs, spf, wap_admin};
 use common::setup::bound_cloud;
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::json;
-use wapdr::domain::{Exclusion, MirrorState, VmProtectionState};
+use wapdr::domain::{DrPhase, Exclusion, MirrorState, VmProtectionState};
 use wapdr::fabric::wap_admin::AdminSubscriptionState;
 
 on_both_backends!(
@@ -24,6 +25,8 @@ on_both_backends!(
     a_tagged_vm_is_excluded_and_a_vm_beyond_the_quota_waits_until_the_quota_rises,
     a_vm_the_fabric_cannot_protect_is_unprotectable_with_the_fabrics_reason,
     the_quotas_replication_frequency_is_the_vault_items_policy_frequency,
+    a_plan_without_a_pair_is_out_of_sync_naming_the_plan_until_the_provider_pairs_it,
+    a_vm_deleted_on_the_fabric_is_released_and_usage_counts_what_is_protected,
 );
 
 async fn enabling_dr_protects_every_vm_gives_replicas_to_the_tenant_and_builds_the_mirror(
@@ -246,4 +249,124 @@ async fn the_quotas_replication_frequency_is_the_vault_items_policy_frequency(ba
     let gold_a = bound_cloud(lab, 0, "a-gold").await;
     assert_eq!(item_frequency(lab, gold_a, vms[0]).await, 30);
     assert_eq!(replicas_on_b(lab, vms[0]).await.len(), 1);
+}
+
+async fn a_plan_without_a_pair_is_out_of_sync_naming_the_plan_until_the_provider_pairs_it(
+    backend: Backend,
+) {
+    let Some(world) = gold_world(backend).await else {
+        return;
+    };
+    let (app, lab) = (&world.app, &world.lab);
+    let tenant = new_tenant(lab, "olga@tailspin.lab", "a-silver").await;
+    let vms = add_vms(lab, &tenant, "Silver", "olga", 1, &[]).await;
+    let body = notification_body(&tenant, &[("DrEnabled", "true")]);
+    let (status, _) = notify_create(app, &body).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+
+    let failed = settled_lifecycle(app, &tenant).await;
+    assert_eq!(failed["LifecycleState"], OUT_OF_SYNC, "{failed}");
+    let message = failed["LastErrorMessage"].as_str().unwrap_or_default();
+    assert!(message.contains("a-silver"), "names the plan: {message}");
+    assert!(
+        message.contains(&format!("stamp '{}'", lab.stamps()[0].name)),
+        "names the stamp: {message}"
+    );
+    assert!(message.contains("POST /admin/cloud-pairs"), "{message}");
+    let dr = app
+        .store()
+        .get_dr_subscription(tenant.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(dr.phase, DrPhase::Failed);
+    assert!(records(app, &tenant).await.is_empty(), "no VM was touched");
+
+    // The provider pairs the plan; WAP's retry of the failed create enables DR.
+    pair_plans(
+        app,
+        lab,
+        (&world.a, "a-silver"),
+        (&world.b, "b-silver"),
+        "silver-5min",
+    )
+    .await;
+    let (status, body) = notify_create(app, &body).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(
+        settled_lifecycle(app, &tenant).await["LifecycleState"],
+        PROVISIONED
+    );
+    let protected = until_all(app, &tenant, &vms, VmProtectionState::Protected).await;
+    assert_eq!(protected[0].state, VmProtectionState::Protected);
+}
+
+async fn a_vm_deleted_on_the_fabric_is_released_and_usage_counts_what_is_protected(
+    backend: Backend,
+) {
+    let Some(world) = gold_world(backend).await else {
+        return;
+    };
+    let (app, lab) = (&world.app, &world.lab);
+    let tenant = new_tenant(lab, "pete@tailspin.lab", "a-gold").await;
+    let vms = add_vms(lab, &tenant, "Gold", "pete", 3, &[]).await;
+    notify_create(app, &notification_body(&tenant, &[("DrEnabled", "true")])).await;
+    assert_eq!(
+        settled_lifecycle(app, &tenant).await["LifecycleState"],
+        PROVISIONED
+    );
+    until_all(app, &tenant, &vms, VmProtectionState::Protected).await;
+
+    let usage = |app: &common::app::TestApp| {
+        app.notification(
+            Method::GET,
+            &format!("/subscriptions/{}/usagesummary", tenant.id),
+        )
+        .send()
+    };
+    let summary: serde_json::Value = usage(app).await.unwrap().json().await.unwrap();
+    assert_eq!(summary["Usages"][0]["CurrentValue"], 3, "{summary}");
+
+    let replica = record(app, &tenant, vms[0])
+        .await
+        .replica_vm_id
+        .expect("replica");
+    let a_stamp = spf(lab, 0).list_stamps().await.expect("SPF-A")[0].id;
+    spf(lab, 0)
+        .delete_vm(a_stamp, vms[0])
+        .await
+        .expect("deleted on A");
+    // A later quota change re-runs enable DR, which reconciles every recorded VM.
+    let change = serde_json::json!({
+        "SubscriptionId": tenant.id.to_string(),
+        "QuotaSettings": [
+            {"Key": "DrEnabled", "Value": "true"},
+            {"Key": "MaxProtectedVms", "Value": "10"},
+        ],
+    });
+    let (status, _) = notify_update(app, &tenant, &change).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(
+        settled_lifecycle(app, &tenant).await["LifecycleState"],
+        PROVISIONED
+    );
+    let gone = record(app, &tenant, vms[0]).await;
+    assert_eq!(gone.state, VmProtectionState::Disabled, "{gone:?}");
+    assert!(
+        gone.reason
+            .as_deref()
+            .unwrap_or_default()
+            .contains("deleted")
+    );
+    let b_stamp = spf(lab, 1).list_stamps().await.expect("SPF-B")[0].id;
+    assert!(
+        spf(lab, 1)
+            .get_vm(b_stamp, replica)
+            .await
+            .expect("SPF-B")
+            .is_none(),
+        "its replica is gone"
+    );
+    let summary: serde_json::Value = usage(app).await.unwrap().json().await.unwrap();
+    assert_eq!(summary["Usages"][0]["CurrentValue"], 2, "{summary}");
 }

@@ -263,6 +263,12 @@ async fn usage_summary(
         .filter(|s| !s.is_deleted())
         .ok_or_else(|| not_found(id))?;
     let quota = sub.effective_quota()?;
+    let counts = state.store.count_protected_vms(id).await?;
+    let protected: u64 = crate::domain::VmProtectionState::ALL
+        .into_iter()
+        .filter(|s| s.counts_against_quota())
+        .filter_map(|s| counts.get(s.as_str()))
+        .sum();
     Ok(Reply::ok(
         format,
         ServiceUsageSummary {
@@ -272,8 +278,8 @@ async fn usage_summary(
             error_message: None,
             usages: vec![Usage {
                 display_name: "Protected virtual machines".into(),
-                // Protection itself arrives with DR enablement; until then no VM is protected.
-                current_value: 0,
+                // What counts against MaxProtectedVms: protected or being protected.
+                current_value: i64::try_from(protected).unwrap_or(i64::MAX),
                 limit: quota.max_protected_vms.map_or(-1, i64::from),
                 unit_display_name: "VMs".into(),
                 group_id: None,

@@ -19,17 +19,20 @@ use serde_json::{Value, json};
 
 use crate::domain::{DrPhase, LifecycleState, MirrorState, SubscriptionId, VmProtectionState};
 use crate::engine::{RetryPolicy, StepContext, StepOutcome, StepSpec, Workflow};
-use crate::store::SharedStore;
+use crate::store::{RunFilter, RunState, SharedStore};
 
 use super::enable_dr::set_lifecycle;
 use super::reconcile_vm::{subscription_id_of, vm_id_of, vm_step_outcome, vm_step_retry_policy};
-use super::{StampClients, Stop, disable_vm, mirror, retry};
+use super::{ENABLE_DR, StampClients, Stop, check_again, disable_vm, mirror, retry};
 
 /// The workflow's registered name.
 pub const DISABLE_DR: &str = "disable_dr";
 
 /// The most per-VM steps in one stage.
 const VMS_PER_STAGE: usize = 200;
+
+/// How soon to look again whether the subscription's enable run has stopped.
+const WAIT_FOR_ENABLE: Duration = Duration::from_millis(500);
 
 /// The disable-DR workflow.
 pub struct DisableDr {
@@ -115,6 +118,11 @@ impl Workflow for DisableDr {
                 let mut dr = dr.clone();
                 dr.phase = DrPhase::Disabling;
                 ctx.store.put_dr_subscription(&dr).await?;
+                // An enable run still going could protect a VM after this list; its steps stop
+                // at once for a subscription that no longer wants DR, so wait for it to end.
+                if let Some(reason) = enable_still_running(&ctx.store, id).await? {
+                    return Ok(check_again(reason, WAIT_FOR_ENABLE));
+                }
                 let vms: Vec<_> = ctx
                     .store
                     .list_protected_vms(id)
@@ -188,6 +196,29 @@ impl Workflow for DisableDr {
             }
         }
     }
+}
+
+/// The enable-DR run of this subscription that has not ended, if any, in words.
+async fn enable_still_running(
+    store: &SharedStore,
+    id: SubscriptionId,
+) -> Result<Option<String>, Stop> {
+    let runs = store
+        .list_runs(&RunFilter {
+            workflow: Some(ENABLE_DR.to_owned()),
+            subscription_id: Some(id.to_string()),
+            ..RunFilter::default()
+        })
+        .await?;
+    Ok(runs
+        .iter()
+        .find(|r| {
+            matches!(
+                r.state,
+                RunState::Pending | RunState::Running | RunState::Waiting
+            )
+        })
+        .map(|r| format!("waiting for enable DR run {} to stop", r.id)))
 }
 
 /// Tells WAP (through what it polls) that disabling is done: a subscription being deleted becomes
