@@ -95,6 +95,11 @@ pub async fn pair_plans(
 /// A lab with both stamps registered and Gold A paired with Gold B (`None`: backend not set up).
 pub async fn gold_world(backend: Backend) -> Option<DrWorld> {
     let (app, lab) = app_with_lab(backend).await?;
+    Some(gold_world_on(app, lab).await)
+}
+
+/// [`gold_world`] on a wapdr and lab the caller started (with its own workflows).
+pub async fn gold_world_on(app: TestApp, lab: LabHandle) -> DrWorld {
     // Initial replication of a 1 GiB VM takes a couple of lab seconds.
     set_knobs(
         &lab,
@@ -103,13 +108,13 @@ pub async fn gold_world(backend: Backend) -> Option<DrWorld> {
     .await;
     let (a, b) = register_lab_stamps(&app, &lab).await;
     let pair = pair_plans(&app, &lab, (&a, "a-gold"), (&b, "b-gold"), "gold-5min").await;
-    Some(DrWorld {
+    DrWorld {
         app,
         lab,
         a,
         b,
         pair,
-    })
+    }
 }
 
 /// A tenant on stamp A: its subscription id, user and co-admin.
