@@ -7,7 +7,7 @@
 mod common;
 
 use common::app::Backend;
-use common::dr::{OUT_OF_SYNC, pair_plans};
+use common::dr::{OUT_OF_SYNC, admin, pair_plans};
 use common::dr::{
     PROVISIONED, PROVISIONING, UPDATING, add_network, add_vms, add_vms_with, gold_world,
     item_frequency, networks_on_b, new_tenant, notification_body, notify_create, notify_update,
@@ -27,6 +27,8 @@ on_both_backends!(
     the_quotas_replication_frequency_is_the_vault_items_policy_frequency,
     a_plan_without_a_pair_is_out_of_sync_naming_the_plan_until_the_provider_pairs_it,
     a_vm_deleted_on_the_fabric_is_released_and_usage_counts_what_is_protected,
+    a_lowered_quota_releases_the_last_protected_vm_beyond_it,
+    a_network_the_provider_mapped_on_the_pair_is_used_not_recreated,
 );
 
 async fn enabling_dr_protects_every_vm_gives_replicas_to_the_tenant_and_builds_the_mirror(
@@ -369,4 +371,115 @@ async fn a_vm_deleted_on_the_fabric_is_released_and_usage_counts_what_is_protect
     );
     let summary: serde_json::Value = usage(app).await.unwrap().json().await.unwrap();
     assert_eq!(summary["Usages"][0]["CurrentValue"], 2, "{summary}");
+}
+
+async fn a_lowered_quota_releases_the_last_protected_vm_beyond_it(backend: Backend) {
+    let Some(world) = gold_world(backend).await else {
+        return;
+    };
+    let (app, lab) = (&world.app, &world.lab);
+    let tenant = new_tenant(lab, "rita@tailspin.lab", "a-gold").await;
+    let vms = add_vms(lab, &tenant, "Gold", "rita", 3, &[]).await;
+    let quota = |max: &str| {
+        json!({
+            "SubscriptionId": tenant.id.to_string(),
+            "QuotaSettings": [
+                {"Key": "DrEnabled", "Value": "true"},
+                {"Key": "MaxProtectedVms", "Value": max},
+            ],
+        })
+    };
+    let mut create = quota("3");
+    create["AdminId"] = json!(tenant.user);
+    create["CoAdminIds"] = json!([tenant.co_admin]);
+    notify_create(app, &create).await;
+    assert_eq!(
+        settled_lifecycle(app, &tenant).await["LifecycleState"],
+        PROVISIONED
+    );
+    until_all(app, &tenant, &vms, VmProtectionState::Protected).await;
+    let newest = records(app, &tenant)
+        .await
+        .into_iter()
+        .max_by_key(|r| (r.protection_requested_at, r.vm_id))
+        .expect("records");
+
+    let (status, _) = notify_update(app, &tenant, &quota("2")).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(
+        settled_lifecycle(app, &tenant).await["LifecycleState"],
+        PROVISIONED
+    );
+    let all = records(app, &tenant).await;
+    let over: Vec<_> = all
+        .iter()
+        .filter(|r| r.state == VmProtectionState::OverQuota)
+        .collect();
+    assert_eq!(over.len(), 1, "{all:?}");
+    assert_eq!(
+        over[0].vm_id, newest.vm_id,
+        "the last one protected gives way"
+    );
+    assert!(replicas_on_b(lab, newest.vm_id).await.is_empty());
+    assert_eq!(
+        all.iter()
+            .filter(|r| r.state == VmProtectionState::Protected)
+            .count(),
+        2
+    );
+}
+
+async fn a_network_the_provider_mapped_on_the_pair_is_used_not_recreated(backend: Backend) {
+    let Some(world) = gold_world(backend).await else {
+        return;
+    };
+    let (app, lab) = (&world.app, &world.lab);
+    let tenant = new_tenant(lab, "sam@tailspin.lab", "a-gold").await;
+    let net = add_network(lab, &tenant, "sam-net").await;
+    add_vms(lab, &tenant, "Gold", "sam", 1, &[net]).await;
+    let b_stamp = spf(lab, 1).list_stamps().await.expect("SPF-B")[0].id;
+    let provider_net = spf(lab, 1)
+        .create_vm_network(&wapdr::fabric::spf::NewVmNetwork {
+            id: None,
+            stamp_id: b_stamp,
+            name: "provider-dr-net".into(),
+            description: None,
+            logical_network_id: None,
+            isolation_type: Some("NoIsolation".into()),
+            owner: None,
+        })
+        .await
+        .expect("provider network on B");
+    let (status, body) = admin(
+        app,
+        Method::PUT,
+        &format!("/cloud-pairs/{}/network-mappings", world.pair),
+        Some(json!({"mappings": [
+            {"primaryNetworkId": net, "recoveryNetworkId": provider_net.id},
+        ]})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    notify_create(app, &notification_body(&tenant, &[("DrEnabled", "true")])).await;
+    assert_eq!(
+        settled_lifecycle(app, &tenant).await["LifecycleState"],
+        PROVISIONED
+    );
+    assert!(
+        networks_on_b(lab, &tenant).await.is_empty(),
+        "no copy of the network was made"
+    );
+    let dr = app
+        .store()
+        .get_dr_subscription(tenant.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(dr.networks, vec![(net, provider_net.id)]);
+    assert!(
+        vault_network_mappings(lab)
+            .await
+            .contains(&("sam-net".to_owned(), "provider-dr-net".to_owned()))
+    );
 }
