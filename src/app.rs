@@ -23,8 +23,9 @@ use crate::fabric::replication::PollLimits;
 use crate::fabric::{AsrEngine, AsrSettings, HttpSettings, ReplicationEngine, RetryPolicy};
 use crate::store::{self, SharedStore};
 use crate::workflows::{
-    PAIR_CLOUDS, PROTECT_NEW_VMS, PairClouds, ProtectNewVms, RECONCILE_MIRRORS, RECONCILE_VM,
-    REPLICATION_HEALTH, ReconcileMirrors, ReconcileVm, ReplicationHealth, StampClients,
+    DISABLE_DR, DisableDr, ENABLE_DR, EnableDr, PAIR_CLOUDS, PROTECT_NEW_VMS, PairClouds,
+    ProtectNewVms, RECONCILE_MIRRORS, RECONCILE_VM, REPLICATION_HEALTH, ReconcileMirrors,
+    ReconcileVm, ReplicationHealth, StampClients,
 };
 
 /// A running wapdr: its bound address and a way to stop it.
@@ -67,10 +68,10 @@ impl Running {
     }
 }
 
-/// The workflows this build registers that need nothing but the store; those that need the
-/// fabric (`pair_clouds`, `reconcile_vm`, and the runbooks' `protect_new_vms`, `replication_health`
-/// and `reconcile_mirrors`) are
-/// added by [`start_with_workflows`], which builds this instance's fabric clients.
+/// The workflows this build registers that need nothing but the store; those that need this
+/// instance's fabric clients (`pair_clouds`, `enable_dr`, `disable_dr`, `reconcile_vm`, and the
+/// runbooks' `protect_new_vms`, `replication_health` and `reconcile_mirrors`) are added by
+/// [`start_with_workflows`].
 pub fn workflows() -> Registry {
     Registry::new()
 }
@@ -100,6 +101,12 @@ pub async fn start_with_workflows(config: &Config, registry: Registry) -> anyhow
     let mut registry = registry;
     if registry.get(PAIR_CLOUDS).is_none() {
         registry.register(Arc::new(PairClouds::new(fabric.clone())));
+    }
+    if registry.get(ENABLE_DR).is_none() {
+        registry.register(Arc::new(EnableDr::new(fabric.clone())));
+    }
+    if registry.get(DISABLE_DR).is_none() {
+        registry.register(Arc::new(DisableDr::new(fabric.clone())));
     }
     if registry.get(RECONCILE_VM).is_none() {
         registry.register(Arc::new(ReconcileVm::new(fabric.clone())));

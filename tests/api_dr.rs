@@ -12,7 +12,7 @@ use uuid::Uuid;
 use wapdr::domain::{DrPhase, Exclusion, SubscriptionId, VmHealth, VmProtectionState};
 
 use common::app::Backend;
-use common::dr::*;
+use common::dr_api::*;
 
 async fn dr_status_shows_the_active_stamps_portal_worst_health_and_rpo(backend: Backend) {
     let Some(w) = world(backend, &[("SelfService", "Drill")], true).await else {

@@ -11,7 +11,7 @@ use uuid::Uuid;
 use wapdr::domain::{Exclusion, SubscriptionId, SubscriptionState, VmProtectionState};
 
 use common::app::Backend;
-use common::dr::*;
+use common::dr_api::*;
 
 async fn a_co_admin_excludes_and_includes_a_vm_and_its_reconciliation_starts(backend: Backend) {
     let Some(w) = world(backend, &[("SelfService", "Drill")], true).await else {

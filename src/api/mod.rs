@@ -23,6 +23,7 @@ mod events;
 mod health;
 mod jobs;
 mod notification;
+mod notification_dr;
 mod runbooks;
 mod setup;
 mod stamp_checks;

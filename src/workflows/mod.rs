@@ -11,11 +11,16 @@
 //! Workflows reach the fabric only through `crate::fabric` and persist only through the store;
 //! every step looks before it acts, so it is safe to run again after a crash.
 
+mod disable_dr;
+mod enable_dr;
 pub mod fabric_refs;
+mod mirror;
+mod networks;
 mod pair_clouds;
 pub mod protect;
 mod protect_new_vms;
 mod reconcile_mirrors;
+mod reconcile_vm;
 mod replication_health;
 mod runbook_support;
 mod stamp_clients;
@@ -23,10 +28,13 @@ pub mod stamp_verify;
 
 use std::time::Duration;
 
+pub use disable_dr::{DISABLE_DR, DisableDr, disable_dr_params};
+pub use enable_dr::{ENABLE_DR, EnableDr, enable_dr_params};
 pub use pair_clouds::{PAIR_CLOUDS, PairClouds, pair_clouds_params};
-pub use protect::{RECONCILE_VM, ReconcileVm, disable_vm, reconcile_vm, reconcile_vm_params};
+pub use protect::{disable_vm, needs_another_look, reconcile_vm};
 pub use protect_new_vms::{PROTECT_NEW_VMS, ProtectNewVms, cursor_name};
 pub use reconcile_mirrors::{RECONCILE_MIRRORS, ReconcileMirrors};
+pub use reconcile_vm::{RECONCILE_VM, ReconcileVm, reconcile_vm_params};
 pub use replication_health::{REPLICATION_HEALTH, ReplicationHealth};
 pub use stamp_clients::StampClients;
 

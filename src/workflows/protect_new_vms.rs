@@ -25,10 +25,8 @@ use crate::fabric::spf::{Vm, VmQuery};
 use crate::store::{DrFilter, SharedStore};
 
 use super::fabric_refs::{pair, spf_stamp_id, stamp};
-use super::protect::{
-    RECHECK_AFTER, needs_another_look, reconcile_vm, subscription_id_of, vm_id_of,
-    vm_step_retry_policy,
-};
+use super::protect::{RECHECK_AFTER, needs_another_look, reconcile_vm};
+use super::reconcile_vm::{subscription_id_of, vm_id_of, vm_step_retry_policy};
 use super::runbook_support::{bool_param, outcome};
 use super::{StampClients, Stop, check_again, retry};
 

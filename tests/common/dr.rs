@@ -1,299 +1,483 @@
-//! DR API test support: two stamps and a DR subscription seeded through the store, a stand-in
-//! `reconcile_vm` that records what it was started for, and requests as the tenant or provider.
+//! A DR world for end-to-end tests: wapdr with a small lab, both stamps registered, a policy and a
+//! Gold A → Gold B cloud pair paired in the vault, and tenants created through the lab's WAP and
+//! SPF APIs (user, subscription on the paired plan, VMs, a network), plus readers of what the
+//! lab's vault holds.
 
 #![allow(dead_code)]
 
-use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
 use reqwest::{Method, StatusCode};
-use secrecy::SecretString;
 use serde_json::{Value, json};
-use time::OffsetDateTime;
 use uuid::Uuid;
-use wapdr::domain::{
-    DrPhase, DrSubscription, MirrorState, ProtectedVm, QuotaSetting, QuotaSources, Stamp,
-    Subscription, SubscriptionChanges, SubscriptionId, SubscriptionState, VmProtectionState,
-};
-use wapdr::engine::{Registry, StepContext, StepOutcome, StepSpec, Workflow};
+use wapdr::contract::AzureProvisioningInfo;
+use wapdr::domain::{ProtectedVm, SubscriptionId, VmProtectionState};
+use wapdr::fabric::ReplicationEngine as _;
+use wapdr::fabric::spf::{NetworkQuery, NewVmNetwork, NewVmSubnet, Owner, VmQuery};
+use wapdr::fabric::wap_admin::{NewUser, UserState};
+use wapdr::lab::LabHandle;
 
-use super::app::{Backend, TestApp};
+use super::app::{Backend, TestApp, json_of};
+use super::lab::{asr, set_knobs, spf, wap_admin};
+use super::setup::{app_with_lab, bound_cloud, pair_body, register_lab_stamps};
 
-pub const OWNER: &str = "owner@fabrikam.com";
-pub const CO_ADMIN: &str = "ops@fabrikam.com";
-pub const STRANGER: &str = "mallory@contoso.com";
-
-/// Stands in for `reconcile_vm`: remembers the parameters of every run it executes.
-#[derive(Clone, Default)]
-pub struct RecordingReconcile(pub Arc<Mutex<Vec<Value>>>);
-
-#[async_trait]
-impl Workflow for RecordingReconcile {
-    fn name(&self) -> &'static str {
-        "reconcile_vm"
-    }
-
-    fn first_stages(&self, _params: &Value) -> Vec<Vec<StepSpec>> {
-        vec![vec![StepSpec::new("reconcile", "reconcile")]]
-    }
-
-    async fn run_step(&self, ctx: &StepContext, _step: &StepSpec) -> StepOutcome {
-        self.0.lock().unwrap().push(ctx.params.clone());
-        StepOutcome::Done(json!("reconciled"))
-    }
-}
-
-/// A wapdr with two stamps (A primary, B recovery) and one DR subscription of `OWNER` and
-/// `CO_ADMIN`, with the given quota.
-pub struct World {
+/// wapdr, its lab, the stamps' wapdr ids and the Gold pair's id.
+pub struct DrWorld {
+    /// wapdr.
     pub app: TestApp,
-    pub reconciled: RecordingReconcile,
-    pub a: Uuid,
-    pub b: Uuid,
-    pub pair: Uuid,
-    pub sub: SubscriptionId,
+    /// The lab.
+    pub lab: LabHandle,
+    /// Stamp A's wapdr id.
+    pub a: String,
+    /// Stamp B's wapdr id.
+    pub b: String,
+    /// The Gold A → Gold B pair.
+    pub pair: String,
 }
 
-/// A stamp named `name` with made-up URLs; its tenant portal is `https://portal-{name}`.
-pub fn stamp(name: &str) -> Stamp {
-    Stamp {
-        id: Uuid::new_v4(),
-        name: name.into(),
-        spf_url: format!("https://spf-{name}/"),
-        spf_username: "spf".into(),
-        spf_password: SecretString::from("pw"),
-        spf_stamp_id: None,
-        wap_admin_url: format!("https://wap-{name}/"),
-        wap_admin_token: SecretString::from("token"),
-        tenant_portal_url: format!("https://portal-{name}"),
-    }
-}
-
-/// The world: a fresh wapdr (with the stand-in `reconcile_vm` when asked), stamps A and B, and a
-/// subscription of `OWNER` with `quota` whose DR is Enabled on a pair from A to B, active on A.
-pub async fn world(
-    backend: Backend,
-    quota: &[(&str, &str)],
-    with_reconcile: bool,
-) -> Option<World> {
-    let reconciled = RecordingReconcile::default();
-    let registry = if with_reconcile {
-        Registry::new().with(reconciled.clone())
-    } else {
-        Registry::new()
-    };
-    let app = TestApp::start_with_workflows(backend, registry).await?;
-    let store = app.store();
-    let (a, b) = (stamp("a"), stamp("b"));
-    store.insert_stamp(&a).await.unwrap();
-    store.insert_stamp(&b).await.unwrap();
-    let sub = add_subscription(&app, quota).await;
-    let pair = Uuid::new_v4();
-    add_dr(&app, sub, DrPhase::Enabled, pair, (a.id, b.id), a.id).await;
-    Some(World {
-        app,
-        reconciled,
-        a: a.id,
-        b: b.id,
-        pair,
-        sub,
-    })
-}
-
-/// Stores an active subscription of `OWNER` (with `CO_ADMIN`), with the given quota.
-pub async fn add_subscription(app: &TestApp, quota: &[(&str, &str)]) -> SubscriptionId {
-    add_subscription_of(app, OWNER, quota).await
-}
-
-/// Stores an active subscription administered by `admin` (with `CO_ADMIN`), with the given quota.
-pub async fn add_subscription_of(
+/// An admin API call.
+pub async fn admin(
     app: &TestApp,
-    admin: &str,
-    quota: &[(&str, &str)],
-) -> SubscriptionId {
-    let id = SubscriptionId::new_random();
-    let settings = quota
-        .iter()
-        .map(|(k, v)| QuotaSetting::new(*k, *v))
-        .collect();
-    let sub = Subscription::created(
-        id,
-        SubscriptionChanges {
-            name: Some("Gold".into()),
-            state: Some(SubscriptionState::Active),
-            admin_id: Some(admin.into()),
-            co_admins: Some(vec![CO_ADMIN.into()]),
-            quota: Some(QuotaSources::single(settings)),
-        },
-    );
-    app.store().save_subscription(&sub).await.unwrap();
-    id
-}
-
-/// Stores (or replaces) a subscription's DR record.
-pub async fn add_dr(
-    app: &TestApp,
-    id: SubscriptionId,
-    phase: DrPhase,
-    pair: Uuid,
-    (primary, recovery): (Uuid, Uuid),
-    active: Uuid,
-) {
-    let mut dr = DrSubscription::enabling(id);
-    dr.phase = phase;
-    dr.pair_id = Some(pair);
-    dr.primary_stamp_id = Some(primary);
-    dr.recovery_stamp_id = Some(recovery);
-    dr.active_stamp_id = Some(active);
-    dr.mirror = MirrorState::Suspended;
-    app.store().put_dr_subscription(&dr).await.unwrap();
-}
-
-impl World {
-    /// Stores a VM record named `name` in `state`, changed by `edit`; returns its id.
-    pub async fn vm(
-        &self,
-        name: &str,
-        state: VmProtectionState,
-        edit: impl FnOnce(&mut ProtectedVm),
-    ) -> Uuid {
-        let mut vm = ProtectedVm::pending(
-            self.sub,
-            Uuid::new_v4(),
-            name.into(),
-            self.a,
-            Uuid::new_v4(),
-            self.pair,
-        );
-        vm.state = state;
-        edit(&mut vm);
-        self.app.store().save_protected_vm(&vm).await.unwrap();
-        vm.vm_id
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let mut request = app.admin(method, path);
+    if let Some(body) = body {
+        request = request.json(&body);
     }
-
-    pub async fn list(&self, query: String) -> (StatusCode, Value) {
-        self.admin(Method::GET, &format!("/dr/subscriptions{query}"), None)
-            .await
-    }
-
-    pub async fn record(&self, vm: Uuid) -> ProtectedVm {
-        self.app
-            .store()
-            .get_protected_vm(self.sub, vm)
-            .await
-            .unwrap()
-            .unwrap()
-    }
-
-    pub async fn now(&self) -> OffsetDateTime {
-        self.app.store().database_now().await.unwrap()
-    }
-
-    pub async fn tenant(
-        &self,
-        method: Method,
-        path: &str,
-        who: &str,
-        body: Option<Value>,
-    ) -> (StatusCode, Value) {
-        let request = self.app.tenant(
-            method,
-            &format!("/subscriptions/{}{path}", self.sub),
-            Some(who),
-        );
-        send(request, body).await
-    }
-
-    pub async fn admin(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> (StatusCode, Value) {
-        send(self.app.admin(method, path), body).await
-    }
-
-    pub async fn protect(
-        &self,
-        vm: Uuid,
-        who: Option<&str>,
-        excluded: bool,
-    ) -> (StatusCode, Value) {
-        let body = Some(json!({"excluded": excluded}));
-        match who {
-            Some(who) => {
-                self.tenant(Method::PUT, &format!("/vms/{vm}/protection"), who, body)
-                    .await
-            }
-            None => {
-                let path = format!("/subscriptions/{}/vms/{vm}/protection", self.sub);
-                self.admin(Method::PUT, &path, body).await
-            }
-        }
-    }
-
-    /// Waits until the stand-in reconciliation has run for `vm` `times` times.
-    pub async fn wait_reconciled(&self, vm: Uuid, times: usize) {
-        let expected = json!({"subscriptionId": self.sub.to_string(), "vmId": vm.to_string()});
-        for _ in 0..250 {
-            let seen = self
-                .reconciled
-                .0
-                .lock()
-                .unwrap()
-                .iter()
-                .filter(|p| **p == expected)
-                .count();
-            if seen >= times {
-                return;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
-        panic!("reconcile_vm did not run {times} time(s) for {vm}");
-    }
-}
-
-/// Sends a request, with `body` as JSON; the status and the JSON answer (null when none).
-pub async fn send(request: reqwest::RequestBuilder, body: Option<Value>) -> (StatusCode, Value) {
-    let request = match body {
-        Some(body) => request.json(&body),
-        None => request,
-    };
-    let response = request.send().await.unwrap();
+    let response = request.send().await.expect("admin call");
     let status = response.status();
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
-/// The text of every leaf element of an XML document, by element name (panics when it does not
-/// parse).
-pub fn xml_leaves(xml: &str) -> Vec<(String, String)> {
-    use quick_xml::events::Event;
-    let mut reader = quick_xml::Reader::from_str(xml);
-    let (mut open, mut leaves) = (Vec::<String>::new(), Vec::new());
+/// Creates a policy and a pair through the admin API and waits until the vault paired it.
+pub async fn pair_plans(
+    app: &TestApp,
+    lab: &LabHandle,
+    (a, a_plan): (&str, &str),
+    (b, b_plan): (&str, &str),
+    policy: &str,
+) -> String {
+    let (status, _) = admin(
+        app,
+        Method::POST,
+        "/policies",
+        Some(json!({ "name": policy })),
+    )
+    .await;
+    assert!(
+        status == StatusCode::CREATED || status == StatusCode::CONFLICT,
+        "policy {status}"
+    );
+    let body = pair_body(
+        (a, a_plan, bound_cloud(lab, 0, a_plan).await),
+        (b, b_plan, bound_cloud(lab, 1, b_plan).await),
+        policy,
+    );
+    let (status, pair) = admin(app, Method::POST, "/cloud-pairs", Some(body)).await;
+    assert_eq!(status, StatusCode::CREATED, "{pair}");
+    let id = pair["Id"].as_str().expect("pair Id").to_owned();
+    let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        match reader.read_event().unwrap_or_else(|e| panic!("{e}: {xml}")) {
-            Event::Start(e) => open.push(String::from_utf8_lossy(e.local_name().as_ref()).into()),
-            Event::Text(t) => {
-                if let Some(name) = open.last() {
-                    leaves.push((name.clone(), t.unescape().unwrap().into_owned()));
-                }
-            }
-            Event::End(_) => {
-                open.pop();
-            }
-            Event::Eof => break,
-            _ => {}
+        let (_, got) = admin(app, Method::GET, &format!("/cloud-pairs/{id}"), None).await;
+        if got["State"] == "Paired" {
+            return id;
         }
+        assert!(
+            got["State"] == "Pending" && Instant::now() < deadline,
+            "{got}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(open.is_empty(), "unclosed elements in {xml}");
-    leaves
 }
 
-/// The texts of the leaves named `name`.
-pub fn leaf<'a>(leaves: &'a [(String, String)], name: &str) -> Vec<&'a str> {
-    leaves
+/// A lab with both stamps registered and Gold A paired with Gold B (`None`: backend not set up).
+pub async fn gold_world(backend: Backend) -> Option<DrWorld> {
+    let (app, lab) = app_with_lab(backend).await?;
+    Some(gold_world_on(app, lab).await)
+}
+
+/// [`gold_world`] on a wapdr and lab the caller started (with its own workflows).
+pub async fn gold_world_on(app: TestApp, lab: LabHandle) -> DrWorld {
+    // Initial replication of a 1 GiB VM takes a couple of lab seconds.
+    set_knobs(
+        &lab,
+        json!({ "initial_replication_bytes_per_second": 1024.0 * 1024.0 * 1024.0 }),
+    )
+    .await;
+    let (a, b) = register_lab_stamps(&app, &lab).await;
+    let pair = pair_plans(&app, &lab, (&a, "a-gold"), (&b, "b-gold"), "gold-5min").await;
+    DrWorld {
+        app,
+        lab,
+        a,
+        b,
+        pair,
+    }
+}
+
+/// A tenant on stamp A: its subscription id, user and co-admin.
+pub struct Tenant {
+    /// The subscription (and its user role on A).
+    pub id: SubscriptionId,
+    /// The account admin.
+    pub user: String,
+    /// One co-admin.
+    pub co_admin: String,
+}
+
+/// Creates a user and a subscription on `plan` in lab WAP-A (which creates its SPF user role).
+pub async fn new_tenant(lab: &LabHandle, user: &str, plan: &str) -> Tenant {
+    let wap = wap_admin(lab, 0);
+    let co_admin = format!("ops.{user}");
+    for name in [user.to_owned(), co_admin.clone()] {
+        if wap.get_user(&name).await.expect("WAP-A").is_none() {
+            wap.create_user(&NewUser {
+                name: name.clone(),
+                email: name.clone(),
+                state: UserState::Active,
+            })
+            .await
+            .expect("user created");
+        }
+    }
+    let id = SubscriptionId::new_random();
+    wap.create_subscription(&AzureProvisioningInfo {
+        account_admin_live_email_id: Some(user.to_owned()),
+        account_admin_live_puid: Some(user.to_owned()),
+        account_id: None,
+        friendly_name: Some(format!("DR for {user}")),
+        offer_category: None,
+        offer_info: None,
+        offer_type: 1,
+        reason_code: None,
+        service_admin_live_email_id: None,
+        service_admin_live_puid: None,
+        subscription_id: id,
+        status: None,
+        plan_id: Some(plan.to_owned()),
+        co_admin_names: Some(vec![co_admin.clone()]),
+    })
+    .await
+    .expect("subscription created in WAP-A");
+    Tenant {
+        id,
+        user: user.to_owned(),
+        co_admin,
+    }
+}
+
+/// Creates `count` running 1 GiB VMs of `tenant` in `cloud` of stamp A; returns their ids.
+pub async fn add_vms(
+    lab: &LabHandle,
+    tenant: &Tenant,
+    cloud: &str,
+    prefix: &str,
+    count: usize,
+    networks: &[Uuid],
+) -> Vec<Uuid> {
+    add_vms_with(lab, tenant, cloud, prefix, count, networks, true).await
+}
+
+/// [`add_vms`], optionally still being created (`running: false`).
+pub async fn add_vms_with(
+    lab: &LabHandle,
+    tenant: &Tenant,
+    cloud: &str,
+    prefix: &str,
+    count: usize,
+    networks: &[Uuid],
+    running: bool,
+) -> Vec<Uuid> {
+    let stamp = &lab.stamps()[0].name;
+    let response = reqwest::Client::new()
+        .post(format!("{}/lab/stamps/{stamp}/vms", lab.control()))
+        .json(&json!({
+            "count": count,
+            "subscription_id": tenant.id.to_string(),
+            "cloud": cloud,
+            "name_prefix": prefix,
+            "total_size": 1_i64 << 30,
+            "vm_network_ids": networks,
+            "running": running,
+        }))
+        .send()
+        .await
+        .expect("lab control");
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let body: Value = response.json().await.expect("ids");
+    body["ids"]
+        .as_array()
+        .expect("ids")
         .iter()
-        .filter(|(n, _)| n == name)
-        .map(|(_, v)| v.as_str())
+        .map(|v| Uuid::parse_str(v.as_str().expect("id")).expect("uuid"))
+        .collect()
+}
+
+/// Creates a tenant VM network with one subnet on stamp A, owned by the tenant's role.
+pub async fn add_network(lab: &LabHandle, tenant: &Tenant, name: &str) -> Uuid {
+    let spf = spf(lab, 0);
+    let stamp = spf.list_stamps().await.expect("SPF-A")[0].id;
+    let owner = Owner {
+        user_name: Some(tenant.user.clone()),
+        role_name: Some(format!("{}_{}", tenant.user, tenant.id)),
+        role_id: Some(tenant.id.as_uuid()),
+    };
+    let network = spf
+        .create_vm_network(&NewVmNetwork {
+            id: None,
+            stamp_id: stamp,
+            name: name.to_owned(),
+            description: None,
+            logical_network_id: None,
+            isolation_type: Some("WindowsNetworkVirtualization".into()),
+            owner: Some(owner),
+        })
+        .await
+        .expect("network on A");
+    spf.create_vm_subnet(&NewVmSubnet {
+        id: None,
+        stamp_id: stamp,
+        name: "Subnet1".into(),
+        subnet: "10.9.0.0/24".into(),
+        vm_network_id: network.id,
+    })
+    .await
+    .expect("subnet on A");
+    network.id
+}
+
+/// The notification body WAP sends for `tenant` with these DR quota settings.
+pub fn notification_body(tenant: &Tenant, quota: &[(&str, &str)]) -> Value {
+    json!({
+        "SubscriptionId": tenant.id.to_string(),
+        "SubscriptionName": format!("DR for {}", tenant.user),
+        "State": 0,
+        "LifecycleState": 0,
+        "QuotaSettings": quota
+            .iter()
+            .map(|(k, v)| json!({ "Key": k, "Value": v }))
+            .collect::<Vec<_>>(),
+        "AdminId": tenant.user,
+        "CoAdminIds": [tenant.co_admin],
+    })
+}
+
+/// `POST /notification/subscriptions`; returns the status and body.
+pub async fn notify_create(app: &TestApp, body: &Value) -> (StatusCode, Value) {
+    let response = app
+        .notification(Method::POST, "/subscriptions")
+        .json(body)
+        .send()
+        .await
+        .expect("notification");
+    let status = response.status();
+    (status, json_of(response).await)
+}
+
+/// `PUT /notification/subscriptions/{id}`; returns the status and body.
+pub async fn notify_update(app: &TestApp, tenant: &Tenant, body: &Value) -> (StatusCode, Value) {
+    let response = app
+        .notification(Method::PUT, &format!("/subscriptions/{}", tenant.id))
+        .json(body)
+        .send()
+        .await
+        .expect("notification");
+    let status = response.status();
+    (status, json_of(response).await)
+}
+
+/// The wire numbers of LifecycleState.
+pub const PROVISIONED: i64 = 0;
+/// Provisioning.
+pub const PROVISIONING: i64 = 1;
+/// Updating.
+pub const UPDATING: i64 = 2;
+/// Deleting.
+pub const DELETING: i64 = 3;
+/// Deleted.
+pub const DELETED: i64 = 4;
+/// OutOfSync.
+pub const OUT_OF_SYNC: i64 = 5;
+
+/// Polls GET as WAP does until the LifecycleState is no longer in progress (60 s at most).
+pub async fn settled_lifecycle(app: &TestApp, tenant: &Tenant) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let got = json_of(
+            app.notification(Method::GET, &format!("/subscriptions/{}", tenant.id))
+                .send()
+                .await
+                .expect("GET"),
+        )
+        .await;
+        let state = got["LifecycleState"].as_i64().unwrap_or(-1);
+        if ![PROVISIONING, UPDATING, DELETING].contains(&state) || Instant::now() > deadline {
+            return got;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The tenant's VM records, by VM id order of `ids`.
+pub async fn records(app: &TestApp, tenant: &Tenant) -> Vec<ProtectedVm> {
+    app.store()
+        .list_protected_vms(tenant.id)
+        .await
+        .expect("store")
+}
+
+/// The record of one VM.
+pub async fn record(app: &TestApp, tenant: &Tenant, vm: Uuid) -> ProtectedVm {
+    app.store()
+        .get_protected_vm(tenant.id, vm)
+        .await
+        .expect("store")
+        .unwrap_or_else(|| panic!("no record of VM {vm}"))
+}
+
+/// Polls until every record of `vms` is in `state` (60 s at most); returns them.
+pub async fn until_all(
+    app: &TestApp,
+    tenant: &Tenant,
+    vms: &[Uuid],
+    state: VmProtectionState,
+) -> Vec<ProtectedVm> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let mut found = Vec::new();
+        for vm in vms {
+            if let Some(r) = app
+                .store()
+                .get_protected_vm(tenant.id, *vm)
+                .await
+                .expect("store")
+            {
+                found.push(r);
+            }
+        }
+        if (found.len() == vms.len() && found.iter().all(|r| r.state == state))
+            || Instant::now() > deadline
+        {
+            return found;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The VMs on stamp B (replicas) with Hyper-V id `vm_id` of a primary.
+pub async fn replicas_on_b(lab: &LabHandle, primary: Uuid) -> Vec<wapdr::fabric::spf::Vm> {
+    let a = spf(lab, 0);
+    let a_stamp = a.list_stamps().await.expect("SPF-A")[0].id;
+    let hyper_v = a
+        .get_vm(a_stamp, primary)
+        .await
+        .expect("SPF-A")
+        .expect("primary VM")
+        .vm_id
+        .expect("Hyper-V id");
+    spf(lab, 1)
+        .list_vms(&VmQuery {
+            vm_id: Some(hyper_v),
+            ..VmQuery::default()
+        })
+        .await
+        .expect("SPF-B")
+}
+
+/// The tenant's VM networks on stamp B.
+pub async fn networks_on_b(lab: &LabHandle, tenant: &Tenant) -> Vec<wapdr::fabric::spf::VmNetwork> {
+    spf(lab, 1)
+        .list_vm_networks(&NetworkQuery {
+            stamp_id: None,
+            owner_role_id: Some(tenant.id.as_uuid()),
+        })
+        .await
+        .expect("SPF-B")
+}
+
+/// A bearer token for the lab's ARM API.
+async fn arm_token(lab: &LabHandle) -> String {
+    let a = lab.asr();
+    let body: Value = reqwest::Client::new()
+        .post(format!("{}/{}/oauth2/v2.0/token", lab.token(), a.tenant_id))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", &a.client_id.to_string()),
+            ("client_secret", &a.client_secret),
+            ("scope", "https://management.azure.com/.default"),
+        ])
+        .send()
+        .await
+        .expect("token")
+        .json()
+        .await
+        .expect("token JSON");
+    body["access_token"].as_str().expect("token").to_owned()
+}
+
+/// GET of a vault resource path (relative to the vault), as JSON.
+pub async fn vault_get(lab: &LabHandle, path: &str) -> Value {
+    let a = lab.asr();
+    let url = format!(
+        "{}/subscriptions/{}/resourceGroups/{}/providers/Microsoft.RecoveryServices/vaults/{}/{path}?api-version=2025-08-01",
+        a.arm, a.subscription_id, a.resource_group, a.vault
+    );
+    let response = reqwest::Client::new()
+        .get(url)
+        .bearer_auth(arm_token(lab).await)
+        .send()
+        .await
+        .expect("ARM");
+    assert_eq!(response.status(), StatusCode::OK, "GET {path}");
+    response.json().await.expect("ARM JSON")
+}
+
+/// The copy frequency of the policy the vault protects primary VM `vm` (in A's Gold cloud) with.
+pub async fn item_frequency(lab: &LabHandle, cloud: Uuid, vm: Uuid) -> i64 {
+    let a_stamp = spf(lab, 0).list_stamps().await.expect("SPF-A")[0].id;
+    let sites = asr(lab).sites().await.expect("sites");
+    let site = sites
+        .iter()
+        .find(|s| s.stamp_id.eq_ignore_ascii_case(&a_stamp.to_string()))
+        .expect("site of A");
+    let item = vault_get(
+        lab,
+        &format!(
+            "replicationFabrics/{}/replicationProtectionContainers/{cloud}/replicationProtectedItems/{vm}",
+            site.id
+        ),
+    )
+    .await;
+    let policy = item["properties"]["policyFriendlyName"]
+        .as_str()
+        .expect("policy name")
+        .to_owned();
+    let policy = vault_get(lab, &format!("replicationPolicies/{policy}")).await;
+    policy["properties"]["providerSpecificDetails"]["replicationFrequencyInSeconds"]
+        .as_i64()
+        .expect("frequency")
+}
+
+/// The vault's network mappings as (primary network name, recovery network name).
+pub async fn vault_network_mappings(lab: &LabHandle) -> Vec<(String, String)> {
+    let body = vault_get(lab, "replicationNetworkMappings").await;
+    body["value"]
+        .as_array()
+        .expect("value")
+        .iter()
+        .map(|m| {
+            (
+                m["properties"]["primaryNetworkFriendlyName"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+                m["properties"]["recoveryNetworkFriendlyName"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+            )
+        })
         .collect()
 }

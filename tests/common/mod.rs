@@ -9,6 +9,7 @@
 
 pub mod app;
 pub mod dr;
+pub mod dr_api;
 pub mod engine;
 pub mod lab;
 pub mod setup;
