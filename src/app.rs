@@ -22,7 +22,11 @@ use crate::engine::{self, Engine, EngineSettings, Registry, Runbooks};
 use crate::fabric::replication::PollLimits;
 use crate::fabric::{AsrEngine, AsrSettings, HttpSettings, ReplicationEngine, RetryPolicy};
 use crate::store::{self, SharedStore};
-use crate::workflows::{PAIR_CLOUDS, PairClouds, StampClients};
+use crate::workflows::{
+    DISABLE_DR, DisableDr, ENABLE_DR, EnableDr, PAIR_CLOUDS, PROTECT_NEW_VMS, PairClouds,
+    ProtectNewVms, RECONCILE_MIRRORS, RECONCILE_VM, REPLICATION_HEALTH, ReconcileMirrors,
+    ReconcileVm, ReplicationHealth, StampClients,
+};
 
 /// A running wapdr: its bound address and a way to stop it.
 pub struct Running {
@@ -64,8 +68,10 @@ impl Running {
     }
 }
 
-/// The workflows this build registers that need nothing but the store (the DR workflows join
-/// with their issues); `pair_clouds`, which needs the fabric, is added by [`start_with_workflows`].
+/// The workflows this build registers that need nothing but the store; those that need this
+/// instance's fabric clients (`pair_clouds`, `enable_dr`, `disable_dr`, `reconcile_vm`, and the
+/// runbooks' `protect_new_vms`, `replication_health` and `reconcile_mirrors`) are added by
+/// [`start_with_workflows`].
 pub fn workflows() -> Registry {
     Registry::new()
 }
@@ -82,16 +88,37 @@ pub async fn start_with_workflows(config: &Config, registry: Registry) -> anyhow
         .await
         .with_context(|| format!("opening the store at {}", redact_url(&config.database.url)))?;
     let secrets = resolve_secrets(config, &store).await?;
-    let fabric = Arc::new(StampClients::new(
-        HttpSettings::default(),
-        RetryPolicy::default(),
-        replication_engine(config)?,
-    ));
+    let fabric = Arc::new(
+        StampClients::new(
+            HttpSettings::default(),
+            RetryPolicy::default(),
+            replication_engine(config)?,
+        )
+        .with_alert_webhook(config.alerts.webhook_url.clone()),
+    );
     // The setup workflows need this instance's fabric clients, so they join here (unless the
     // caller brought its own, as tests do).
     let mut registry = registry;
     if registry.get(PAIR_CLOUDS).is_none() {
         registry.register(Arc::new(PairClouds::new(fabric.clone())));
+    }
+    if registry.get(ENABLE_DR).is_none() {
+        registry.register(Arc::new(EnableDr::new(fabric.clone())));
+    }
+    if registry.get(DISABLE_DR).is_none() {
+        registry.register(Arc::new(DisableDr::new(fabric.clone())));
+    }
+    if registry.get(RECONCILE_VM).is_none() {
+        registry.register(Arc::new(ReconcileVm::new(fabric.clone())));
+    }
+    if registry.get(PROTECT_NEW_VMS).is_none() {
+        registry.register(Arc::new(ProtectNewVms::new(fabric.clone())));
+    }
+    if registry.get(REPLICATION_HEALTH).is_none() {
+        registry.register(Arc::new(ReplicationHealth::new(fabric.clone())));
+    }
+    if registry.get(RECONCILE_MIRRORS).is_none() {
+        registry.register(Arc::new(ReconcileMirrors::new(fabric.clone())));
     }
     let registry = Arc::new(registry);
     let definitions =

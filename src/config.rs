@@ -36,6 +36,19 @@ pub struct Config {
     /// The replication engine (one Azure Site Recovery vault); without it wapdr can store setup
     /// but not pair clouds or protect VMs.
     pub asr: Option<AsrConfig>,
+    /// Where alerts go (`[alerts]`).
+    pub alerts: AlertsConfig,
+}
+
+/// Where wapdr sends alerts (`[alerts]`): replication health turning Warning or Critical, an RPO
+/// past a runbook's threshold.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AlertsConfig {
+    /// A URL that receives one JSON `POST` per alert; without it alerts are only logged and
+    /// shown in the runbook job's output.
+    #[serde(deserialize_with = "lenient_option_string")]
+    pub webhook_url: Option<String>,
 }
 
 /// Where the Recovery Services vault is and who wapdr is to Azure AD (`[asr]`).
@@ -201,6 +214,7 @@ impl Default for Config {
             rp: RpConfig::default(),
             engine: EngineConfig::default(),
             asr: None,
+            alerts: AlertsConfig::default(),
         }
     }
 }
@@ -258,7 +272,7 @@ pub struct ConfigError(String);
 
 /// The top-level keys; environment variables outside them (`WAPDR_CONFIG`, test variables) are not
 /// configuration and are left alone.
-const TOP_LEVEL_KEYS: [&str; 9] = [
+const TOP_LEVEL_KEYS: [&str; 10] = [
     "listen",
     "public_url",
     "database",
@@ -268,6 +282,7 @@ const TOP_LEVEL_KEYS: [&str; 9] = [
     "rp",
     "engine",
     "asr",
+    "alerts",
 ];
 
 impl Config {
@@ -335,6 +350,15 @@ impl Config {
             return Err(ConfigError(
                 "engine.poll_interval_ms must be at least 1".into(),
             ));
+        }
+        if let Some(url) = &self.alerts.webhook_url {
+            let scheme_ok = reqwest::Url::parse(url)
+                .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
+            if !scheme_ok {
+                return Err(ConfigError(
+                    "alerts.webhook_url must be an http(s) URL".into(),
+                ));
+            }
         }
         for (name, creds) in self.endpoints.iter() {
             if creds.username.is_empty() || creds.username.contains(':') {

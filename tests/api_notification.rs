@@ -18,6 +18,25 @@ fn setting<'a>(sub: &'a Value, key: &str) -> Option<&'a str> {
         .as_str()
 }
 
+/// Polls the subscription until enable DR (with no stamps registered, as here) has given up and
+/// says why, as WAP's poll of GET would see it; returns the last answer.
+async fn settled_out_of_sync(app: &TestApp) -> Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let got = json_of(
+            app.notification(Method::GET, &format!("/subscriptions/{SUB}"))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        if got["LifecycleState"] == 5 || std::time::Instant::now() > deadline {
+            return got;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
 async fn create_json(app: &TestApp, body: &str) -> reqwest::Response {
     app.notification(Method::POST, "/subscriptions")
         .header("content-type", "application/json")
@@ -33,14 +52,25 @@ async fn subscription_lifecycle_in_json(backend: Backend) {
     };
 
     let created = create_json(&app, &fixture("notification-subscription-create.json")).await;
-    assert_eq!(created.status(), StatusCode::CREATED);
+    assert_eq!(
+        created.status(),
+        StatusCode::ACCEPTED,
+        "DR is enabled by a job: WAP is told to poll"
+    );
     let created = json_of(created).await;
     assert_eq!(created["SubscriptionId"], SUB);
     assert_eq!(created["State"], 0);
-    assert_eq!(created["LifecycleState"], 0);
+    assert_eq!(created["LifecycleState"], 1, "Provisioning");
     assert_eq!(created["AdminId"], "tenant@fabrikam.com");
     assert_eq!(created["CoAdminIds"], json!(["coadmin@fabrikam.com"]));
     assert_eq!(setting(&created, "MaxProtectedVms"), Some("10"));
+
+    // No stamp is registered: enablement ends OutOfSync with what the provider must do.
+    let failed = settled_out_of_sync(&app).await;
+    assert_eq!(failed["LifecycleState"], 5, "{failed}");
+    let message = failed["LastErrorMessage"].as_str().unwrap_or_default();
+    assert!(message.contains("POST /admin/stamps"), "{message}");
+    assert!(message.contains("POST /admin/cloud-pairs"), "{message}");
 
     let got = app
         .notification(Method::GET, &format!("/subscriptions/{SUB}"))
@@ -71,7 +101,15 @@ async fn subscription_lifecycle_in_json(backend: Backend) {
         .send()
         .await
         .unwrap();
-    assert_eq!(json_of(reactivate).await["State"], 0);
+    assert_eq!(
+        reactivate.status(),
+        StatusCode::ACCEPTED,
+        "re-activation re-runs enable DR"
+    );
+    let reactivated = json_of(reactivate).await;
+    assert_eq!(reactivated["State"], 0);
+    assert_eq!(reactivated["LifecycleState"], 2, "Updating");
+    assert_eq!(settled_out_of_sync(&app).await["LifecycleState"], 5);
 
     let deleted = app
         .notification(Method::DELETE, &format!("/subscriptions/{SUB}"))
@@ -113,8 +151,12 @@ async fn subscription_lifecycle_in_json(backend: Backend) {
     assert_eq!(update_deleted.status(), StatusCode::NOT_FOUND);
 
     let recreated = create_json(&app, &fixture("notification-subscription-create.json")).await;
-    assert_eq!(recreated.status(), StatusCode::CREATED);
-    assert_eq!(json_of(recreated).await["LifecycleState"], 0);
+    assert_eq!(recreated.status(), StatusCode::ACCEPTED);
+    assert_eq!(
+        json_of(recreated).await["LifecycleState"],
+        1,
+        "Provisioning again"
+    );
 }
 
 async fn subscription_lifecycle_in_xml(backend: Backend) {
@@ -132,7 +174,7 @@ async fn subscription_lifecycle_in_xml(backend: Backend) {
         .send()
         .await
         .unwrap();
-    assert_eq!(created.status(), StatusCode::CREATED);
+    assert_eq!(created.status(), StatusCode::ACCEPTED);
     assert!(
         created.headers()["content-type"]
             .to_str()
@@ -146,7 +188,7 @@ async fn subscription_lifecycle_in_xml(backend: Backend) {
     );
     assert!(text.contains("<State>Active</State>"), "{text}");
     assert!(
-        text.contains("<LifecycleState>Provisioned</LifecycleState>"),
+        text.contains("<LifecycleState>Provisioning</LifecycleState>"),
         "{text}"
     );
     assert!(text.contains("coadmin@fabrikam.com"), "{text}");
@@ -206,6 +248,7 @@ async fn sample_rp_forms_take_the_id_from_the_body(backend: Backend) {
         return;
     };
     create_json(&app, &fixture("notification-subscription-create.json")).await;
+    settled_out_of_sync(&app).await;
 
     let renamed = app
         .notification(Method::PUT, "/subscriptions")
@@ -213,8 +256,17 @@ async fn sample_rp_forms_take_the_id_from_the_body(backend: Backend) {
         .send()
         .await
         .unwrap();
-    assert_eq!(renamed.status(), StatusCode::OK);
-    assert_eq!(json_of(renamed).await["SubscriptionName"], "Platinum DR");
+    assert_eq!(
+        renamed.status(),
+        StatusCode::OK,
+        "a rename asks nothing of DR"
+    );
+    let renamed = json_of(renamed).await;
+    assert_eq!(renamed["SubscriptionName"], "Platinum DR");
+    assert_eq!(
+        renamed["LifecycleState"], 5,
+        "the failure is still reported"
+    );
 
     let deleted = app
         .notification(Method::DELETE, "/subscriptions")

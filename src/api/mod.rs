@@ -5,8 +5,8 @@
 //! |---|---|---|
 //! | notification | `/notification/...` | WAP service management (subscriptions, quota) |
 //! | usage | `/usage` | WAP usage collector |
-//! | admin | `/admin/...` (provider setup: stamps, policies, cloud pairs) | WAP admin API pass-through, provider tools |
-//! | tenant | `/tenant/subscriptions/{subid}/...` | WAP tenant API pass-through |
+//! | admin | `/admin/...` (provider setup: stamps, policies, cloud pairs; DR status and VMs; jobs, runbooks, VM events) | WAP admin API pass-through, provider tools |
+//! | tenant | `/tenant/subscriptions/{subid}/...` (DR status, VMs, exclusion) | WAP tenant API pass-through |
 //! | health | `/health`, `/health/ready` | load balancers, service managers |
 //! | runbook webhooks | `/webhooks/runbooks/{name}` (the runbook's own token) | a provider's SMA schedules |
 //!
@@ -14,16 +14,21 @@
 //! error leaves as a WAP `Error` in the caller's format.
 
 mod admin;
+mod admin_dr;
 mod auth;
 mod cloud_pairs;
+mod dr;
 mod error;
+mod events;
 mod health;
 mod jobs;
 mod notification;
+mod notification_dr;
 mod runbooks;
 mod setup;
 mod stamp_checks;
 mod tenant;
+mod tenant_dr;
 mod usage;
 mod wire;
 
@@ -88,8 +93,10 @@ pub fn router(state: AppState, secrets: &EndpointSecrets, max_body_bytes: usize)
         .nest(
             "/admin",
             admin::routes()
+                .merge(admin_dr::routes())
                 .merge(jobs::routes())
                 .merge(runbooks::routes())
+                .merge(events::routes())
                 .merge(setup::routes())
                 .merge(cloud_pairs::routes())
                 .merge(stamp_checks::routes())

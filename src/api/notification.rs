@@ -14,11 +14,14 @@ use crate::contract::{
     QuotaUpdateBatch, QuotaUpdateResultBatch, ServiceQuotaSettingList, ServiceUsageSummary,
     SubscriptionList, Usage, WapError, WireSubscription,
 };
-use crate::domain::{DrQuota, QuotaSources, Subscription, SubscriptionChanges, SubscriptionId};
+use crate::domain::{
+    DrQuota, LifecycleState, QuotaSources, Subscription, SubscriptionChanges, SubscriptionId,
+};
 use crate::store::{StoreError, SubscriptionFilter};
 
 use super::AppState;
 use super::error::ApiError;
+use super::notification_dr::{DrAction, has_dr_to_release, plan_dr, start_dr, status_for};
 use super::wire::{Negotiated, Reply, WapBody, bool_param};
 
 /// How often a read-modify-write is retried when another request changed the row first.
@@ -55,8 +58,11 @@ async fn create_subscription(
     WapBody(body): WapBody<WireSubscription>,
 ) -> Result<Reply<WireSubscription>, ApiError> {
     let changes = changes_from(&body)?;
+    let has_dr = has_dr_to_release(&state, body.subscription_id).await?;
+    let mut action = DrAction::None;
     let saved = save_with_retry(&state, body.subscription_id, |existing| {
-        Ok(Some(match existing {
+        let before = existing.clone();
+        let mut next = match existing {
             Some(mut sub) if sub.is_deleted() => {
                 sub.recreate(changes.clone());
                 sub
@@ -66,12 +72,19 @@ async fn create_subscription(
                 sub
             }
             None => Subscription::created(body.subscription_id, changes.clone()),
-        }))
+        };
+        action = plan_dr(before.as_ref(), &mut next, has_dr);
+        Ok(Some(next))
     })
     .await?;
-    tracing::info!(state = saved.state.as_str(), "subscription recorded");
+    start_dr(&state, action, &saved).await?;
+    tracing::info!(
+        state = saved.state.as_str(),
+        lifecycle = saved.lifecycle.as_str(),
+        "subscription recorded"
+    );
     Ok(Reply::with_status(
-        StatusCode::CREATED,
+        status_for(&saved, StatusCode::CREATED),
         format,
         wire_from(&saved),
     ))
@@ -148,16 +161,29 @@ async fn apply_update(
 ) -> Result<Reply<WireSubscription>, ApiError> {
     let id = body.subscription_id;
     let changes = changes_from(&body)?;
+    let has_dr = has_dr_to_release(&state, id).await?;
+    let mut action = DrAction::None;
     let saved = save_with_retry(&state, id, |existing| match existing {
         Some(mut sub) if !sub.is_deleted() => {
+            let before = sub.clone();
             sub.apply(changes.clone());
+            action = plan_dr(Some(&before), &mut sub, has_dr);
             Ok(Some(sub))
         }
         _ => Err(not_found(id)),
     })
     .await?;
-    tracing::info!(state = saved.state.as_str(), "subscription updated");
-    Ok(Reply::ok(format, wire_from(&saved)))
+    start_dr(&state, action, &saved).await?;
+    tracing::info!(
+        state = saved.state.as_str(),
+        lifecycle = saved.lifecycle.as_str(),
+        "subscription updated"
+    );
+    Ok(Reply::with_status(
+        status_for(&saved, StatusCode::OK),
+        format,
+        wire_from(&saved),
+    ))
 }
 
 /// `DELETE /subscriptions/{id}`: idempotent; an unknown or already deleted subscription is success.
@@ -185,7 +211,18 @@ async fn apply_delete(
     format: Negotiated,
     id: SubscriptionId,
 ) -> Result<Reply<WireSubscription>, ApiError> {
+    let has_dr = has_dr_to_release(&state, id).await?;
+    let mut action = DrAction::None;
     let saved = save_with_retry(&state, id, |existing| match existing {
+        // A delete already under way: WAP polls or repeats; answer 202 and start nothing.
+        Some(sub) if sub.lifecycle == LifecycleState::Deleting => Ok(None),
+        Some(mut sub) if !sub.is_deleted() && has_dr => {
+            // Protection to release first: the run leaves the tombstone when done.
+            sub.lifecycle = LifecycleState::Deleting;
+            sub.last_error = None;
+            action = DrAction::Disable;
+            Ok(Some(sub))
+        }
         Some(mut sub) if !sub.is_deleted() => {
             sub.mark_deleted();
             Ok(Some(sub))
@@ -203,8 +240,13 @@ async fn apply_delete(
         }
         Err(other) => return Err(other),
     };
-    tracing::info!("subscription deleted");
-    Ok(Reply::ok(format, wire_from(&sub)))
+    start_dr(&state, action, &sub).await?;
+    tracing::info!(lifecycle = sub.lifecycle.as_str(), "subscription delete");
+    Ok(Reply::with_status(
+        status_for(&sub, StatusCode::OK),
+        format,
+        wire_from(&sub),
+    ))
 }
 
 /// `GET /subscriptions/{id}/usagesummary`: what the subscription uses of its DR quota.
@@ -221,6 +263,12 @@ async fn usage_summary(
         .filter(|s| !s.is_deleted())
         .ok_or_else(|| not_found(id))?;
     let quota = sub.effective_quota()?;
+    let counts = state.store.count_protected_vms(id).await?;
+    let protected: u64 = crate::domain::VmProtectionState::ALL
+        .into_iter()
+        .filter(|s| s.counts_against_quota())
+        .filter_map(|s| counts.get(s.as_str()))
+        .sum();
     Ok(Reply::ok(
         format,
         ServiceUsageSummary {
@@ -230,8 +278,8 @@ async fn usage_summary(
             error_message: None,
             usages: vec![Usage {
                 display_name: "Protected virtual machines".into(),
-                // Protection itself arrives with DR enablement; until then no VM is protected.
-                current_value: 0,
+                // What counts against MaxProtectedVms: protected or being protected.
+                current_value: i64::try_from(protected).unwrap_or(i64::MAX),
                 limit: quota.max_protected_vms.map_or(-1, i64::from),
                 unit_display_name: "VMs".into(),
                 group_id: None,
@@ -260,6 +308,12 @@ async fn update_quota(
     if validate_only {
         return Ok(Reply::ok(format, body).into_response());
     }
+    let mut before = std::collections::HashMap::new();
+    for id in &body.subscription_ids_to_update {
+        if let Some(sub) = state.store.get_subscription(*id).await? {
+            before.insert(*id, sub);
+        }
+    }
     let updated = state
         .store
         .update_quotas(&body.subscription_ids_to_update, &quota)
@@ -279,6 +333,9 @@ async fn update_quota(
             ),
         )
     });
+    for id in &updated {
+        requota(&state, *id, before.get(id)).await?;
+    }
     tracing::info!(
         updated = updated.len(),
         failed = failed.len(),
@@ -293,6 +350,37 @@ async fn update_quota(
         },
     )
     .into_response())
+}
+
+/// Applies DR's rules to a subscription whose quota `PUT /quota` just changed (`before` is the
+/// record as it was): enable DR runs again (the quota applies to existing VMs), or disable DR
+/// when DrEnabled turned off. A repeat of the same batch changed no quota and starts nothing.
+async fn requota(
+    state: &AppState,
+    id: SubscriptionId,
+    before: Option<&Subscription>,
+) -> Result<(), ApiError> {
+    let Some(before) = before.filter(|b| !b.is_deleted()) else {
+        return Ok(());
+    };
+    let has_dr = has_dr_to_release(state, id).await?;
+    let mut action = DrAction::None;
+    let saved = save_with_retry(state, id, |existing| match existing {
+        Some(sub) if !sub.is_deleted() && sub.quota != before.quota => {
+            let mut next = sub.clone();
+            next.lifecycle = LifecycleState::Provisioned;
+            next.last_error = None;
+            action = plan_dr(Some(before), &mut next, has_dr);
+            Ok((action != DrAction::None).then_some(next))
+        }
+        _ => Ok(None),
+    })
+    .await;
+    match saved {
+        Ok(saved) => start_dr(state, action, &saved).await,
+        Err(ApiError::NotFound(_)) => Ok(()),
+        Err(other) => Err(other),
+    }
 }
 
 /// `GET /defaultquota`: the quota a new plan or add-on starts from.

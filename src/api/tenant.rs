@@ -28,6 +28,7 @@ pub struct TenantSubscription(pub Subscription);
 pub fn routes(state: AppState) -> Router<AppState> {
     let scoped = Router::new()
         .route("/", get(get_subscription))
+        .merge(super::tenant_dr::routes())
         .route_layer(from_fn_with_state(state, authorize_tenant));
     Router::new().nest("/subscriptions/{subid}", scoped)
 }

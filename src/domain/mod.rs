@@ -5,6 +5,7 @@
 //! This module does no I/O: no HTTP, no SQL, no clock reads. The edges (api, store) parse into these
 //! types once and then pass them around.
 
+pub mod exclusion;
 pub mod ids;
 pub mod pairing;
 pub mod protection;
@@ -13,9 +14,11 @@ pub mod setup;
 pub mod subscription;
 pub mod usage;
 
+pub use exclusion::{ExclusionActor, ExclusionError, set_exclusion};
 pub use ids::{InvalidId, SubscriptionId};
 pub use pairing::{
-    PairingError, PlanBinding, RequestedSide, StampPlans, check_new_pair, resolve_pair,
+    PairingError, PlanBinding, RequestedSide, StampPlans, check_new_pair, engine_policy_name,
+    resolve_pair,
 };
 pub use protection::{
     Admission, DrPhase, DrSubscription, EXCLUDE_TAG, Exclusion, MirrorState, ProtectedVm, VmHealth,

@@ -133,6 +133,20 @@ pub fn resolve_pair<'a>(
     })
 }
 
+/// The replication engine's name for a pair's policy at a copy frequency: the provider's policy
+/// name, the frequency and a short digest of the pair, so it is stable across runs, unique per
+/// (pair, frequency) and recognisable in the vault (`gold-5min-300s-1a2b3c4d`).
+///
+/// A pairing in the engine is chosen by its policy, so each pair and each frequency a quota asks
+/// for gets its own derived policy and its own container pairing.
+pub fn engine_policy_name(policy_name: &str, pair_id: Uuid, frequency_seconds: u32) -> String {
+    // A digest of the whole id, not its first digits: time-ordered ids share their prefix.
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(pair_id.as_bytes());
+    let short: String = digest[..4].iter().map(|b| format!("{b:02x}")).collect();
+    format!("{policy_name}-{frequency_seconds}s-{short}")
+}
+
 fn bound_side(side: &RequestedSide, stamp: &StampPlans) -> Result<PairSide, PairingError> {
     let plan = stamp
         .plans
@@ -331,6 +345,27 @@ mod tests {
         w.pair(("B", side(&w.b, 0)), ("A", side(&w.a, 1))).unwrap();
         w.pair(("B", side(&w.b, 1)), ("A", side(&w.a, 0))).unwrap();
         assert_eq!(w.pairs.len(), 4);
+    }
+
+    #[test]
+    fn engine_policy_names_are_stable_and_differ_by_pair_and_frequency() {
+        let pair = Uuid::parse_str("1a2b3c4d-0000-4000-8000-000000000001").unwrap();
+        let other = Uuid::parse_str("9f9f9f9f-0000-4000-8000-000000000001").unwrap();
+        let name = engine_policy_name("gold-5min", pair, 300);
+        assert!(name.starts_with("gold-5min-300s-"), "{name}");
+        assert_eq!(name.len(), "gold-5min-300s-".len() + 8);
+        assert_eq!(
+            engine_policy_name("gold-5min", pair, 300),
+            engine_policy_name("gold-5min", pair, 300)
+        );
+        assert_ne!(
+            engine_policy_name("gold-5min", pair, 300),
+            engine_policy_name("gold-5min", pair, 30)
+        );
+        assert_ne!(
+            engine_policy_name("gold-5min", pair, 300),
+            engine_policy_name("gold-5min", other, 300)
+        );
     }
 
     #[test]

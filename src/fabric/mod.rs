@@ -3,7 +3,8 @@
 //! - [`spf`]: the SPF VMM OData service of a stamp (VMs, clouds, VM networks, user roles);
 //! - [`wap_admin`]: the WAP admin API of a stamp (users, plans, add-ons, subscriptions);
 //! - [`replication`]: the engine-neutral [`ReplicationEngine`] trait the DR workflows drive, and
-//!   [`asr`], its Azure Site Recovery implementation (ARM REST, Azure AD client credentials).
+//!   [`asr`], its Azure Site Recovery implementation (ARM REST, Azure AD client credentials);
+//! - [`alerts`]: the provider's alert webhook (replication health).
 //!
 //! Every client is built from one [`HttpSettings`] (timeouts, CA bundle, user agent) and sends
 //! every request through one [`RetryPolicy`], which re-sends only transient failures and only
@@ -14,6 +15,7 @@
 //! follow a URL handed out by a service (next links, operation status) to another origin than the
 //! one it was configured with, since the request would carry our credentials there.
 
+pub mod alerts;
 pub mod asr;
 mod http;
 pub mod odata;
@@ -25,6 +27,7 @@ pub mod wap_admin;
 
 use std::fmt;
 
+pub use alerts::{Alert, AlertClient};
 pub use asr::{AsrEngine, AsrSettings};
 pub use http::HttpSettings;
 pub use replication::ReplicationEngine;

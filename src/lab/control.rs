@@ -1,5 +1,6 @@
 //! The lab's control API, for tests and demos (never for wapdr): knobs, per-stamp outages, the
-//! clock, call counters, a world summary, and quick creation of tenant VMs.
+//! clock, call counters, a world summary, quick creation of tenant VMs, and a per-VM replication
+//! stall (the health knob of one VM).
 //!
 //! It is not subject to the knobs (no latency, no injected errors) and is never counted as a call.
 
@@ -27,6 +28,7 @@ pub fn router(state: Arc<LabState>) -> Router {
         .route("/lab/knobs", get(get_knobs).put(put_knobs))
         .route("/lab/stamps/{name}/outage", post(outage))
         .route("/lab/stamps/{name}/vms", post(create_vms))
+        .route("/lab/vms/{id}/replication", post(stall_replication))
         .route("/lab/calls", get(calls))
         .route("/lab/clock", get(clock))
         .route("/lab/clock/advance", post(advance))
@@ -147,6 +149,39 @@ async fn summary(State(state): State<Arc<LabState>>) -> Json<Value> {
         "stamps": stamps,
         "vault": world.vault.summary(),
     }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StallBody {
+    /// Lab minutes since the last replication cycle; `null` resumes replication now.
+    stalled_minutes: Option<f64>,
+}
+
+/// Stalls (or resumes) the replication of the protected VM `id` (its primary SPF id): the health
+/// knob of one VM. A stalled VM's lag grows with lab time: Warning past two copy intervals,
+/// Critical past an hour.
+async fn stall_replication(
+    State(state): State<Arc<LabState>>,
+    Path(id): Path<Uuid>,
+    Json(body): Json<StallBody>,
+) -> Response {
+    let ago = match body.stalled_minutes {
+        None => None,
+        Some(m) if m.is_finite() && m >= 0.0 => Some(time::Duration::seconds_f64(m * 60.0)),
+        Some(_) => return bad("stalled_minutes must be a non-negative number or null"),
+    };
+    let (mut world, now) = state.world();
+    if !super::asr::model::set_stalled(&mut world, id, ago, now) {
+        return json_response(
+            StatusCode::NOT_FOUND,
+            json!({"error": format!("no protected item for VM {id}")}),
+        );
+    }
+    json_response(
+        StatusCode::OK,
+        json!({"vm": id, "stalled": ago.is_some(), "now": format_datetime(now)}),
+    )
 }
 
 #[derive(Deserialize)]

@@ -20,6 +20,7 @@ mod engine_rows;
 mod postgres;
 pub mod protection;
 mod protection_impl;
+mod protection_rows;
 mod rows;
 pub mod setup;
 mod setup_impl;

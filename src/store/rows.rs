@@ -183,23 +183,31 @@ pub(super) fn distinct_ids(ids: &[SubscriptionId]) -> Vec<SubscriptionId> {
 
 /// A caller's timestamp as both backends can keep it: UTC, whole microseconds (PostgreSQL's
 /// precision), so a record reads back equal whichever backend stored it.
-fn storage_time(at: OffsetDateTime) -> OffsetDateTime {
+pub(super) fn storage_time(at: OffsetDateTime) -> OffsetDateTime {
     let at = at.to_offset(time::UtcOffset::UTC);
     let micros = at.microsecond();
     at.replace_microsecond(micros).unwrap_or(at)
 }
 
-fn encode_json<T: Serialize>(column: &str, row: &str, value: &T) -> Result<String, StoreError> {
+pub(super) fn encode_json<T: Serialize>(
+    column: &str,
+    row: &str,
+    value: &T,
+) -> Result<String, StoreError> {
     serde_json::to_string(value)
         .map_err(|err| StoreError::Corrupt(format!("{column} of '{row}' cannot be encoded: {err}")))
 }
 
-fn decode_json<T: DeserializeOwned>(column: &str, row: &str, text: &str) -> Result<T, StoreError> {
+pub(super) fn decode_json<T: DeserializeOwned>(
+    column: &str,
+    row: &str,
+    text: &str,
+) -> Result<T, StoreError> {
     serde_json::from_str(text)
         .map_err(|err| StoreError::Corrupt(format!("{column} of '{row}' is not valid: {err}")))
 }
 
-fn corrupt(column: &str, row: &str, value: &str) -> StoreError {
+pub(super) fn corrupt(column: &str, row: &str, value: &str) -> StoreError {
     StoreError::Corrupt(format!(
         "{column} of '{row}' holds '{value}', which wapdr cannot read"
     ))

@@ -1,12 +1,112 @@
-//! The DR workflows, written as steps on the engine (`pair_clouds` so far), and what they share:
-//! the fabric clients of a stored stamp ([`StampClients`]) and stamp verification.
+//! The DR workflows, written as steps on the engine, and what they share: the fabric clients of a
+//! stored stamp ([`StampClients`]), stamp verification, the engine's view of a stamp's clouds
+//! ([`fabric_refs`]), and the one way a step says why it cannot go on ([`Stop`]).
+//!
+//! - `pair_clouds`: makes a cloud pair real in the replication engine;
+//! - [`protect`]: the per-VM core ([`reconcile_vm`]) and the `reconcile_vm` workflow;
+//! - `enable_dr` / `disable_dr`: a subscription's DR switched on (mirror, networks, every VM) and off;
+//! - the runbooks' `protect_new_vms` (VMs changed since a cursor), `replication_health` (health, RPO, alerts) and `reconcile_mirrors` (mirror
+//!   subscriptions and replica ownership kept in line).
 //!
 //! Workflows reach the fabric only through `crate::fabric` and persist only through the store;
 //! every step looks before it acts, so it is safe to run again after a crash.
 
+mod disable_dr;
+mod enable_dr;
+pub mod fabric_refs;
+mod mirror;
+mod networks;
 mod pair_clouds;
+pub mod protect;
+mod protect_new_vms;
+mod reconcile_mirrors;
+mod reconcile_vm;
+mod replication_health;
+mod runbook_support;
 mod stamp_clients;
 pub mod stamp_verify;
 
+use std::time::Duration;
+
+pub use disable_dr::{DISABLE_DR, DisableDr, disable_dr_params};
+pub use enable_dr::{ENABLE_DR, EnableDr, enable_dr_params};
 pub use pair_clouds::{PAIR_CLOUDS, PairClouds, pair_clouds_params};
+pub use protect::{disable_vm, needs_another_look, reconcile_vm};
+pub use protect_new_vms::{PROTECT_NEW_VMS, ProtectNewVms, cursor_name};
+pub use reconcile_mirrors::{RECONCILE_MIRRORS, ReconcileMirrors};
+pub use reconcile_vm::{RECONCILE_VM, ReconcileVm, reconcile_vm_params};
+pub use replication_health::{REPLICATION_HEALTH, ReplicationHealth};
 pub use stamp_clients::StampClients;
+
+use crate::engine::{StepContext, StepOutcome};
+use crate::fabric::FabricError;
+use crate::store::StoreError;
+
+/// Why a step (or the per-VM core) cannot go on: worth another try later, or final.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stop {
+    /// A stamp, the vault or the store is unreachable, busy or raced: try again later.
+    Transient(String),
+    /// Nothing will change by trying again; the message says what the provider must do.
+    Final(String),
+}
+
+impl Stop {
+    /// The message, whichever kind.
+    pub fn message(&self) -> &str {
+        match self {
+            Self::Transient(m) | Self::Final(m) => m,
+        }
+    }
+}
+
+impl std::fmt::Display for Stop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.message())
+    }
+}
+
+impl From<FabricError> for Stop {
+    fn from(err: FabricError) -> Self {
+        if err.is_transient() {
+            Self::Transient(err.to_string())
+        } else {
+            Self::Final(err.to_string())
+        }
+    }
+}
+
+impl From<StoreError> for Stop {
+    fn from(err: StoreError) -> Self {
+        // A conflict is another writer winning a race: reading again resolves it.
+        Self::Transient(format!("the store failed: {err}"))
+    }
+}
+
+/// A transient failure: the engine tries again after the kind's backoff.
+pub(crate) fn retry(reason: String) -> StepOutcome {
+    StepOutcome::RetryLater {
+        reason,
+        after: None,
+    }
+}
+
+/// A step that is waiting for the fabric (not failing): look again after `after`.
+pub(crate) fn check_again(reason: String, after: Duration) -> StepOutcome {
+    StepOutcome::RetryLater {
+        reason,
+        after: Some(after),
+    }
+}
+
+/// The transient failures this step has had before this attempt (the engine's count).
+pub(crate) async fn failures_so_far(ctx: &StepContext) -> u32 {
+    match ctx.store.run_steps(ctx.run_id).await {
+        Ok(steps) => steps
+            .iter()
+            .find(|s| s.id == ctx.step_id)
+            .map_or(0, |s| u32::try_from(s.retries).unwrap_or(u32::MAX)),
+        // Unknown: assume none, so a store hiccup never gives up early.
+        Err(_) => 0,
+    }
+}

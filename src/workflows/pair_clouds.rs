@@ -15,15 +15,11 @@ use async_trait::async_trait;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::domain::{CloudPair, InitialReplicationMethod, PairState, ReplicationPolicy, Stamp};
+use crate::domain::{CloudPair, PairState};
 use crate::engine::{RetryPolicy, StepContext, StepOutcome, StepSpec, Workflow};
-use crate::fabric::replication::{
-    Container, Ensured, InitialReplication, OperationState, PolicyRef, PolicySpec,
-};
-use crate::fabric::{FabricError, ReplicationEngine};
+use crate::fabric::replication::Ensured;
 
-use super::StampClients;
-use super::stamp_verify::{discover_spf_stamp, site_for};
+use super::{StampClients, Stop, fabric_refs, failures_so_far, retry};
 
 /// The workflow's registered name.
 pub const PAIR_CLOUDS: &str = "pair_clouds";
@@ -64,47 +60,12 @@ pub fn pair_clouds_params(pair_id: Uuid) -> Value {
     json!({ "pairId": pair_id.to_string() })
 }
 
-/// Why a step cannot go on: worth another try later, or final.
-enum Stop {
-    Transient(String),
-    Final(String),
-}
-
-impl From<FabricError> for Stop {
-    fn from(err: FabricError) -> Self {
-        if err.is_transient() {
-            Self::Transient(err.to_string())
-        } else {
-            Self::Final(err.to_string())
-        }
-    }
-}
-
-impl From<crate::store::StoreError> for Stop {
-    fn from(err: crate::store::StoreError) -> Self {
-        Self::Transient(format!("the store failed: {err}"))
-    }
-}
-
 fn pair_id(params: &Value) -> Result<Uuid, String> {
     params
         .get("pairId")
         .and_then(Value::as_str)
         .and_then(|s| Uuid::parse_str(s).ok())
         .ok_or_else(|| "pairId must be the GUID of a cloud pair".to_owned())
-}
-
-fn policy_spec(policy: &ReplicationPolicy) -> PolicySpec {
-    PolicySpec {
-        copy_frequency_seconds: policy.copy_frequency_seconds,
-        recovery_points: policy.recovery_points,
-        app_consistent_frequency_hours: policy.app_consistent_frequency_hours,
-        compression: policy.compression,
-        initial_replication: match policy.initial_replication {
-            InitialReplicationMethod::OverNetwork => InitialReplication::OverNetwork,
-            InitialReplicationMethod::Offline => InitialReplication::Offline,
-        },
-    }
 }
 
 #[async_trait]
@@ -184,18 +145,6 @@ impl Workflow for PairClouds {
     }
 }
 
-/// The transient failures this step has had before this attempt (the engine's count).
-async fn failures_so_far(ctx: &StepContext) -> u32 {
-    match ctx.store.run_steps(ctx.run_id).await {
-        Ok(steps) => steps
-            .iter()
-            .find(|s| s.id == ctx.step_id)
-            .map_or(0, |s| u32::try_from(s.retries).unwrap_or(u32::MAX)),
-        // Unknown: assume none, so a store hiccup never gives up early.
-        Err(_) => 0,
-    }
-}
-
 impl PairClouds {
     /// Marks the pair Failed with `reason` and ends the run with it.
     async fn fail(&self, ctx: &StepContext, pair: &CloudPair, reason: String) -> StepOutcome {
@@ -211,118 +160,29 @@ impl PairClouds {
     }
 }
 
-fn retry(reason: String) -> StepOutcome {
-    StepOutcome::RetryLater {
-        reason,
-        after: None,
-    }
-}
-
 impl PairClouds {
-    fn engine(&self) -> Result<Arc<dyn ReplicationEngine>, Stop> {
-        self.clients.replication().ok_or_else(|| {
-            Stop::Final(
-                "No replication engine configured: add an [asr] section to wapdr's configuration."
-                    .into(),
-            )
-        })
-    }
-
-    async fn policy_ref(&self, ctx: &StepContext, pair: &CloudPair) -> Result<PolicyRef, Stop> {
-        let policy = ctx.store.get_policy(&pair.policy).await?.ok_or_else(|| {
-            Stop::Final(format!(
-                "Replication policy '{}' no longer exists.",
-                pair.policy
-            ))
-        })?;
-        Ok(self
-            .engine()?
-            .ensure_policy(&policy.name, &policy_spec(&policy))
-            .await?)
-    }
-
-    /// Creates or updates the policy in the engine (by name: safe to repeat).
+    /// Creates or updates the pair's policy in the engine (by name: safe to repeat), at the
+    /// policy's own frequency.
     async fn ensure_policy(&self, ctx: &StepContext, pair: &CloudPair) -> Result<Value, Stop> {
-        let policy = self.policy_ref(ctx, pair).await?;
+        let policy = fabric_refs::ensure_pair_policy(&self.clients, &ctx.store, pair, None).await?;
         Ok(json!({ "policyId": policy.id, "policyName": policy.name }))
-    }
-
-    /// The engine's container for a side's cloud, through the stamp's site.
-    async fn container(
-        &self,
-        ctx: &StepContext,
-        stamp_id: Uuid,
-        cloud_id: Uuid,
-    ) -> Result<Container, Stop> {
-        let stamp: Stamp = ctx
-            .store
-            .get_stamp(stamp_id)
-            .await?
-            .ok_or_else(|| Stop::Final(format!("Stamp {stamp_id} no longer exists.")))?;
-        let spf_stamp_id = match stamp.spf_stamp_id {
-            Some(id) => id,
-            None => {
-                let spf = self.clients.spf(&stamp)?;
-                let id = discover_spf_stamp(&spf, &stamp)
-                    .await?
-                    .map_err(Stop::Final)?;
-                ctx.store.set_spf_stamp_id(stamp.id, id).await?;
-                id
-            }
-        };
-        let engine = self.engine()?;
-        let sites = engine.sites().await?;
-        let site = site_for(&sites, spf_stamp_id).ok_or_else(|| {
-            Stop::Final(format!(
-                "The vault has no site for stamp '{}' (VMM stamp {spf_stamp_id}): register its VMM server in the vault.",
-                stamp.name
-            ))
-        })?;
-        let wanted = cloud_id.to_string();
-        engine
-            .containers(&site.id)
-            .await?
-            .into_iter()
-            .find(|c| c.id.eq_ignore_ascii_case(&wanted))
-            .ok_or_else(|| {
-                Stop::Final(format!(
-                    "The vault has no cloud {cloud_id} on site '{}' of stamp '{}'.",
-                    site.name, stamp.name
-                ))
-            })
     }
 
     /// Pairs the primary cloud's container with the recovery cloud's under the policy, waiting
     /// for the engine's operation; already paired is done.
     async fn ensure_pairing(&self, ctx: &StepContext, pair: &CloudPair) -> Result<Value, Stop> {
-        let policy = self.policy_ref(ctx, pair).await?;
-        let primary = self
-            .container(ctx, pair.primary.stamp_id, pair.primary.cloud_id)
-            .await?;
-        let recovery = self
-            .container(ctx, pair.recovery.stamp_id, pair.recovery.cloud_id)
-            .await?;
-        let engine = self.engine()?;
-        match engine
-            .ensure_container_pairing(&primary, &recovery, &policy)
-            .await?
+        let policy = fabric_refs::ensure_pair_policy(&self.clients, &ctx.store, pair, None).await?;
+        match fabric_refs::ensure_pair_pairing(
+            &self.clients,
+            &ctx.store,
+            pair,
+            &policy,
+            PAIRING_WAIT,
+        )
+        .await?
         {
             Ensured::AlreadyDone => Ok(json!({ "pairing": "already" })),
-            Ensured::Started(operation) => {
-                let status = engine.wait(&operation, PAIRING_WAIT).await?;
-                match status.state {
-                    OperationState::Succeeded => Ok(json!({ "pairing": operation.0 })),
-                    OperationState::Failed { message } => Err(Stop::Final(format!(
-                        "The replication engine could not pair the clouds: {message}"
-                    ))),
-                    OperationState::Cancelled => Err(Stop::Final(
-                        "The replication engine's pairing operation was cancelled.".into(),
-                    )),
-                    OperationState::InProgress => Err(Stop::Transient(
-                        "the replication engine is still pairing the clouds".into(),
-                    )),
-                }
-            }
+            Ensured::Started(operation) => Ok(json!({ "pairing": operation.0 })),
         }
     }
 }

@@ -10,7 +10,8 @@ use uuid::Uuid;
 
 use crate::domain::{PlanBinding, Stamp, StampPlans};
 use crate::fabric::{
-    FabricError, HttpSettings, ReplicationEngine, RetryPolicy, SpfClient, WapAdminClient,
+    AlertClient, FabricError, HttpSettings, ReplicationEngine, RetryPolicy, SpfClient,
+    WapAdminClient,
 };
 
 /// The principal wapdr acts as on a stamp's WAP admin API (`x-ms-principal-id`).
@@ -22,6 +23,7 @@ pub struct StampClients {
     http: HttpSettings,
     retry: RetryPolicy,
     replication: Option<Arc<dyn ReplicationEngine>>,
+    alert_webhook: Option<String>,
 }
 
 impl StampClients {
@@ -35,7 +37,21 @@ impl StampClients {
             http,
             retry,
             replication,
+            alert_webhook: None,
         }
+    }
+
+    /// The same clients, posting alerts to `url` (`[alerts] webhook_url`).
+    pub fn with_alert_webhook(mut self, url: Option<String>) -> Self {
+        self.alert_webhook = url;
+        self
+    }
+
+    /// The alert webhook's client, when one is configured.
+    pub fn alerts(&self) -> Option<Result<AlertClient, FabricError>> {
+        self.alert_webhook
+            .as_deref()
+            .map(|url| AlertClient::new(url, &self.http, self.retry.clone()))
     }
 
     /// The SPF client of a stamp, named `SPF stamp <name>` in errors.

@@ -8,6 +8,8 @@
 #![allow(dead_code)]
 
 pub mod app;
+pub mod dr;
+pub mod dr_api;
 pub mod engine;
 pub mod lab;
 pub mod setup;

@@ -106,25 +106,33 @@ impl ReplicationEngine for AsrEngine {
             "replicationProtectionContainerMappings",
         ];
         let mappings: Vec<Resource<MappingProperties>> = self.list(&base).await?;
-        let to_recovery = mappings.iter().find(|m| {
+        // A container may replicate to several targets, and to one target under several
+        // policies (one per pair and frequency): only a mapping with both is this pairing.
+        let done = mappings.iter().any(|m| {
             m.properties
                 .target_protection_container_id
                 .as_deref()
                 .is_some_and(|t| last_segment(t).eq_ignore_ascii_case(&recovery.id))
+                && m.properties
+                    .policy_id
+                    .as_deref()
+                    .is_some_and(|p| same_resource(p, &policy.id))
         });
-        if let Some(found) = to_recovery {
-            let same_policy = found
-                .properties
-                .policy_id
-                .as_deref()
-                .is_some_and(|p| same_resource(p, &policy.id));
-            if same_policy {
-                return Ok(Ensured::AlreadyDone);
-            }
+        if done {
+            return Ok(Ensured::AlreadyDone);
         }
-        let name = to_recovery
-            .map(|m| m.name.clone())
-            .unwrap_or_else(|| format!("{}-to-{}", primary.id, recovery.id));
+        let taken = |name: &str| mappings.iter().any(|m| m.name.eq_ignore_ascii_case(name));
+        let first = format!("{}-to-{}", primary.id, recovery.id);
+        let mut name = if taken(&first) {
+            format!("{first}-{}", policy.name)
+        } else {
+            first.clone()
+        };
+        let mut n = 2;
+        while taken(&name) {
+            name = format!("{first}-{}-{n}", policy.name);
+            n += 1;
+        }
         let target = self.arm_id(&[
             "replicationFabrics",
             &recovery.site,

@@ -94,22 +94,30 @@ pub(super) fn enable_protection(
         .vault
         .mappings
         .iter()
-        .find(|m| m.primary == (stamp, cloud))
+        .find(|m| m.primary == (stamp, cloud) && m.policy == policy)
         .cloned()
     else {
-        return arm_error(
-            StatusCode::BAD_REQUEST,
-            "ProtectionContainerNotPaired",
-            "The cloud is not paired with a recovery cloud.",
-        );
+        // As ASR: the policy chooses the pairing, so a policy no pairing of the cloud uses is
+        // refused, and so is a cloud with no pairing at all.
+        let paired = world
+            .vault
+            .mappings
+            .iter()
+            .any(|m| m.primary == (stamp, cloud));
+        return if paired {
+            arm_error(
+                StatusCode::BAD_REQUEST,
+                "PolicyNotAssociated",
+                "policyId is not the policy of any of the cloud's pairings.",
+            )
+        } else {
+            arm_error(
+                StatusCode::BAD_REQUEST,
+                "ProtectionContainerNotPaired",
+                "The cloud is not paired with a recovery cloud.",
+            )
+        };
     };
-    if mapping.policy != policy {
-        return arm_error(
-            StatusCode::BAD_REQUEST,
-            "PolicyNotAssociated",
-            "policyId is not the policy of the cloud's pairing.",
-        );
-    }
     let errors = readiness_errors(world, stamp, vm, now);
     if !errors.is_empty() {
         return arm_error(
@@ -140,6 +148,7 @@ pub(super) fn enable_protection(
         initial_replication: None,
         anchor: now,
         stopped_at: None,
+        stalled_since: None,
         final_point: None,
         archived: Vec::new(),
         applied_point: None,

@@ -156,6 +156,9 @@ pub struct Item {
     pub anchor: OffsetDateTime,
     /// Replication stopped here (failover); cycles after it do not exist.
     pub stopped_at: Option<OffsetDateTime>,
+    /// Replication stalled here (control API `POST /lab/vms/{id}/replication`): no cycles after
+    /// it until resumed, so health degrades as the lag grows, as a broken Hyper-V Replica would.
+    pub stalled_since: Option<OffsetDateTime>,
     /// A final synchronisation point (planned failover: the primary's shutdown).
     pub final_point: Option<OffsetDateTime>,
     /// Points of earlier replication segments (before an outage), still retained.
@@ -287,7 +290,10 @@ pub fn replication(world: &World, item: &Item, now: OffsetDateTime) -> Replicati
         .filter_map(|s| world.stamps[*s].down_since)
         .min();
     let mut end = now;
-    for limit in [item.stopped_at, cut_off].into_iter().flatten() {
+    for limit in [item.stopped_at, item.stalled_since, cut_off]
+        .into_iter()
+        .flatten()
+    {
         end = end.min(limit);
     }
     let in_cycles = matches!(
@@ -365,6 +371,38 @@ pub fn replication(world: &World, item: &Item, now: OffsetDateTime) -> Replicati
         errors,
         points,
     }
+}
+
+/// Stalls an item's replication as if its last cycle ran `ago` before `now` (`None` resumes it
+/// from `now`, keeping the stalled segment's points, as after an outage).
+pub fn set_stalled(
+    world: &mut World,
+    name: Uuid,
+    ago: Option<time::Duration>,
+    now: OffsetDateTime,
+) -> bool {
+    let Some(item) = world.vault.items.get(&name).cloned() else {
+        return false;
+    };
+    let rep = replication(world, &item, now);
+    let item = world.vault.items.get_mut(&name).expect("item");
+    match ago {
+        Some(ago) => {
+            let since = now - ago;
+            // The last cycle lands exactly at `since`, even when replication began after it.
+            if item.anchor > since {
+                item.anchor = since;
+            }
+            item.stalled_since = Some(since);
+        }
+        None => {
+            if item.stalled_since.take().is_some() {
+                item.archived = rep.points.iter().map(|(t, _)| *t).collect();
+                item.anchor = now;
+            }
+        }
+    }
+    true
 }
 
 /// A stamp went down or came back: when it comes back, replication of the items that touch it

@@ -1,0 +1,462 @@
+//! `reconcile_mirrors`: for every DR subscription in phase Enabled, checks that the mirror
+//! subscription on the recovery stamp still matches (same id, same account admin and co-admins,
+//! the pair's recovery plan, Suspended — or Active after a failover, with the primary's then
+//! Suspended) and that each replica VM is still owned by the subscription's user role there;
+//! fixes what drifted behind wapdr's back and reports what it fixed in the step's output.
+//!
+//! One step lists the subscriptions and fans out one step per subscription, so one stamp's
+//! outage retries only the subscriptions it touches. Every fix looks before it acts. With
+//! `dry_run` it reports and changes nothing. A plan or account admin that differs cannot be
+//! changed through the WAP admin API and is reported for the provider.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde_json::{Value, json};
+
+use crate::contract::AzureProvisioningInfo;
+use crate::domain::{DrPhase, DrSubscription, MirrorState, Stamp, SubscriptionId};
+use crate::engine::{StepContext, StepOutcome, StepSpec, Workflow};
+use crate::fabric::spf::Owner;
+use crate::fabric::wap_admin::{
+    AdminSubscription, AdminSubscriptionState, NewUser, SubscriptionStatus, UserState,
+};
+use crate::fabric::{FabricError, WapAdminClient};
+use crate::store::DrFilter;
+
+use super::StampClients;
+use super::Stop;
+use super::fabric_refs::{spf_stamp_id, stamp};
+use super::runbook_support::{bool_param, outcome};
+
+/// The workflow's registered name.
+pub const RECONCILE_MIRRORS: &str = "reconcile_mirrors";
+
+/// DR records read per store call while listing.
+const LIST_PAGE: u32 = 500;
+
+/// The mirror-reconciling runbook's workflow; parameters `{"dry_run": false}`.
+pub struct ReconcileMirrors {
+    clients: Arc<StampClients>,
+}
+
+impl ReconcileMirrors {
+    /// The workflow, reaching both stamps through `clients`.
+    pub fn new(clients: Arc<StampClients>) -> Self {
+        Self { clients }
+    }
+}
+
+#[async_trait]
+impl Workflow for ReconcileMirrors {
+    fn name(&self) -> &'static str {
+        RECONCILE_MIRRORS
+    }
+
+    fn validate(&self, params: &Value) -> Result<(), String> {
+        bool_param(params, "dry_run", false).map(drop)
+    }
+
+    fn first_stages(&self, _params: &Value) -> Vec<Vec<StepSpec>> {
+        vec![vec![
+            StepSpec::new("list enabled subscriptions", "list").at_least_once(),
+        ]]
+    }
+
+    fn subscription_of(&self, _params: &Value) -> Option<String> {
+        None
+    }
+
+    #[tracing::instrument(skip_all, fields(run_id = %ctx.run_id, step = %step.name))]
+    async fn run_step(&self, ctx: &StepContext, step: &StepSpec) -> StepOutcome {
+        let result = match step.kind.as_str() {
+            "list" => list(ctx).await,
+            "reconcile_mirror" => self.reconcile(ctx, step).await.map(StepOutcome::Done),
+            other => Err(Stop::Final(format!("unknown step kind '{other}'"))),
+        };
+        outcome(result)
+    }
+}
+
+/// Lists the Enabled subscriptions and fans out one step each.
+async fn list(ctx: &StepContext) -> Result<StepOutcome, Stop> {
+    let mut steps = Vec::new();
+    let mut after = None;
+    loop {
+        let page = ctx
+            .store
+            .list_dr_subscriptions(&DrFilter {
+                phase: Some(DrPhase::Enabled),
+                after,
+                limit: Some(LIST_PAGE),
+                ..DrFilter::default()
+            })
+            .await?;
+        after = page.last().map(|dr| dr.subscription_id);
+        let full = page.len() == LIST_PAGE as usize;
+        steps.extend(page.into_iter().map(|dr| {
+            StepSpec::new(
+                format!("reconcile mirror {}", dr.subscription_id),
+                "reconcile_mirror",
+            )
+            .with_input(json!({ "subscriptionId": dr.subscription_id.to_string() }))
+            .at_least_once()
+        }));
+        if !full {
+            break;
+        }
+    }
+    let output = json!({ "subscriptions": steps.len() });
+    Ok(if steps.is_empty() {
+        StepOutcome::Done(output)
+    } else {
+        StepOutcome::DoneThen {
+            output,
+            next: vec![steps],
+        }
+    })
+}
+
+/// What one subscription's reconciliation found and did.
+#[derive(Default)]
+struct Report {
+    fixed: Vec<String>,
+    drift: Vec<String>,
+}
+
+impl Report {
+    /// Notes a difference: fixed unless this is a dry run.
+    fn found(&mut self, dry_run: bool, what: String) {
+        if dry_run {
+            self.drift.push(what);
+        } else {
+            self.fixed.push(what);
+        }
+    }
+}
+
+fn same_names(a: &[String], b: &[String]) -> bool {
+    let norm = |v: &[String]| {
+        let mut v: Vec<String> = v.iter().map(|s| s.trim().to_ascii_lowercase()).collect();
+        v.sort();
+        v.dedup();
+        v
+    };
+    norm(a) == norm(b)
+}
+
+impl ReconcileMirrors {
+    async fn reconcile(&self, ctx: &StepContext, step: &StepSpec) -> Result<Value, Stop> {
+        let dry_run = bool_param(&ctx.params, "dry_run", false).map_err(Stop::Final)?;
+        let id = step
+            .input
+            .get("subscriptionId")
+            .and_then(Value::as_str)
+            .and_then(|s| SubscriptionId::parse(s).ok())
+            .ok_or_else(|| Stop::Final("the step names no subscription".into()))?;
+        let Some(dr) = ctx.store.get_dr_subscription(id).await? else {
+            return Ok(json!({ "subscriptionId": id.to_string(), "skipped": "no DR record" }));
+        };
+        if dr.phase != DrPhase::Enabled {
+            // Enablement or disablement owns the mirror while it runs.
+            return Ok(
+                json!({ "subscriptionId": id.to_string(), "skipped": format!("phase {}", dr.phase.as_str()) }),
+            );
+        }
+        let (Some(pair_id), Some(primary_id), Some(recovery_id)) =
+            (dr.pair_id, dr.primary_stamp_id, dr.recovery_stamp_id)
+        else {
+            return Err(Stop::Final(format!(
+                "DR subscription {id} is Enabled but names no pair or stamps."
+            )));
+        };
+        let pair = ctx.store.get_cloud_pair(pair_id).await?.ok_or_else(|| {
+            Stop::Final(format!(
+                "Cloud pair {pair_id} of subscription {id} no longer exists."
+            ))
+        })?;
+        let primary = stamp(&ctx.store, primary_id).await?;
+        let recovery = stamp(&ctx.store, recovery_id).await?;
+        let on_recovery = dr.active_stamp_id == Some(recovery.id);
+        let active = if on_recovery { &recovery } else { &primary };
+
+        let mut report = Report::default();
+        let wap_active = self.clients.wap_admin(active)?;
+        let wap_recovery = self.clients.wap_admin(&recovery)?;
+        let Some(source) = wap_active.get_subscription(id).await? else {
+            report.drift.push(format!(
+                "The subscription is missing on its active stamp '{}'; nothing to mirror.",
+                active.name
+            ));
+            return Ok(report_json(id, &report));
+        };
+        let owner = dr
+            .owner
+            .clone()
+            .or_else(|| source.account_admin_live_email_id.clone())
+            .ok_or_else(|| Stop::Final(format!("Subscription {id} has no account admin.")))?;
+        let mirror_state = if on_recovery {
+            MirrorState::Active
+        } else {
+            MirrorState::Suspended
+        };
+        let mirror = match wap_recovery.get_subscription(id).await? {
+            Some(mirror) => Some(mirror),
+            None => {
+                report.found(
+                    dry_run,
+                    format!(
+                        "Mirror subscription missing on '{}': recreated.",
+                        recovery.name
+                    ),
+                );
+                if dry_run {
+                    None
+                } else {
+                    Some(
+                        recreate_mirror(&wap_recovery, &source, &owner, &pair.recovery.plan_id)
+                            .await?,
+                    )
+                }
+            }
+        };
+        if let Some(mirror) = mirror {
+            self.align_mirror(
+                &wap_recovery,
+                &source,
+                &mirror,
+                mirror_state,
+                &owner,
+                &pair.recovery.plan_id,
+                dry_run,
+                &mut report,
+            )
+            .await?;
+        }
+        if on_recovery {
+            self.suspend_primary(&primary, id, dry_run, &mut report)
+                .await?;
+        }
+        self.restore_replica_owners(ctx, &dr, &recovery, &owner, dry_run, &mut report)
+            .await?;
+        if !dry_run && dr.mirror != mirror_state {
+            let mut updated = dr.clone();
+            updated.mirror = mirror_state;
+            ctx.store.put_dr_subscription(&updated).await?;
+        }
+        Ok(report_json(id, &report))
+    }
+
+    /// Co-admins, state, plan and account admin of an existing mirror.
+    #[allow(clippy::too_many_arguments)]
+    async fn align_mirror(
+        &self,
+        wap: &WapAdminClient,
+        source: &AdminSubscription,
+        mirror: &AdminSubscription,
+        state: MirrorState,
+        owner: &str,
+        plan_id: &str,
+        dry_run: bool,
+        report: &mut Report,
+    ) -> Result<(), Stop> {
+        let id = source.subscription_id;
+        if !same_names(&mirror.co_admin_names, &source.co_admin_names) {
+            report.found(
+                dry_run,
+                format!(
+                    "Mirror co-admins were [{}], set to [{}].",
+                    mirror.co_admin_names.join(", "),
+                    source.co_admin_names.join(", ")
+                ),
+            );
+            if !dry_run {
+                wap.set_co_admins(id, &source.co_admin_names).await?;
+            }
+        }
+        let (wanted, status) = match state {
+            MirrorState::Active => (AdminSubscriptionState::Active, SubscriptionStatus::Active),
+            _ => (
+                AdminSubscriptionState::Suspended,
+                SubscriptionStatus::Suspended,
+            ),
+        };
+        if mirror.state != wanted {
+            report.found(
+                dry_run,
+                format!("Mirror was {:?}, set to {:?}.", mirror.state, wanted),
+            );
+            if !dry_run {
+                wap.set_subscription_status(id, status).await?;
+            }
+        }
+        if mirror.plan_id.as_deref() != Some(plan_id) {
+            report.drift.push(format!(
+                "Mirror is on plan {} instead of the pair's recovery plan {plan_id}: move it in WAP.",
+                mirror.plan_id.as_deref().unwrap_or("(none)")
+            ));
+        }
+        if !mirror
+            .account_admin_live_email_id
+            .as_deref()
+            .is_some_and(|a| a.eq_ignore_ascii_case(owner))
+        {
+            report.drift.push(format!(
+                "Mirror's account admin is {} instead of {owner}: fix it in WAP.",
+                mirror
+                    .account_admin_live_email_id
+                    .as_deref()
+                    .unwrap_or("(none)")
+            ));
+        }
+        Ok(())
+    }
+
+    /// After a failover the primary's subscription must not be usable too.
+    async fn suspend_primary(
+        &self,
+        primary: &Stamp,
+        id: SubscriptionId,
+        dry_run: bool,
+        report: &mut Report,
+    ) -> Result<(), Stop> {
+        let wap = self.clients.wap_admin(primary)?;
+        match wap.get_subscription(id).await {
+            Ok(Some(sub)) if sub.state == AdminSubscriptionState::Active => {
+                report.found(
+                    dry_run,
+                    format!(
+                        "Subscription on primary stamp '{}' was Active: suspended.",
+                        primary.name
+                    ),
+                );
+                if !dry_run {
+                    wap.set_subscription_status(id, SubscriptionStatus::Suspended)
+                        .await?;
+                }
+            }
+            Ok(_) => {}
+            // The primary may be the site that failed: report it, do not hold the rest up.
+            Err(err) if err.is_transient() => report.drift.push(format!(
+                "Primary stamp '{}' could not be checked: {err}",
+                primary.name
+            )),
+            Err(err) => return Err(err.into()),
+        }
+        Ok(())
+    }
+
+    /// Gives each replica back to the subscription's user role on the recovery stamp.
+    async fn restore_replica_owners(
+        &self,
+        ctx: &StepContext,
+        dr: &DrSubscription,
+        recovery: &Stamp,
+        owner: &str,
+        dry_run: bool,
+        report: &mut Report,
+    ) -> Result<(), Stop> {
+        let vms = ctx.store.list_protected_vms(dr.subscription_id).await?;
+        let replicas: Vec<_> = vms
+            .iter()
+            .filter(|vm| vm.replica_owned)
+            .filter_map(|vm| vm.replica_vm_id.map(|r| (vm, r)))
+            .collect();
+        if replicas.is_empty() {
+            return Ok(());
+        }
+        let spf = self.clients.spf(recovery)?;
+        let vmm_stamp = spf_stamp_id(&self.clients, &ctx.store, recovery).await?;
+        let role_id = dr.subscription_id.as_uuid();
+        let Some(role) = spf.get_user_role(role_id).await? else {
+            report.drift.push(format!(
+                "The subscription's user role is missing on '{}': replicas cannot be given back until the mirror exists.",
+                recovery.name
+            ));
+            return Ok(());
+        };
+        for (vm, replica_id) in replicas {
+            let Some(replica) = spf.get_vm(vmm_stamp, replica_id).await? else {
+                report.drift.push(format!(
+                    "Replica {replica_id} of VM '{}' is missing on '{}'.",
+                    vm.name, recovery.name
+                ));
+                continue;
+            };
+            let current = replica.owner.as_ref().and_then(|o| o.role_id);
+            if current == Some(role_id) {
+                continue;
+            }
+            report.found(
+                dry_run,
+                format!(
+                    "Replica of VM '{}' was owned by {}: given back to the subscription.",
+                    vm.name,
+                    current.map_or("nobody".to_owned(), |r| r.to_string())
+                ),
+            );
+            if !dry_run {
+                let new_owner = Owner {
+                    user_name: Some(owner.to_owned()),
+                    role_name: Some(role.name.clone()),
+                    role_id: Some(role_id),
+                };
+                spf.set_vm_owner(vmm_stamp, replica_id, &new_owner).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Creates the mirror again: the user if missing, then the subscription with the same id, admin,
+/// co-admins and name on the recovery plan, suspended.
+async fn recreate_mirror(
+    wap: &WapAdminClient,
+    source: &AdminSubscription,
+    owner: &str,
+    plan_id: &str,
+) -> Result<AdminSubscription, Stop> {
+    if wap.get_user(owner).await?.is_none() {
+        let user = NewUser {
+            name: owner.to_owned(),
+            email: owner.to_owned(),
+            state: UserState::Active,
+        };
+        match wap.create_user(&user).await {
+            Ok(_) | Err(FabricError::Conflict { .. }) => {}
+            Err(err) => return Err(err.into()),
+        }
+    }
+    let info = AzureProvisioningInfo {
+        account_admin_live_email_id: Some(owner.to_owned()),
+        account_admin_live_puid: None,
+        account_id: None,
+        friendly_name: source.subscription_name.clone(),
+        offer_category: None,
+        offer_info: None,
+        offer_type: 0,
+        reason_code: None,
+        service_admin_live_email_id: None,
+        service_admin_live_puid: None,
+        subscription_id: source.subscription_id,
+        status: None,
+        plan_id: Some(plan_id.to_owned()),
+        co_admin_names: Some(source.co_admin_names.clone()),
+    };
+    match wap.create_subscription(&info).await {
+        // Created meanwhile (a re-run after a crash): the alignment that follows fixes the rest.
+        Ok(_) | Err(FabricError::Conflict { .. }) => {}
+        Err(err) => return Err(err.into()),
+    }
+    Ok(wap
+        .set_subscription_status(source.subscription_id, SubscriptionStatus::Suspended)
+        .await?)
+}
+
+fn report_json(id: SubscriptionId, report: &Report) -> Value {
+    json!({
+        "subscriptionId": id.to_string(),
+        "fixed": report.fixed,
+        "drift": report.drift,
+    })
+}
