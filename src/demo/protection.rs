@@ -82,21 +82,14 @@ impl Admin<'_> {
         Ok(body.as_array().cloned().unwrap_or_default())
     }
 
-    /// The subscription's LifecycleState as WAP sees it through the notification endpoint.
-    async fn lifecycle(&self, subscription: SubscriptionId) -> anyhow::Result<Value> {
-        let (user, password) = &self.running.secrets.notification;
-        let body: Value = self
-            .client
-            .get(format!(
-                "{}/notification/subscriptions/{subscription}",
-                self.running.url()
-            ))
-            .basic_auth(user, Some(password.expose_secret()))
-            .send()
-            .await?
-            .json()
-            .await?;
-        Ok(body)
+    /// The subscription's DR status (phase, message, stamps, counts).
+    async fn dr(&self, subscription: SubscriptionId) -> anyhow::Result<Value> {
+        self.call(
+            reqwest::Method::GET,
+            &format!("/subscriptions/{subscription}/dr"),
+            None,
+        )
+        .await
     }
 }
 
@@ -142,24 +135,17 @@ pub async fn watch_enablement(
     );
     let vms = loop {
         let vms = admin.vms(subscription).await?;
-        let lifecycle = text(&admin.lifecycle(subscription).await?, "LifecycleState").to_owned();
+        let dr = admin.dr(subscription).await?;
+        let phase = text(&dr, "Phase").to_owned();
         bar.set_length(vms.len() as u64);
         bar.set_position(vms.iter().filter(|v| settled(v)).count() as u64);
-        bar.set_message(format!("{:?}, subscription {lifecycle}", by_state(&vms)));
+        bar.set_message(format!("{:?}, DR {phase}", by_state(&vms)));
         bar.tick();
-        if lifecycle == "OutOfSync" {
+        if phase == "Failed" {
             bar.abandon();
-            let dr = admin
-                .call(
-                    reqwest::Method::GET,
-                    &format!("/subscriptions/{subscription}/dr"),
-                    None,
-                )
-                .await
-                .unwrap_or(Value::Null);
             bail!("enablement failed: {}", member(&dr, "Message"));
         }
-        if !vms.is_empty() && vms.iter().all(settled) && lifecycle == "Provisioned" {
+        if !vms.is_empty() && vms.iter().all(settled) && phase == "Enabled" {
             break vms;
         }
         ensure!(
