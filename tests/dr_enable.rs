@@ -24,6 +24,7 @@ on_both_backends!(
     enabling_dr_protects_every_vm_gives_replicas_to_the_tenant_and_builds_the_mirror,
     a_tagged_vm_is_excluded_and_a_vm_beyond_the_quota_waits_until_the_quota_rises,
     a_vm_the_fabric_cannot_protect_is_unprotectable_with_the_fabrics_reason,
+    a_vm_still_being_created_waits_with_a_reason_and_is_protected_once_created,
     the_quotas_replication_frequency_is_the_vault_items_policy_frequency,
     a_plan_without_a_pair_is_out_of_sync_naming_the_plan_until_the_provider_pairs_it,
     a_vm_deleted_on_the_fabric_is_released_and_usage_counts_what_is_protected,
@@ -208,9 +209,16 @@ async fn a_vm_the_fabric_cannot_protect_is_unprotectable_with_the_fabrics_reason
     let (app, lab) = (&world.app, &world.lab);
     let tenant = new_tenant(lab, "frank@tailspin.lab", "a-gold").await;
     let ready = add_vms(lab, &tenant, "Gold", "frank", 1, &[]).await;
-    // A VM whose creation never finishes: the vault will not protect it.
-    set_knobs(lab, json!({ "vm_create_seconds": 1.0e9 })).await;
-    let creating = add_vms_with(lab, &tenant, "Gold", "frank-new", 1, &[], false).await;
+    let blocked = add_vms_with(
+        lab,
+        &tenant,
+        "Gold",
+        "frank-db",
+        1,
+        &[],
+        json!({ "description": "SQL cluster node with a pass-through disk" }),
+    )
+    .await;
 
     notify_create(app, &notification_body(&tenant, &[("DrEnabled", "true")])).await;
     assert_eq!(
@@ -218,19 +226,76 @@ async fn a_vm_the_fabric_cannot_protect_is_unprotectable_with_the_fabrics_reason
         PROVISIONED
     );
 
-    let stuck = record(app, &tenant, creating[0]).await;
-    assert_eq!(stuck.state, VmProtectionState::Unprotectable);
+    let refused = record(app, &tenant, blocked[0]).await;
+    assert_eq!(refused.state, VmProtectionState::Unprotectable);
     assert!(
-        stuck
+        refused
             .reason
             .as_deref()
             .unwrap_or_default()
-            .contains("still being created"),
-        "{stuck:?}"
+            .contains("pass-through disk"),
+        "{refused:?}"
     );
     assert_eq!(
         until_all(app, &tenant, &ready, VmProtectionState::Protected).await[0].state,
         VmProtectionState::Protected
+    );
+}
+
+async fn a_vm_still_being_created_waits_with_a_reason_and_is_protected_once_created(
+    backend: Backend,
+) {
+    let Some(world) = gold_world(backend).await else {
+        return;
+    };
+    let (app, lab) = (&world.app, &world.lab);
+    let tenant = new_tenant(lab, "fred@tailspin.lab", "a-gold").await;
+    // Creation takes 15 s of real time (lab clock at 600×).
+    set_knobs(lab, json!({ "vm_create_seconds": 9000.0 })).await;
+    let creating = add_vms_with(
+        lab,
+        &tenant,
+        "Gold",
+        "fred",
+        1,
+        &[],
+        json!({ "running": false }),
+    )
+    .await;
+
+    notify_create(app, &notification_body(&tenant, &[("DrEnabled", "true")])).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let waiting = loop {
+        let found = app
+            .store()
+            .get_protected_vm(tenant.id, creating[0])
+            .await
+            .expect("store");
+        if let Some(vm) = found.filter(|vm| vm.reason.is_some()) {
+            break vm;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no record while creating"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert_eq!(waiting.state, VmProtectionState::Pending, "{waiting:?}");
+    assert!(
+        waiting
+            .reason
+            .as_deref()
+            .unwrap_or_default()
+            .contains("still being created"),
+        "{waiting:?}"
+    );
+    assert_eq!(
+        until_all(app, &tenant, &creating, VmProtectionState::Protected).await[0].state,
+        VmProtectionState::Protected
+    );
+    assert_eq!(
+        settled_lifecycle(app, &tenant).await["LifecycleState"],
+        PROVISIONED
     );
 }
 

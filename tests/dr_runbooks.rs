@@ -3,8 +3,8 @@
 //! replication-health records health and RPO and alerts once when a VM degrades, and
 //! reconcile-mirrors repairs a mirror and replica ownership changed behind wapdr's back.
 //!
-//! Enablement is set up as enable DR leaves it: the tenant's subscription known to wapdr, its
-//! mirror on stamp B, and its DR record Enabled for the Gold pair.
+//! Enablement is the real one: the tenant's subscription is posted through WAP's notification
+//! endpoint and each test starts once enable DR has finished (mirror built, DR Enabled).
 
 mod common;
 
@@ -12,17 +12,17 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::app::{Backend, TestApp};
+use common::dr::{
+    PROVISIONED, Tenant, add_vms, admin, gold_world_on, new_tenant, notification_body,
+    notify_create, settled_lifecycle,
+};
 use common::lab::{small_lab, spf, wap_admin};
-use common::setup::{asr_section, bound_cloud, pair_body, register_lab_stamps};
+use common::setup::asr_section;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use uuid::Uuid;
-use wapdr::contract::AzureProvisioningInfo;
-use wapdr::domain::{
-    DrPhase, DrSubscription, MirrorState, ProtectedVm, SubscriptionId, VmHealth, VmProtectionState,
-};
+use wapdr::domain::{DrPhase, MirrorState, ProtectedVm, VmHealth, VmProtectionState};
 use wapdr::fabric::spf::Owner;
-use wapdr::fabric::wap_admin::{NewUser, SubscriptionStatus, UserState};
 use wapdr::lab::LabHandle;
 
 on_both_backends!(
@@ -33,15 +33,15 @@ on_both_backends!(
     reconcile_mirrors_recreates_a_deleted_mirror_and_gives_replicas_back,
 );
 
-/// The tenant whose subscription has DR in these tests.
-const TENANT: &str = "alice@contoso.lab";
+/// The tenant whose new subscription has DR in these tests (not one the lab seeded).
+const TENANT: &str = "frank@fabrikam.lab";
 
 /// A lab, wapdr with an alert sink, and one DR-enabled subscription on the Gold pair.
 struct World {
     app: TestApp,
     lab: LabHandle,
     stamp_a: String,
-    subscription: SubscriptionId,
+    tenant: Tenant,
     alerts: Arc<Mutex<Vec<Value>>>,
 }
 
@@ -63,21 +63,6 @@ async fn alert_sink() -> (String, Arc<Mutex<Vec<Value>>>) {
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
     (format!("http://{addr}/hook"), got)
-}
-
-async fn admin(
-    app: &TestApp,
-    method: Method,
-    path: &str,
-    body: Option<Value>,
-) -> (StatusCode, Value) {
-    let mut request = app.admin(method, path);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.expect("admin call");
-    let status = response.status();
-    (status, response.json().await.unwrap_or(Value::Null))
 }
 
 async fn until<T>(what: &str, mut probe: impl AsyncFnMut() -> Option<T>) -> T {
@@ -110,113 +95,52 @@ async fn dr_world(backend: Backend) -> Option<World> {
         .await;
         assert_eq!(status, StatusCode::OK, "{view}");
     }
-    let (a, b) = register_lab_stamps(&app, &lab).await;
-    let (status, _) = admin(
-        &app,
-        Method::POST,
-        "/policies",
-        Some(json!({"name": "gold-5min"})),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED);
-    let body = pair_body(
-        (&a, "a-gold", bound_cloud(&lab, 0, "a-gold").await),
-        (&b, "b-gold", bound_cloud(&lab, 1, "b-gold").await),
-        "gold-5min",
-    );
-    let (status, pair) = admin(&app, Method::POST, "/cloud-pairs", Some(body)).await;
-    assert_eq!(status, StatusCode::CREATED, "{pair}");
-    let pair_id = pair["Id"].as_str().unwrap().to_owned();
-    until("the pair to be Paired", async || {
-        let (_, p) = admin(&app, Method::GET, &format!("/cloud-pairs/{pair_id}"), None).await;
-        (p["State"] == "Paired").then_some(())
-    })
-    .await;
-    for stamp in [&a, &b] {
-        admin(&app, Method::POST, &format!("/stamps/{stamp}/verify"), None).await;
+    let world = gold_world_on(app, lab).await;
+    for stamp in [&world.a, &world.b] {
+        admin(
+            &world.app,
+            Method::POST,
+            &format!("/stamps/{stamp}/verify"),
+            None,
+        )
+        .await;
     }
 
-    // The tenant's subscription, as WAP-A holds it and as WAP told wapdr.
-    let subs = wap_admin(&lab, 0)
-        .list_subscriptions(&Default::default())
+    // The tenant's subscription on the paired plan, as WAP tells wapdr; enable DR does the rest.
+    let tenant = new_tenant(&world.lab, TENANT, "a-gold").await;
+    let (status, body) = notify_create(&world.app, &notification_body(&tenant, &[])).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let done = settled_lifecycle(&world.app, &tenant).await;
+    assert_eq!(done["LifecycleState"], PROVISIONED, "{done}");
+    let dr = world
+        .app
+        .store()
+        .get_dr_subscription(tenant.id)
         .await
-        .unwrap();
-    let sub = subs
-        .iter()
-        .find(|s| s.account_admin_live_email_id.as_deref() == Some(TENANT))
-        .expect("the tenant's subscription");
-    let id = sub.subscription_id;
-    let created = app
-        .notification(Method::POST, "/subscriptions")
-        .json(&json!({
-            "SubscriptionId": id.to_string(), "SubscriptionName": "Gold DR", "State": 0,
-            "LifecycleState": 0, "QuotaSettings": [], "AdminId": TENANT, "CoAdminIds": [],
-        }))
-        .send()
-        .await
-        .unwrap();
-    assert!(created.status().is_success(), "{}", created.status());
-
-    // Its mirror on B (same id, paired plan, suspended), as enable DR leaves it.
-    let wap_b = wap_admin(&lab, 1);
-    let _ = wap_b
-        .create_user(&NewUser {
-            name: TENANT.into(),
-            email: TENANT.into(),
-            state: UserState::Active,
-        })
-        .await;
-    wap_b.create_subscription(&mirror_info(id)).await.unwrap();
-    wap_b
-        .set_subscription_status(id, SubscriptionStatus::Suspended)
-        .await
-        .unwrap();
-
-    let mut dr = DrSubscription::enabling(id);
-    dr.phase = DrPhase::Enabled;
-    dr.pair_id = Some(pair_id.parse().unwrap());
-    dr.primary_stamp_id = Some(a.parse().unwrap());
-    dr.recovery_stamp_id = Some(b.parse().unwrap());
-    dr.active_stamp_id = dr.primary_stamp_id;
-    dr.primary_plan_id = Some("a-gold".into());
-    dr.owner = Some(TENANT.into());
-    dr.mirror = MirrorState::Suspended;
-    app.store().put_dr_subscription(&dr).await.unwrap();
+        .unwrap()
+        .expect("a DR record");
+    assert_eq!(dr.phase, DrPhase::Enabled, "{dr:?}");
+    assert_eq!(dr.mirror, MirrorState::Suspended);
     Some(World {
-        app,
-        lab,
-        stamp_a: a,
-        subscription: id,
+        app: world.app,
+        lab: world.lab,
+        stamp_a: world.a,
+        tenant,
         alerts,
     })
 }
 
-fn mirror_info(id: SubscriptionId) -> AzureProvisioningInfo {
-    AzureProvisioningInfo {
-        account_admin_live_email_id: Some(TENANT.into()),
-        account_admin_live_puid: None,
-        account_id: None,
-        friendly_name: Some("Gold DR".into()),
-        offer_category: None,
-        offer_info: None,
-        offer_type: 0,
-        reason_code: None,
-        service_admin_live_email_id: None,
-        service_admin_live_puid: None,
-        subscription_id: id,
-        status: None,
-        plan_id: Some("b-gold".into()),
-        co_admin_names: Some(Vec::new()),
-    }
+/// Creates one running VM of the tenant in stamp A's Gold cloud; returns its SPF id.
+async fn new_vm(w: &World, name: &str) -> Uuid {
+    add_vms(&w.lab, &w.tenant, "Gold", name, 1, &[]).await[0]
 }
 
-/// Creates one running VM for `owner` in stamp A's Gold cloud; returns its SPF id.
-async fn new_vm(lab: &LabHandle, owner: Option<SubscriptionId>, name: &str) -> Uuid {
+/// Creates one running VM that no subscription owns in stamp A's Gold cloud; returns its SPF id.
+async fn stray_vm(lab: &LabHandle) -> Uuid {
     let response = reqwest::Client::new()
         .post(format!("{}/lab/stamps/A/vms", lab.control()))
         .json(&json!({
-            "subscription_id": owner.map(|o| o.to_string()), "cloud": "Gold",
-            "name_prefix": name, "running": true, "total_size": 10i64 << 30,
+            "subscription_id": null, "cloud": "Gold", "name_prefix": "stray", "running": true, "total_size": 1_i64 << 30,
         }))
         .send()
         .await
@@ -225,11 +149,10 @@ async fn new_vm(lab: &LabHandle, owner: Option<SubscriptionId>, name: &str) -> U
     let body: Value = response.json().await.unwrap();
     body["ids"][0].as_str().unwrap().parse().unwrap()
 }
-
 async fn record(w: &World, vm: Uuid) -> Option<ProtectedVm> {
     w.app
         .store()
-        .get_protected_vm(w.subscription, vm)
+        .get_protected_vm(w.tenant.id, vm)
         .await
         .unwrap()
 }
@@ -289,7 +212,7 @@ async fn a_created_event_protects_the_new_vm_and_a_deleted_event_disables_it(bac
     let Some(w) = dr_world(backend).await else {
         return;
     };
-    let vm = new_vm(&w.lab, Some(w.subscription), "new").await;
+    let vm = new_vm(&w, "new").await;
 
     let (status, answer) = event(
         &w,
@@ -298,7 +221,7 @@ async fn a_created_event_protects_the_new_vm_and_a_deleted_event_disables_it(bac
     .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
     assert_eq!(answer["Action"], "Reconcile");
-    assert_eq!(answer["SubscriptionId"], w.subscription.to_string());
+    assert_eq!(answer["SubscriptionId"], w.tenant.id.to_string());
     let vm_record = protected(&w, vm).await;
     assert!(vm_record.replica_vm_id.is_some());
 
@@ -347,7 +270,7 @@ async fn bad_vm_events_are_refused_and_vms_of_no_dr_subscription_are_left_alone(
     assert_eq!(status, StatusCode::NOT_FOUND);
 
     // A VM with no owner subscription: accepted, nothing started, and said so.
-    let stray = new_vm(&w.lab, None, "stray").await;
+    let stray = stray_vm(&w.lab).await;
     let (status, answer) = event(
         &w,
         json!({"event": "created", "stampId": w.stamp_a, "vmId": stray}),
@@ -365,8 +288,9 @@ async fn protect_new_vms_protects_a_new_vm_reading_only_what_changed(backend: Ba
     let Some(w) = dr_world(backend).await else {
         return;
     };
-    // The seeded VMs all share one ModifiedTime; a VM created now is the stamp's latest change.
-    let earlier = new_vm(&w.lab, Some(w.subscription), "earlier").await;
+    // The seeded VMs all share one ModifiedTime; a VM created now is the stamp's latest change,
+    // and one created after enable DR finished is left to the safety net (no event is sent).
+    let earlier = new_vm(&w, "earlier").await;
     // First run: no cursor, a full read of stamp A, every VM of the tenant handed over.
     let first = run_runbook(&w, "protect-new-vms").await;
     let scan = &outputs(&first, "scan_stamp")[0];
@@ -376,7 +300,7 @@ async fn protect_new_vms_protects_a_new_vm_reading_only_what_changed(backend: Ba
     assert!(handed.contains(&json!(earlier.to_string())), "{scan}");
     protected(&w, earlier).await;
 
-    let vm = new_vm(&w.lab, Some(w.subscription), "later").await;
+    let vm = new_vm(&w, "later").await;
     let second = run_runbook(&w, "protect-new-vms").await;
     let scan = &outputs(&second, "scan_stamp")[0];
     assert_eq!(scan["fullRead"], false, "{scan}");
@@ -387,14 +311,14 @@ async fn protect_new_vms_protects_a_new_vm_reading_only_what_changed(backend: Ba
     );
     assert_eq!(scan["toReconcile"], json!([vm.to_string()]), "{scan}");
     let vm_record = protected(&w, vm).await;
-    assert_eq!(vm_record.subscription_id, w.subscription);
+    assert_eq!(vm_record.subscription_id, w.tenant.id);
 }
 
 async fn replication_health_alerts_once_when_a_vm_degrades_and_records_its_rpo(backend: Backend) {
     let Some(w) = dr_world(backend).await else {
         return;
     };
-    let vm = new_vm(&w.lab, Some(w.subscription), "watched").await;
+    let vm = new_vm(&w, "watched").await;
     event(
         &w,
         json!({"event": "created", "stampId": w.stamp_a, "vmId": vm}),
@@ -429,7 +353,7 @@ async fn replication_health_alerts_once_when_a_vm_degrades_and_records_its_rpo(b
         .collect();
     assert_eq!(mine.len(), 1, "{alerts:#?}");
     assert_eq!(mine[0]["Health"], "Critical");
-    assert_eq!(mine[0]["SubscriptionId"], w.subscription.to_string());
+    assert_eq!(mine[0]["SubscriptionId"], w.tenant.id.to_string());
     assert!(mine[0]["RpoSeconds"].as_i64().unwrap() > 30 * 60);
     assert!(mine[0]["Reason"].as_str().unwrap().contains("RPO"));
 
@@ -449,7 +373,7 @@ async fn reconcile_mirrors_recreates_a_deleted_mirror_and_gives_replicas_back(ba
     let Some(w) = dr_world(backend).await else {
         return;
     };
-    let vm = new_vm(&w.lab, Some(w.subscription), "mirrored").await;
+    let vm = new_vm(&w, "mirrored").await;
     event(
         &w,
         json!({"event": "created", "stampId": w.stamp_a, "vmId": vm}),
@@ -459,7 +383,7 @@ async fn reconcile_mirrors_recreates_a_deleted_mirror_and_gives_replicas_back(ba
 
     // Behind wapdr's back: the mirror deleted on B, the replica handed to someone else.
     let wap_b = wap_admin(&w.lab, 1);
-    wap_b.delete_subscription(w.subscription).await.unwrap();
+    wap_b.delete_subscription(w.tenant.id).await.unwrap();
     let vmm_b = w.lab.stamps()[1].stamp_id;
     let stranger = Owner {
         user_name: Some("mallory@evil.lab".into()),
@@ -480,7 +404,7 @@ async fn reconcile_mirrors_recreates_a_deleted_mirror_and_gives_replicas_back(ba
     );
 
     let mirror = wap_b
-        .get_subscription(w.subscription)
+        .get_subscription(w.tenant.id)
         .await
         .unwrap()
         .expect("the mirror again");
@@ -494,7 +418,7 @@ async fn reconcile_mirrors_recreates_a_deleted_mirror_and_gives_replicas_back(ba
         .unwrap();
     assert_eq!(
         replica_vm.owner.and_then(|o| o.role_id),
-        Some(w.subscription.as_uuid())
+        Some(w.tenant.id.as_uuid())
     );
 
     // Nothing left to fix.

@@ -204,6 +204,8 @@ struct CreateVms {
     /// Skip the creation latency (the VMs are `Running` at once).
     #[serde(default)]
     running: bool,
+    /// The VMs' description; one mentioning a pass-through disk makes them unprotectable.
+    description: Option<String>,
 }
 
 fn one() -> usize {
@@ -263,7 +265,7 @@ async fn create_vms(
             memory_mb: 4096,
             total_size: body.total_size.unwrap_or(40 << 30),
             tag: String::new(),
-            description: String::new(),
+            description: body.description.clone().unwrap_or_default(),
             is_recovery_vm: false,
             vm_network_ids: body.vm_network_ids.clone(),
             added: now,

@@ -211,14 +211,7 @@ impl EnableDr {
                     primary.name
                 ))
             })?;
-        mirror::ensure_mirror(
-            &self.clients,
-            &ctx.store,
-            &dr,
-            &pair,
-            &on_primary.co_admin_names,
-        )
-        .await?;
+        mirror::ensure_mirror(&self.clients, &ctx.store, &dr, &pair, &on_primary).await?;
         dr.mirror = MirrorState::Suspended;
         ctx.store.put_dr_subscription(&dr).await?;
         Ok(StepOutcome::Done(json!({ "mirror": "Suspended" })))

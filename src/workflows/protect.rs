@@ -30,11 +30,23 @@ use super::{StampClients, Stop, fabric_refs};
 /// How long one pass waits for an engine operation before handing back (and looking later).
 const OPERATION_WAIT: Duration = Duration::from_secs(5);
 
-/// How soon a VM that has not settled is looked at again.
-pub const RECHECK_AFTER: Duration = Duration::from_secs(1);
+/// How soon a VM that has not settled is first looked at again.
+const RECHECK_AFTER: Duration = Duration::from_secs(1);
+
+/// The longest pause between looks at a VM that has not settled (an initial replication may take
+/// hours: polling a thousand VMs every second would flood the engine).
+const RECHECK_AT_MOST: Duration = Duration::from_secs(30);
+
+/// How long to wait before look number `looks + 1` at a VM that has not settled: one second,
+/// doubling with each look, at most [`RECHECK_AT_MOST`].
+pub fn recheck_delay(looks: u32) -> Duration {
+    RECHECK_AFTER
+        .saturating_mul(1_u32 << looks.min(16))
+        .min(RECHECK_AT_MOST)
+}
 
 /// Whether a record is still moving (protection or its removal under way, or a replica not yet
-/// given to the tenant): the caller should reconcile it again after [`RECHECK_AFTER`].
+/// given to the tenant): the caller should reconcile it again after [`recheck_delay`].
 pub fn needs_another_look(vm: &ProtectedVm) -> bool {
     match vm.state {
         VmProtectionState::Pending | VmProtectionState::Enabling | VmProtectionState::Disabling => {
@@ -218,6 +230,14 @@ pub async fn reconcile_vm(
     // A tag exclusion lapses with the tag.
     record.exclusion = None;
 
+    if status.is_none() && vm.is_being_created() {
+        // A VM-created event often arrives while VMM is still building the VM: wait for it
+        // rather than report it unprotectable.
+        record.state = VmProtectionState::Pending;
+        record.reason =
+            Some("The VM is still being created; protection is requested once it is.".to_owned());
+        return save(store, &record).await;
+    }
     if !record.state.counts_against_quota() {
         if status.is_none() {
             let protectable = engine.protectable_vms(&scope.container).await?;
@@ -486,5 +506,19 @@ async fn save(store: &SharedStore, record: &ProtectedVm) -> Result<ProtectedVm, 
             record.name
         ))),
         Err(err) => Err(err.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn looks_at_an_unsettled_vm_slow_down_to_a_cap() {
+        assert_eq!(recheck_delay(0), Duration::from_secs(1));
+        assert_eq!(recheck_delay(1), Duration::from_secs(2));
+        assert_eq!(recheck_delay(3), Duration::from_secs(8));
+        assert_eq!(recheck_delay(5), RECHECK_AT_MOST);
+        assert_eq!(recheck_delay(u32::MAX), RECHECK_AT_MOST);
     }
 }

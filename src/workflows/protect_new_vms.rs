@@ -25,10 +25,10 @@ use crate::fabric::spf::{Vm, VmQuery};
 use crate::store::{DrFilter, SharedStore};
 
 use super::fabric_refs::{pair, spf_stamp_id, stamp};
-use super::protect::{RECHECK_AFTER, needs_another_look, reconcile_vm};
+use super::protect::{needs_another_look, recheck_delay, reconcile_vm};
 use super::reconcile_vm::{subscription_id_of, vm_id_of, vm_step_retry_policy};
 use super::runbook_support::{bool_param, outcome};
-use super::{StampClients, Stop, check_again, retry};
+use super::{StampClients, Stop, check_again, failures_so_far, retry};
 
 /// The workflow's registered name.
 pub const PROTECT_NEW_VMS: &str = "protect_new_vms";
@@ -308,7 +308,7 @@ impl ProtectNewVms {
         match reconcile_vm(&self.clients, &ctx.store, &dr, vm_id).await {
             Ok(vm) if needs_another_look(&vm) => check_again(
                 format!("VM '{}' is {}", vm.name, vm.state.as_str()),
-                RECHECK_AFTER,
+                recheck_delay(failures_so_far(ctx).await),
             ),
             Ok(vm) => StepOutcome::Done(json!({
                 "vmId": vm.vm_id.to_string(),

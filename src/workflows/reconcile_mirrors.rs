@@ -14,19 +14,16 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde_json::{Value, json};
 
-use crate::contract::AzureProvisioningInfo;
 use crate::domain::{DrPhase, DrSubscription, MirrorState, Stamp, SubscriptionId};
 use crate::engine::{StepContext, StepOutcome, StepSpec, Workflow};
 use crate::fabric::spf::Owner;
-use crate::fabric::wap_admin::{
-    AdminSubscription, AdminSubscriptionState, NewUser, SubscriptionStatus, UserState,
-};
-use crate::fabric::{FabricError, WapAdminClient};
+use crate::fabric::wap_admin::{AdminSubscriptionState, SubscriptionStatus};
 use crate::store::DrFilter;
 
 use super::StampClients;
 use super::Stop;
 use super::fabric_refs::{spf_stamp_id, stamp};
+use super::mirror::{WantedMirror, align_mirror, ensure_user_role};
 use super::runbook_support::{bool_param, outcome};
 
 /// The workflow's registered name.
@@ -135,16 +132,6 @@ impl Report {
     }
 }
 
-fn same_names(a: &[String], b: &[String]) -> bool {
-    let norm = |v: &[String]| {
-        let mut v: Vec<String> = v.iter().map(|s| s.trim().to_ascii_lowercase()).collect();
-        v.sort();
-        v.dedup();
-        v
-    };
-    norm(a) == norm(b)
-}
-
 impl ReconcileMirrors {
     async fn reconcile(&self, ctx: &StepContext, step: &StepSpec) -> Result<Value, Stop> {
         let dry_run = bool_param(&ctx.params, "dry_run", false).map_err(Stop::Final)?;
@@ -182,7 +169,6 @@ impl ReconcileMirrors {
 
         let mut report = Report::default();
         let wap_active = self.clients.wap_admin(active)?;
-        let wap_recovery = self.clients.wap_admin(&recovery)?;
         let Some(source) = wap_active.get_subscription(id).await? else {
             report.drift.push(format!(
                 "The subscription is missing on its active stamp '{}'; nothing to mirror.",
@@ -200,38 +186,37 @@ impl ReconcileMirrors {
         } else {
             MirrorState::Suspended
         };
-        let mirror = match wap_recovery.get_subscription(id).await? {
-            Some(mirror) => Some(mirror),
-            None => {
-                report.found(
-                    dry_run,
-                    format!(
-                        "Mirror subscription missing on '{}': recreated.",
-                        recovery.name
-                    ),
-                );
-                if dry_run {
-                    None
-                } else {
-                    Some(
-                        recreate_mirror(&wap_recovery, &source, &owner, &pair.recovery.plan_id)
-                            .await?,
-                    )
-                }
-            }
+        let wanted = WantedMirror {
+            id,
+            owner: &owner,
+            co_admins: &source.co_admin_names,
+            name: source.subscription_name.clone(),
+            plan_id: &pair.recovery.plan_id,
+            state: mirror_state,
         };
-        if let Some(mirror) = mirror {
-            self.align_mirror(
-                &wap_recovery,
-                &source,
-                &mirror,
-                mirror_state,
-                &owner,
-                &pair.recovery.plan_id,
-                dry_run,
-                &mut report,
-            )
-            .await?;
+        let check = align_mirror(&self.clients, &recovery, &wanted, dry_run).await?;
+        for fix in check.fixes {
+            report.found(dry_run, fix);
+        }
+        if let Some(plan) = check.other_plan {
+            report.drift.push(format!(
+                "Mirror is on plan {plan} instead of the pair's recovery plan {}: move it in WAP.",
+                pair.recovery.plan_id
+            ));
+        }
+        if let Some(admin) = check.other_admin {
+            report.drift.push(format!(
+                "Mirror's account admin is {admin} instead of {owner}: fix it in WAP."
+            ));
+        }
+        if !dry_run
+            && ensure_user_role(&self.clients, &recovery, id, &owner, &source.co_admin_names)
+                .await?
+        {
+            report.fixed.push(format!(
+                "The subscription's user role was missing on '{}': recreated.",
+                recovery.name
+            ));
         }
         if on_recovery {
             self.suspend_primary(&primary, id, dry_run, &mut report)
@@ -245,71 +230,6 @@ impl ReconcileMirrors {
             ctx.store.put_dr_subscription(&updated).await?;
         }
         Ok(report_json(id, &report))
-    }
-
-    /// Co-admins, state, plan and account admin of an existing mirror.
-    #[allow(clippy::too_many_arguments)]
-    async fn align_mirror(
-        &self,
-        wap: &WapAdminClient,
-        source: &AdminSubscription,
-        mirror: &AdminSubscription,
-        state: MirrorState,
-        owner: &str,
-        plan_id: &str,
-        dry_run: bool,
-        report: &mut Report,
-    ) -> Result<(), Stop> {
-        let id = source.subscription_id;
-        if !same_names(&mirror.co_admin_names, &source.co_admin_names) {
-            report.found(
-                dry_run,
-                format!(
-                    "Mirror co-admins were [{}], set to [{}].",
-                    mirror.co_admin_names.join(", "),
-                    source.co_admin_names.join(", ")
-                ),
-            );
-            if !dry_run {
-                wap.set_co_admins(id, &source.co_admin_names).await?;
-            }
-        }
-        let (wanted, status) = match state {
-            MirrorState::Active => (AdminSubscriptionState::Active, SubscriptionStatus::Active),
-            _ => (
-                AdminSubscriptionState::Suspended,
-                SubscriptionStatus::Suspended,
-            ),
-        };
-        if mirror.state != wanted {
-            report.found(
-                dry_run,
-                format!("Mirror was {:?}, set to {:?}.", mirror.state, wanted),
-            );
-            if !dry_run {
-                wap.set_subscription_status(id, status).await?;
-            }
-        }
-        if mirror.plan_id.as_deref() != Some(plan_id) {
-            report.drift.push(format!(
-                "Mirror is on plan {} instead of the pair's recovery plan {plan_id}: move it in WAP.",
-                mirror.plan_id.as_deref().unwrap_or("(none)")
-            ));
-        }
-        if !mirror
-            .account_admin_live_email_id
-            .as_deref()
-            .is_some_and(|a| a.eq_ignore_ascii_case(owner))
-        {
-            report.drift.push(format!(
-                "Mirror's account admin is {} instead of {owner}: fix it in WAP.",
-                mirror
-                    .account_admin_live_email_id
-                    .as_deref()
-                    .unwrap_or("(none)")
-            ));
-        }
-        Ok(())
     }
 
     /// After a failover the primary's subscription must not be usable too.
@@ -406,51 +326,6 @@ impl ReconcileMirrors {
         }
         Ok(())
     }
-}
-
-/// Creates the mirror again: the user if missing, then the subscription with the same id, admin,
-/// co-admins and name on the recovery plan, suspended.
-async fn recreate_mirror(
-    wap: &WapAdminClient,
-    source: &AdminSubscription,
-    owner: &str,
-    plan_id: &str,
-) -> Result<AdminSubscription, Stop> {
-    if wap.get_user(owner).await?.is_none() {
-        let user = NewUser {
-            name: owner.to_owned(),
-            email: owner.to_owned(),
-            state: UserState::Active,
-        };
-        match wap.create_user(&user).await {
-            Ok(_) | Err(FabricError::Conflict { .. }) => {}
-            Err(err) => return Err(err.into()),
-        }
-    }
-    let info = AzureProvisioningInfo {
-        account_admin_live_email_id: Some(owner.to_owned()),
-        account_admin_live_puid: None,
-        account_id: None,
-        friendly_name: source.subscription_name.clone(),
-        offer_category: None,
-        offer_info: None,
-        offer_type: 0,
-        reason_code: None,
-        service_admin_live_email_id: None,
-        service_admin_live_puid: None,
-        subscription_id: source.subscription_id,
-        status: None,
-        plan_id: Some(plan_id.to_owned()),
-        co_admin_names: Some(source.co_admin_names.clone()),
-    };
-    match wap.create_subscription(&info).await {
-        // Created meanwhile (a re-run after a crash): the alignment that follows fixes the rest.
-        Ok(_) | Err(FabricError::Conflict { .. }) => {}
-        Err(err) => return Err(err.into()),
-    }
-    Ok(wap
-        .set_subscription_status(source.subscription_id, SubscriptionStatus::Suspended)
-        .await?)
 }
 
 fn report_json(id: SubscriptionId, report: &Report) -> Value {

@@ -14,8 +14,8 @@ use crate::domain::{DrPhase, DrSubscription, ProtectedVm, SubscriptionId, VmProt
 use crate::engine::{RetryPolicy, StepContext, StepOutcome, StepSpec, Workflow};
 use crate::store::SharedStore;
 
-use super::protect::{RECHECK_AFTER, needs_another_look};
-use super::{StampClients, Stop, check_again, disable_vm, reconcile_vm, retry};
+use super::protect::{needs_another_look, recheck_delay};
+use super::{StampClients, Stop, check_again, disable_vm, failures_so_far, reconcile_vm, retry};
 
 /// The workflow's registered name.
 pub const RECONCILE_VM: &str = "reconcile_vm";
@@ -37,7 +37,7 @@ pub(crate) async fn vm_step_outcome(
     match result {
         Ok(Some(vm)) if needs_another_look(&vm) => check_again(
             format!("VM '{}' is {}", vm.name, vm.state.as_str()),
-            RECHECK_AFTER,
+            recheck_delay(failures_so_far(ctx).await),
         ),
         Ok(Some(vm)) => StepOutcome::Done(json!({
             "vmId": vm.vm_id.to_string(),

@@ -177,10 +177,11 @@ pub async fn add_vms(
     count: usize,
     networks: &[Uuid],
 ) -> Vec<Uuid> {
-    add_vms_with(lab, tenant, cloud, prefix, count, networks, true).await
+    add_vms_with(lab, tenant, cloud, prefix, count, networks, json!({})).await
 }
 
-/// [`add_vms`], optionally still being created (`running: false`).
+/// [`add_vms`] with more members for the lab's VM-creation body (`{"running": false}` for VMs
+/// still being created, `{"description": "..."}`).
 pub async fn add_vms_with(
     lab: &LabHandle,
     tenant: &Tenant,
@@ -188,20 +189,24 @@ pub async fn add_vms_with(
     prefix: &str,
     count: usize,
     networks: &[Uuid],
-    running: bool,
+    more: Value,
 ) -> Vec<Uuid> {
     let stamp = &lab.stamps()[0].name;
+    let mut body = json!({
+        "count": count,
+        "subscription_id": tenant.id.to_string(),
+        "cloud": cloud,
+        "name_prefix": prefix,
+        "total_size": 1_i64 << 30,
+        "vm_network_ids": networks,
+        "running": true,
+    });
+    if let (Some(body), Some(more)) = (body.as_object_mut(), more.as_object()) {
+        body.extend(more.clone());
+    }
     let response = reqwest::Client::new()
         .post(format!("{}/lab/stamps/{stamp}/vms", lab.control()))
-        .json(&json!({
-            "count": count,
-            "subscription_id": tenant.id.to_string(),
-            "cloud": cloud,
-            "name_prefix": prefix,
-            "total_size": 1_i64 << 30,
-            "vm_network_ids": networks,
-            "running": running,
-        }))
+        .json(&body)
         .send()
         .await
         .expect("lab control");

@@ -82,6 +82,18 @@ pub struct Vm {
 }
 
 impl Vm {
+    /// Whether VMM is still creating the VM (`Creating...`, or the `UnderCreation` status): it
+    /// cannot be protected yet, but will be soon.
+    pub fn is_being_created(&self) -> bool {
+        self.status_string
+            .as_deref()
+            .is_some_and(|s| s.trim_start().starts_with("Creating"))
+            || self
+                .status
+                .as_deref()
+                .is_some_and(|s| s.eq_ignore_ascii_case("UnderCreation"))
+    }
+
     /// Whether the VM still exists as a usable machine (not failed, not missing).
     pub fn is_healthy(&self) -> bool {
         !matches!(

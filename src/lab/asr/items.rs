@@ -38,6 +38,17 @@ pub(super) fn readiness_errors(
     if v.is_recovery_vm {
         errors.push("The virtual machine is a recovery virtual machine.".to_owned());
     }
+    // The lab's stand-in for a VM Hyper-V Replica cannot replicate: one whose description says
+    // it has a pass-through disk (real Hyper-V Replica refuses those).
+    if v.description
+        .to_ascii_lowercase()
+        .contains("pass-through disk")
+    {
+        errors.push(
+            "The virtual machine has a pass-through disk, which Hyper-V Replica cannot replicate."
+                .to_owned(),
+        );
+    }
     if !world
         .vault
         .mappings
