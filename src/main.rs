@@ -179,6 +179,9 @@ async fn serve(args: ConfigArg) -> anyhow::Result<()> {
     running.until_signal().await
 }
 
+/// The lab clock's pace in the demo unless `--lab-config` says otherwise.
+const DEMO_ACCELERATION: f64 = 600.0;
+
 fn lab_config(path: Option<&std::path::Path>) -> anyhow::Result<LabConfig> {
     match path {
         Some(path) => LabConfig::load(path),
@@ -214,7 +217,13 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         "wapdr demo: the lab fabric for two stamps, wapdr on {}, a scripted scenario",
         config.database.url
     );
-    let lab = Lab::start(lab_config(args.lab_config.as_deref())?).await?;
+    let mut lab_setup = lab_config(args.lab_config.as_deref())?;
+    if args.lab_config.is_none() {
+        // The scripted scenario runs the lab clock at 600× (a minute of fabric work in 0.1 s);
+        // `--lab-config` sets the pace instead.
+        lab_setup.knobs.acceleration = DEMO_ACCELERATION;
+    }
+    let lab = Lab::start(lab_setup).await?;
     if config.asr.is_none() {
         config.asr = Some(demo::lab_vault(&lab));
     }

@@ -35,10 +35,27 @@ fn the_demo_scenario_succeeds_and_ends_with_a_json_summary() {
         "pair",
         "subscribe",
         "tenant",
+        "protect",
+        "mirror",
+        "new-vm",
     ] {
         assert!(
             steps.contains(&step),
             "the scenario ran '{step}': {steps:?}"
+        );
+    }
+    // Every VM of the tenant ended protected (or reported), and the new VM was timed.
+    let vms = summary["vms"].as_u64().expect("vms");
+    assert!(vms > 0, "{summary}");
+    assert_eq!(summary["protected"].as_u64(), Some(vms), "{summary}");
+    for figure in [
+        "secondsToProtectAll",
+        "newVmSecondsToProtectionRequested",
+        "newVmSecondsToProtected",
+    ] {
+        assert!(
+            summary[figure].as_f64().is_some_and(|s| s > 0.0),
+            "{figure}: {summary}"
         );
     }
 }
