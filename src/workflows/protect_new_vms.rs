@@ -22,12 +22,11 @@ use uuid::Uuid;
 use crate::domain::{CloudPair, DrPhase, DrSubscription, SubscriptionId, VmProtectionState};
 use crate::engine::{RetryPolicy, StepContext, StepOutcome, StepSpec, Workflow};
 use crate::fabric::spf::{Vm, VmQuery};
-use crate::store::{DrFilter, SharedStore};
 
 use super::fabric_refs::{pair, spf_stamp_id, stamp};
 use super::protect::{needs_another_look, recheck_delay, reconcile_vm};
 use super::reconcile_vm::{subscription_id_of, vm_id_of, vm_step_retry_policy};
-use super::runbook_support::{bool_param, outcome};
+use super::runbook_support::{all_in_phase, bool_param, outcome};
 use super::{StampClients, Stop, check_again, failures_so_far, retry};
 
 /// The workflow's registered name.
@@ -36,9 +35,6 @@ pub const PROTECT_NEW_VMS: &str = "protect_new_vms";
 /// How far before the cursor each read starts again: VMs SPF committed out of order, clock skew
 /// between VMM servers.
 pub const CURSOR_OVERLAP: time::Duration = time::Duration::minutes(2);
-
-/// DR records read per store call while finding the stamps.
-const LIST_PAGE: u32 = 500;
 
 /// The cursor's name for a stamp.
 pub fn cursor_name(stamp_id: Uuid) -> String {
@@ -92,28 +88,6 @@ impl Workflow for ProtectNewVms {
             "advance_cursor" => outcome(advance_cursor(ctx, step).await),
             "reconcile_vm" => self.reconcile(ctx, step).await,
             other => StepOutcome::Fail(format!("unknown step kind '{other}'")),
-        }
-    }
-}
-
-/// Every DR subscription in `phase`, a page at a time.
-async fn all_in_phase(store: &SharedStore, phase: DrPhase) -> Result<Vec<DrSubscription>, Stop> {
-    let mut out = Vec::new();
-    let mut after = None;
-    loop {
-        let page = store
-            .list_dr_subscriptions(&DrFilter {
-                phase: Some(phase),
-                after,
-                limit: Some(LIST_PAGE),
-                ..DrFilter::default()
-            })
-            .await?;
-        after = page.last().map(|dr| dr.subscription_id);
-        let full = page.len() == LIST_PAGE as usize;
-        out.extend(page);
-        if !full {
-            return Ok(out);
         }
     }
 }

@@ -18,19 +18,15 @@ use crate::domain::{DrPhase, DrSubscription, MirrorState, Stamp, SubscriptionId}
 use crate::engine::{StepContext, StepOutcome, StepSpec, Workflow};
 use crate::fabric::spf::Owner;
 use crate::fabric::wap_admin::{AdminSubscriptionState, SubscriptionStatus};
-use crate::store::DrFilter;
 
 use super::StampClients;
 use super::Stop;
 use super::fabric_refs::{spf_stamp_id, stamp};
 use super::mirror::{WantedMirror, align_mirror, ensure_user_role};
-use super::runbook_support::{bool_param, outcome};
+use super::runbook_support::{all_in_phase, bool_param, outcome};
 
 /// The workflow's registered name.
 pub const RECONCILE_MIRRORS: &str = "reconcile_mirrors";
-
-/// DR records read per store call while listing.
-const LIST_PAGE: u32 = 500;
 
 /// The mirror-reconciling runbook's workflow; parameters `{"dry_run": false}`.
 pub struct ReconcileMirrors {
@@ -77,32 +73,18 @@ impl Workflow for ReconcileMirrors {
 
 /// Lists the Enabled subscriptions and fans out one step each.
 async fn list(ctx: &StepContext) -> Result<StepOutcome, Stop> {
-    let mut steps = Vec::new();
-    let mut after = None;
-    loop {
-        let page = ctx
-            .store
-            .list_dr_subscriptions(&DrFilter {
-                phase: Some(DrPhase::Enabled),
-                after,
-                limit: Some(LIST_PAGE),
-                ..DrFilter::default()
-            })
-            .await?;
-        after = page.last().map(|dr| dr.subscription_id);
-        let full = page.len() == LIST_PAGE as usize;
-        steps.extend(page.into_iter().map(|dr| {
+    let steps: Vec<StepSpec> = all_in_phase(&ctx.store, DrPhase::Enabled)
+        .await?
+        .into_iter()
+        .map(|dr| {
             StepSpec::new(
                 format!("reconcile mirror {}", dr.subscription_id),
                 "reconcile_mirror",
             )
             .with_input(json!({ "subscriptionId": dr.subscription_id.to_string() }))
             .at_least_once()
-        }));
-        if !full {
-            break;
-        }
-    }
+        })
+        .collect();
     let output = json!({ "subscriptions": steps.len() });
     Ok(if steps.is_empty() {
         StepOutcome::Done(output)

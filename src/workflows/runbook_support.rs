@@ -1,6 +1,7 @@
 //! What the runbook workflows (`protect_new_vms`, `replication_health`, `reconcile_mirrors`)
 //! share beyond [`super::fabric_refs`]: how a step's [`Stop`] becomes an engine outcome, their
-//! parameters, and a stamp's site looked up once per step rather than once per VM.
+//! parameters, the DR subscriptions of a phase, and a stamp's site looked up once per step rather
+//! than once per VM.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -8,14 +9,43 @@ use std::sync::Arc;
 use serde_json::Value;
 use uuid::Uuid;
 
+use crate::domain::{DrPhase, DrSubscription};
 use crate::engine::StepOutcome;
 use crate::fabric::ReplicationEngine;
 use crate::fabric::replication::{Container, ItemRef, Site};
-use crate::store::SharedStore;
+use crate::store::{DrFilter, SharedStore};
 
 use super::fabric_refs::{spf_stamp_id, stamp};
 use super::stamp_verify::site_for;
 use super::{StampClients, Stop};
+
+/// How many DR records one store read returns while a runbook walks them all.
+const LIST_PAGE: u32 = 500;
+
+/// Every DR subscription in `phase`, read a page at a time.
+pub(crate) async fn all_in_phase(
+    store: &SharedStore,
+    phase: DrPhase,
+) -> Result<Vec<DrSubscription>, Stop> {
+    let mut out = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store
+            .list_dr_subscriptions(&DrFilter {
+                phase: Some(phase),
+                after,
+                limit: Some(LIST_PAGE),
+                ..DrFilter::default()
+            })
+            .await?;
+        after = page.last().map(|dr| dr.subscription_id);
+        let full = page.len() == LIST_PAGE as usize;
+        out.extend(page);
+        if !full {
+            return Ok(out);
+        }
+    }
+}
 
 /// The engine outcome of a step's result: done, retried later, or failed.
 pub(crate) fn outcome(result: Result<StepOutcome, Stop>) -> StepOutcome {
