@@ -26,7 +26,7 @@ pub struct DrFilter {
     pub active_stamp_id: Option<Uuid>,
     /// Keyset paging: only ids greater than this one (ids sort as lower-case text).
     pub after: Option<SubscriptionId>,
-    /// At most this many (the store caps it at 1000).
+    /// At most this many (1000 when unset, and never more).
     pub limit: Option<u32>,
 }
 
@@ -43,7 +43,7 @@ pub struct VmFilter {
     pub stamp_id: Option<Uuid>,
     /// Keyset paging: only records after this (subscription, vm) key.
     pub after: Option<(SubscriptionId, Uuid)>,
-    /// At most this many (the store caps it at 1000).
+    /// At most this many (1000 when unset, and never more).
     pub limit: Option<u32>,
 }
 
