@@ -5,8 +5,8 @@
 //! |---|---|---|
 //! | notification | `/notification/...` | WAP service management (subscriptions, quota) |
 //! | usage | `/usage` | WAP usage collector |
-//! | admin | `/admin/...` (provider setup: stamps, policies, cloud pairs; DR status and VMs; jobs, runbooks, VM events) | WAP admin API pass-through, provider tools |
-//! | tenant | `/tenant/subscriptions/{subid}/...` (DR status, VMs, exclusion) | WAP tenant API pass-through |
+//! | admin | `/admin/...` (provider setup: stamps, policies, cloud pairs; DR status, VMs and recovery plans; jobs, runbooks, VM events) | WAP admin API pass-through, provider tools |
+//! | tenant | `/tenant/subscriptions/{subid}/...` (DR status, VMs, exclusion, recovery plans) | WAP tenant API pass-through |
 //! | health | `/health`, `/health/ready` | load balancers, service managers |
 //! | runbook webhooks | `/webhooks/runbooks/{name}` (the runbook's own token) | a provider's SMA schedules |
 //!
@@ -24,6 +24,8 @@ mod health;
 mod jobs;
 mod notification;
 mod notification_dr;
+mod recovery_plan_wire;
+mod recovery_plans;
 mod runbooks;
 mod setup;
 mod stamp_checks;
@@ -94,6 +96,7 @@ pub fn router(state: AppState, secrets: &EndpointSecrets, max_body_bytes: usize)
             "/admin",
             admin::routes()
                 .merge(admin_dr::routes())
+                .merge(recovery_plans::admin_routes())
                 .merge(jobs::routes())
                 .merge(runbooks::routes())
                 .merge(events::routes())

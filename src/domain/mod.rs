@@ -1,6 +1,6 @@
 //! The rules of the product: identifiers, the subscription lifecycle, the DR quota schema and
 //! provider setup (stamps, policies, cloud pairs and their resolution), and protection (DR
-//! subscriptions, protected VMs, exclusion and quota admission).
+//! subscriptions, protected VMs, exclusion and quota admission) and recovery plans.
 //!
 //! This module does no I/O: no HTTP, no SQL, no clock reads. The edges (api, store) parse into these
 //! types once and then pass them around.
@@ -10,6 +10,7 @@ pub mod ids;
 pub mod pairing;
 pub mod protection;
 pub mod quota;
+pub mod recovery_plan;
 pub mod setup;
 pub mod subscription;
 pub mod usage;
@@ -25,6 +26,10 @@ pub use protection::{
     VmProtectionState, admit, tag_excludes,
 };
 pub use quota::{DrQuota, QuotaError, QuotaSetting, QuotaSources, SelfService};
+pub use recovery_plan::{
+    Action, Group, PlanDraft, PlanError, RecoveryPlan, SuccessRule, Webhook, default_plan,
+    validate_plan,
+};
 pub use setup::{
     CloudPair, InitialReplicationMethod, NetworkMapping, PairSide, PairState, ReplicationPolicy,
     SetupError, Stamp,

@@ -21,6 +21,9 @@ mod postgres;
 pub mod protection;
 mod protection_impl;
 mod protection_rows;
+pub mod recovery_plan;
+mod recovery_plan_impl;
+mod recovery_plan_rows;
 mod rows;
 pub mod setup;
 mod setup_impl;
@@ -43,6 +46,7 @@ pub use engine::{
 };
 pub use postgres::PostgresStore;
 pub use protection::{DrFilter, ProtectionStore, StateCounts, VmFilter};
+pub use recovery_plan::RecoveryPlanStore;
 pub use setup::{Deletion, SetupStore};
 pub use sqlite::SqliteStore;
 
@@ -88,7 +92,9 @@ pub struct SubscriptionFilter {
 /// operations are in [`EngineStore`] and provider setup's in [`SetupStore`], which every store
 /// also implements.
 #[async_trait]
-pub trait Store: EngineStore + SetupStore + ProtectionStore + Send + Sync + 'static {
+pub trait Store:
+    EngineStore + SetupStore + ProtectionStore + RecoveryPlanStore + Send + Sync + 'static
+{
     /// Which backend this is ("sqlite" or "postgres"), for logs and `/health/ready`.
     fn backend(&self) -> &'static str;
 

@@ -26,7 +26,9 @@ use crate::store::{SharedStore, StoreError};
 use super::reconcile_vm::{
     dr_record, subscription_id_of, vm_id_of, vm_step_outcome, vm_step_retry_policy,
 };
-use super::{StampClients, Stop, fabric_refs, failures_so_far, mirror, networks, retry};
+use super::{
+    StampClients, Stop, fabric_refs, failures_so_far, mirror, networks, retry, sync_default_plan,
+};
 
 /// The workflow's registered name.
 pub const ENABLE_DR: &str = "enable_dr";
@@ -298,6 +300,8 @@ async fn finish(store: &SharedStore, id: SubscriptionId) -> Result<Value, Stop> 
     dr.phase = DrPhase::Enabled;
     dr.message = message.clone();
     store.put_dr_subscription(&dr).await?;
+    // Every DR subscription has its default plan from the moment DR is enabled.
+    sync_default_plan(store, id).await?;
     set_lifecycle(store, id, |sub| {
         if !wants_dr(sub) {
             return false;

@@ -11,6 +11,7 @@
 //! Workflows reach the fabric only through `crate::fabric` and persist only through the store;
 //! every step looks before it acts, so it is safe to run again after a crash.
 
+mod default_plan;
 mod disable_dr;
 mod enable_dr;
 pub mod fabric_refs;
@@ -28,6 +29,7 @@ pub mod stamp_verify;
 
 use std::time::Duration;
 
+pub use default_plan::sync_default_plan;
 pub use disable_dr::{DISABLE_DR, DisableDr, disable_dr_params};
 pub use enable_dr::{ENABLE_DR, EnableDr, enable_dr_params};
 pub use pair_clouds::{PAIR_CLOUDS, PairClouds, pair_clouds_params};

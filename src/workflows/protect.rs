@@ -25,6 +25,7 @@ use crate::fabric::replication::{
 use crate::fabric::spf::Owner;
 use crate::store::{SharedStore, StoreError};
 
+use super::default_plan::sync_on_crossing;
 use super::{StampClients, Stop, fabric_refs};
 
 /// How long one pass waits for an engine operation before handing back (and looking later).
@@ -155,13 +156,27 @@ pub async fn reconcile_vm(
     dr: &DrSubscription,
     vm_id: Uuid,
 ) -> Result<ProtectedVm, Stop> {
+    let record = store.get_protected_vm(dr.subscription_id, vm_id).await?;
+    let before = record.as_ref().map(|r| r.state);
+    let after = reconcile_record(clients, store, dr, vm_id, record).await?;
+    sync_on_crossing(store, before, &after).await;
+    Ok(after)
+}
+
+/// [`reconcile_vm`] for the VM's record as read (`None` when it has none yet).
+async fn reconcile_record(
+    clients: &StampClients,
+    store: &SharedStore,
+    dr: &DrSubscription,
+    vm_id: Uuid,
+    record: Option<ProtectedVm>,
+) -> Result<ProtectedVm, Stop> {
     let scope = Scope::load(clients, store, dr).await?;
     let spf = clients.spf(&scope.primary)?;
     let vm = spf
         .get_vm(scope.primary_vmm, vm_id)
         .await?
         .filter(|vm| vm.is_healthy());
-    let record = store.get_protected_vm(dr.subscription_id, vm_id).await?;
     let engine = fabric_refs::engine(clients)?;
     let item = scope.item(vm_id);
     let Some(vm) = vm else {
@@ -312,14 +327,15 @@ pub async fn disable_vm(
     let engine = fabric_refs::engine(clients)?;
     let status = engine.protection_status(&scope.item(vm_id)).await?;
     let exclusion = record.exclusion;
+    let before = record.state;
     let release_to = Release {
         state: VmProtectionState::Disabled,
         exclusion,
         reason: "DR was turned off for the subscription; protection was removed.".into(),
     };
-    release(clients, store, &scope, record, status, release_to)
-        .await
-        .map(Some)
+    let after = release(clients, store, &scope, record, status, release_to).await?;
+    sync_on_crossing(store, Some(before), &after).await;
+    Ok(Some(after))
 }
 
 /// Where a VM whose protection is taken off ends, and why.
