@@ -16,8 +16,8 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::domain::{
-    Admission, CloudPair, DrQuota, DrSubscription, Exclusion, ProtectedVm, Stamp, Subscription,
-    VmHealth, VmProtectionState, admit,
+    Admission, CloudPair, DrPhase, DrQuota, DrSubscription, Exclusion, ProtectedVm, Stamp,
+    Subscription, VmHealth, VmProtectionState, admit,
 };
 use crate::fabric::replication::{
     Container, Health, ItemRef, OperationState, Phase, ProtectionStatus,
@@ -159,7 +159,11 @@ pub async fn reconcile_vm(
     let record = store.get_protected_vm(dr.subscription_id, vm_id).await?;
     let before = record.as_ref().map(|r| r.state);
     let after = reconcile_record(clients, store, dr, vm_id, record).await?;
-    sync_on_crossing(store, before, &after).await;
+    // While enable DR runs, its last step writes the default plan once; a rewrite per VM would
+    // read every record of the subscription again for each of its VMs.
+    if dr.phase != DrPhase::Enabling {
+        sync_on_crossing(store, before, &after).await;
+    }
     Ok(after)
 }
 
