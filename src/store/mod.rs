@@ -17,6 +17,7 @@ pub mod engine;
 mod engine_helpers;
 mod engine_impl;
 mod engine_rows;
+pub mod failover;
 mod postgres;
 pub mod protection;
 mod protection_impl;
@@ -41,6 +42,7 @@ pub use engine::{
     NewStep, RunFilter, RunRecord, RunState, RunbookState, StepRecord, StepResult, StepState,
     WaitKind,
 };
+pub use failover::FailoverStore;
 pub use postgres::PostgresStore;
 pub use protection::{DrFilter, ProtectionStore, StateCounts, VmFilter};
 pub use setup::{Deletion, SetupStore};
@@ -88,7 +90,9 @@ pub struct SubscriptionFilter {
 /// operations are in [`EngineStore`] and provider setup's in [`SetupStore`], which every store
 /// also implements.
 #[async_trait]
-pub trait Store: EngineStore + SetupStore + ProtectionStore + Send + Sync + 'static {
+pub trait Store:
+    EngineStore + SetupStore + ProtectionStore + FailoverStore + Send + Sync + 'static
+{
     /// Which backend this is ("sqlite" or "postgres"), for logs and `/health/ready`.
     fn backend(&self) -> &'static str;
 

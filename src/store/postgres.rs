@@ -51,3 +51,4 @@ super::core_impl::impl_core_store!(PostgresStore, DIALECT);
 super::engine_impl::impl_engine_store!(PostgresStore, Postgres, DIALECT);
 super::setup_impl::impl_setup_store!(PostgresStore, Postgres, DIALECT);
 super::protection_impl::impl_protection_store!(PostgresStore, Postgres, DIALECT);
+super::failover::impl_failover_store!(PostgresStore, Postgres, DIALECT);

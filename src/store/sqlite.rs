@@ -76,3 +76,4 @@ super::core_impl::impl_core_store!(SqliteStore, DIALECT);
 super::engine_impl::impl_engine_store!(SqliteStore, Sqlite, DIALECT);
 super::setup_impl::impl_setup_store!(SqliteStore, Sqlite, DIALECT);
 super::protection_impl::impl_protection_store!(SqliteStore, Sqlite, DIALECT);
+super::failover::impl_failover_store!(SqliteStore, Sqlite, DIALECT);
