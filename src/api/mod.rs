@@ -20,6 +20,7 @@ mod cloud_pairs;
 mod dr;
 mod error;
 mod events;
+mod failover;
 mod health;
 mod jobs;
 mod notification;
@@ -94,6 +95,7 @@ pub fn router(state: AppState, secrets: &EndpointSecrets, max_body_bytes: usize)
             "/admin",
             admin::routes()
                 .merge(admin_dr::routes())
+                .merge(failover::admin_routes())
                 .merge(jobs::routes())
                 .merge(runbooks::routes())
                 .merge(events::routes())
