@@ -84,11 +84,13 @@ async fn run_ok(app: &TestApp, tenant: &Tenant, body: Value) -> Value {
     let run = finished(app, job).await;
     assert_eq!(run.state, RunState::Succeeded, "{body}: {:?}", run.error);
     let steps = app.store().run_steps(job).await.expect("steps");
-    steps
+    let mut out = steps
         .into_iter()
         .find(|s| s.name == "finish")
         .and_then(|s| s.output)
-        .expect("the finish step's output")
+        .expect("the finish step's output");
+    out["job"] = json!({ "JobId": job.to_string() });
+    out
 }
 
 fn job_id(body: &Value) -> Uuid {
@@ -250,6 +252,12 @@ async fn a_planned_failover_moves_the_subscription_to_b_and_failback_brings_it_h
             .iter()
             .all(|r| r["operation"] == "plannedFailover" && r["doneAt"].is_string())
     );
+    assert!(
+        results.iter().all(|r| r["tasks"]
+            .as_array()
+            .is_some_and(|t| !t.is_empty() && t.iter().all(|t| t["ended"].is_string()))),
+        "the engine's tasks with their times: {out}"
+    );
     let switched = dr(app, &tenant).await;
     assert_eq!(switched.active_stamp_id, Some(b));
     assert_eq!(switched.mirror, MirrorState::Active);
@@ -341,6 +349,15 @@ async fn an_unplanned_failover_with_stamp_a_down_needs_confirmation_and_never_ca
         return;
     };
     let (app, lab) = (&world.app, &world.lab);
+    // reconcile-mirrors runs when the test starts it, not on a schedule tick mid-test.
+    let (status, view) = admin(
+        app,
+        Method::PUT,
+        "/runbooks/reconcile-mirrors",
+        Some(json!({ "schedule": null })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{view}");
     let (tenant, vms) = protected_tenant(&world, "gina@tailspin.lab", 2, &[]).await;
     let (a, b) = (world_uuid(&world.a), world_uuid(&world.b));
 
@@ -399,7 +416,42 @@ async fn an_unplanned_failover_with_stamp_a_down_needs_confirmation_and_never_ca
         let replica = record.replica_vm_id.expect("replica");
         assert_eq!(vm_status(lab, 1, replica).await, "Running", "runs on B");
     }
+    let job = job_id(&out["job"]);
+    for step in app.store().run_steps(job).await.expect("steps") {
+        let error = step.error.unwrap_or_default();
+        assert!(
+            error.is_empty() || error.contains("is running") || error.contains("is busy"),
+            "step '{}' only ever waited for the engine: {error}",
+            step.name
+        );
+    }
+
+    // A is back: its subscription is still Active until reconcile-mirrors suspends it.
     set_outage(lab, &a_name, false).await;
+    assert_eq!(
+        wap_state(lab, 0, &tenant).await,
+        AdminSubscriptionState::Active
+    );
+    let (status, started) = admin(
+        app,
+        Method::POST,
+        "/runbooks/reconcile-mirrors/start",
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{started}");
+    let runbook = Uuid::parse_str(started["Id"].as_str().expect("Id")).expect("GUID");
+    assert_eq!(finished(app, runbook).await.state, RunState::Succeeded);
+    assert_eq!(
+        wap_state(lab, 0, &tenant).await,
+        AdminSubscriptionState::Suspended
+    );
+    let record = app.store().get_failover(tenant.id).await.expect("store");
+    assert!(
+        record.is_some_and(|r| r.pending.is_empty()),
+        "nothing is pending any more"
+    );
+    assert_eq!(dr(app, &tenant).await.message, None);
 }
 
 async fn a_second_operation_while_one_runs_or_out_of_turn_is_refused(backend: Backend) {

@@ -89,3 +89,32 @@ pub(super) async fn switch_stamp(
         pending,
     })
 }
+
+/// Clears the pending work an unplanned failover left (reconcile-mirrors calls it once the old
+/// stamp's subscription is seen suspended); also the DR record's message when it was that note.
+/// Returns whether anything was pending.
+pub(super) async fn clear_pending(store: &SharedStore, id: SubscriptionId) -> Result<bool, Stop> {
+    for _ in 0..5 {
+        let Some(mut state) = store.get_failover(id).await? else {
+            return Ok(false);
+        };
+        if state.pending.is_empty() {
+            return Ok(false);
+        }
+        let notes = std::mem::take(&mut state.pending);
+        match store.save_failover(&state).await {
+            Ok(_) => {}
+            Err(crate::store::StoreError::Conflict) => continue,
+            Err(err) => return Err(err.into()),
+        }
+        let mut dr = dr_record(store, id).await?;
+        if dr.message.as_ref().is_some_and(|m| notes.contains(m)) {
+            dr.message = None;
+            store.put_dr_subscription(&dr).await?;
+        }
+        return Ok(true);
+    }
+    Err(Stop::Transient(format!(
+        "the failover record of subscription {id} kept changing"
+    )))
+}
