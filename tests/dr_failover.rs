@@ -499,4 +499,39 @@ async fn a_second_operation_while_one_runs_or_out_of_turn_is_refused(backend: Ba
     assert_eq!(test_vms_on_b(lab).await.len(), 2);
     let out = run_ok(app, &tenant, json!({ "kind": "testCleanup" })).await;
     assert_eq!(out["phase"], "Replicating");
+
+    // A point no VM has: the job fails before any VM fails over, and nothing moved.
+    let (status, body) = failover(
+        app,
+        &tenant,
+        json!({ "kind": "unplanned", "sourceDown": true, "recoveryPoint": "2000-01-01T00:00:00Z" }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let run = finished(app, job_id(&body)).await;
+    assert_eq!(run.state, RunState::Failed);
+    assert!(
+        run.error
+            .as_deref()
+            .is_some_and(|e| e.contains("No VM was failed over")),
+        "{:?}",
+        run.error
+    );
+    assert_eq!(dr(app, &tenant).await.active_stamp_id, Some(a));
+    let (status, body) = failover(
+        app,
+        &tenant,
+        json!({ "kind": "planned", "recoveryPoint": "latest" }),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "a point is for unplanned only: {body}"
+    );
+    let out = run_ok(app, &tenant, json!({ "kind": "test" })).await;
+    assert_eq!(
+        out["phase"], "TestRunning",
+        "the failed job left the phase as it was"
+    );
 }

@@ -123,7 +123,7 @@ impl Workflow for Failover {
         let result = async {
             let dr = dr_record(&ctx.store, id).await?;
             match step.kind.as_str() {
-                "prepare" => prepare(ctx, &dr, kind).await,
+                "prepare" => prepare(&self.clients, ctx, &dr, kind).await,
                 "vm" => run_vm_step(&self.clients, ctx, &dr, &step.input).await,
                 "finish" => self.finish(ctx, id, kind).await.map(StepOutcome::Done),
                 other => Err(Stop::Final(format!("unknown step kind '{other}'"))),
@@ -176,6 +176,7 @@ fn vm_ops(kind: FailoverKind) -> Vec<VmOp> {
 /// Checks the phase again, finds the direction (away from the active stamp) and the Protected
 /// VMs, and fans out the per-VM stages.
 async fn prepare(
+    clients: &StampClients,
     ctx: &StepContext,
     dr: &crate::domain::DrSubscription,
     kind: FailoverKind,
@@ -219,6 +220,11 @@ async fn prepare(
         return Err(Stop::Final(
             "The subscription has no protected VMs to fail over.".into(),
         ));
+    }
+    if let FailoverKind::UnplannedFailover { point } = kind {
+        if point != RecoveryPointChoice::Latest {
+            check_points(clients, ctx, dr, &vms, point).await?;
+        }
     }
     let mut next = Vec::new();
     for op in vm_ops(kind) {
@@ -288,6 +294,40 @@ impl Failover {
             "rtoSeconds": rto,
         }))
     }
+}
+
+/// Refuses an unplanned failover to a chosen point before any VM fails over when a VM has no
+/// point that fits (a failover half done with no point to land on helps nobody).
+async fn check_points(
+    clients: &StampClients,
+    ctx: &StepContext,
+    dr: &crate::domain::DrSubscription,
+    vms: &[crate::domain::ProtectedVm],
+    point: RecoveryPointChoice,
+) -> Result<(), Stop> {
+    let engine = super::fabric_refs::engine(clients)?;
+    let mut missing = Vec::new();
+    for vm in vms {
+        let item = super::failover_vm::item_of(clients, ctx, dr, vm.vm_id).await?;
+        let points: Vec<_> = engine
+            .recovery_points(&item)
+            .await?
+            .iter()
+            .map(|p| (p.time, p.app_consistent))
+            .collect();
+        if point.pick(&points).is_none() {
+            missing.push(format!("'{}'", vm.name));
+        }
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(Stop::Final(format!(
+        "No VM was failed over: {} ha{} no recovery point matching '{}'; choose another point or 'latest'.",
+        missing.join(", "),
+        if missing.len() == 1 { "s" } else { "ve" },
+        point.to_text()
+    )))
 }
 
 /// When the last VM was seen running on the target, for kinds that start VMs there.

@@ -134,7 +134,7 @@ fn direction_of(input: &Value) -> Direction {
 }
 
 /// The engine's item of a VM of `dr`'s subscription (always addressed in the primary cloud).
-async fn item_of(
+pub(super) async fn item_of(
     clients: &StampClients,
     ctx: &StepContext,
     dr: &DrSubscription,
