@@ -279,6 +279,9 @@ async fn a_planned_failover_moves_the_subscription_to_b_and_failback_brings_it_h
     let b_stamp = app.store().get_stamp(b).await.expect("store").expect("B");
     assert_eq!(view["ActiveStamp"]["Id"], b.to_string(), "{view}");
     assert_eq!(view["PortalUrl"], b_stamp.tenant_portal_url, "{view}");
+    assert_eq!(view["Failover"]["Phase"], "FailedOver", "{view}");
+    assert_eq!(view["Failover"]["Allowed"], json!(["commit"]), "{view}");
+    assert_eq!(view["Failover"]["LastOperation"], "planned", "{view}");
     let b_vmm = spf(lab, 1).list_stamps().await.expect("SPF-B")[0].id;
     for record in until_all(app, &tenant, &vms, VmProtectionState::Protected).await {
         let replica = record.replica_vm_id.expect("replica");

@@ -16,7 +16,7 @@ use crate::domain::{
     DrPhase, DrSubscription, ExclusionActor, ExclusionError, ProtectedVm, SubscriptionId, VmHealth,
     VmProtectionState, set_exclusion,
 };
-use crate::domain::{DrQuota, Stamp, Subscription};
+use crate::domain::{DrQuota, FailoverState, Stamp, Subscription};
 use crate::engine::{StartRequest, start_run};
 use crate::store::StoreError;
 use crate::workflows::{RECONCILE_VM, reconcile_vm_params};
@@ -50,6 +50,7 @@ pub struct DrStatusView {
     counts: BTreeMap<&'static str, u64>,
     worst_health: Option<VmHealth>,
     rpo_seconds: Option<i64>,
+    failover: Option<FailoverState>,
 }
 
 impl DrStatusView {
@@ -123,8 +124,54 @@ impl DrStatusView {
                     .and_then(|q| q.max_protected_vms)
                     .map_or(Out::Null, |n| Out::Int(n.into())),
             ),
+            ("Failover", self.failover_member()),
             ("UpdatedAt", opt_time(dr.map(|d| d.updated_at))),
         ]
+    }
+
+    /// Where failover stands: the phase, what may start now, the last operation's job and the
+    /// work left pending (a subscription that never failed over is `Replicating`).
+    fn failover_member(&self) -> Out {
+        let Some(dr) = self.dr.as_ref().filter(|_| self.enabled()) else {
+            return Out::Null;
+        };
+        let on_recovery =
+            dr.active_stamp_id.is_some() && dr.active_stamp_id == dr.recovery_stamp_id;
+        let state = self
+            .failover
+            .clone()
+            .unwrap_or_else(|| FailoverState::new(dr.subscription_id));
+        let running = state.running.as_ref();
+        Out::Obj(vec![
+            ("Phase", Out::Str(state.phase.as_str().into())),
+            (
+                "Allowed",
+                Out::List {
+                    item: "Operation",
+                    items: state
+                        .phase
+                        .allowed(on_recovery)
+                        .into_iter()
+                        .map(|k| Out::Str(k.into()))
+                        .collect(),
+                },
+            ),
+            (
+                "LastOperation",
+                running.map_or(Out::Null, |r| Out::Str(r.kind.clone())),
+            ),
+            (
+                "LastJobId",
+                running.map_or(Out::Null, |r| Out::Str(r.job_id.to_string())),
+            ),
+            (
+                "Pending",
+                Out::List {
+                    item: "Note",
+                    items: state.pending.iter().map(|n| Out::Str(n.clone())).collect(),
+                },
+            ),
+        ])
     }
 }
 
@@ -180,6 +227,11 @@ pub async fn dr_status(
     } else {
         Vec::new()
     };
+    let failover = if dr.is_some() {
+        state.store.get_failover(id).await?
+    } else {
+        None
+    };
     let now = state.store.database_now().await?;
     let mut counts = BTreeMap::new();
     for vm in &vms {
@@ -197,6 +249,7 @@ pub async fn dr_status(
         counts,
         worst_health: protected().filter_map(|vm| vm.health).max(),
         rpo_seconds: protected().filter_map(|vm| vm.rpo_seconds(now)).max(),
+        failover,
     })
 }
 
