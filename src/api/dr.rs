@@ -124,54 +124,15 @@ impl DrStatusView {
                     .and_then(|q| q.max_protected_vms)
                     .map_or(Out::Null, |n| Out::Int(n.into())),
             ),
-            ("Failover", self.failover_member()),
+            (
+                "Failover",
+                super::failover::failover_view(
+                    self.dr.as_ref().filter(|_| self.enabled()),
+                    self.failover.as_ref(),
+                ),
+            ),
             ("UpdatedAt", opt_time(dr.map(|d| d.updated_at))),
         ]
-    }
-
-    /// Where failover stands: the phase, what may start now, the last operation's job and the
-    /// work left pending (a subscription that never failed over is `Replicating`).
-    fn failover_member(&self) -> Out {
-        let Some(dr) = self.dr.as_ref().filter(|_| self.enabled()) else {
-            return Out::Null;
-        };
-        let on_recovery =
-            dr.active_stamp_id.is_some() && dr.active_stamp_id == dr.recovery_stamp_id;
-        let state = self
-            .failover
-            .clone()
-            .unwrap_or_else(|| FailoverState::new(dr.subscription_id));
-        let running = state.running.as_ref();
-        Out::Obj(vec![
-            ("Phase", Out::Str(state.phase.as_str().into())),
-            (
-                "Allowed",
-                Out::List {
-                    item: "Operation",
-                    items: state
-                        .phase
-                        .allowed(on_recovery)
-                        .into_iter()
-                        .map(|k| Out::Str(k.into()))
-                        .collect(),
-                },
-            ),
-            (
-                "LastOperation",
-                running.map_or(Out::Null, |r| Out::Str(r.kind.clone())),
-            ),
-            (
-                "LastJobId",
-                running.map_or(Out::Null, |r| Out::Str(r.job_id.to_string())),
-            ),
-            (
-                "Pending",
-                Out::List {
-                    item: "Note",
-                    items: state.pending.iter().map(|n| Out::Str(n.clone())).collect(),
-                },
-            ),
-        ])
     }
 }
 

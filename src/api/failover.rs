@@ -19,8 +19,8 @@ use uuid::Uuid;
 
 use crate::contract::{ContractError, FromWire, Node, Out, ToWire};
 use crate::domain::{
-    DrPhase, FailoverKind, FailoverRefusal, FailoverState, RecoveryPointChoice, RunningFailover,
-    SelfService, SubscriptionId, switch_target,
+    DrPhase, DrSubscription, FailoverKind, FailoverRefusal, FailoverState, RecoveryPointChoice,
+    RunningFailover, SelfService, SubscriptionId, switch_target,
 };
 use crate::engine::{StartRequest, start_run};
 use crate::store::{RunState, StoreError};
@@ -295,4 +295,46 @@ async fn last_job_running(state: &AppState, record: &FailoverState) -> Result<bo
                 RunState::Succeeded | RunState::Failed | RunState::Cancelled
             )
         }))
+}
+
+/// Where failover stands, for the DR views: the phase, what may start now, the last operation
+/// and its job, and the work left pending (a subscription that never failed over is
+/// `Replicating`); null when DR is off.
+pub(super) fn failover_view(dr: Option<&DrSubscription>, state: Option<&FailoverState>) -> Out {
+    let Some(dr) = dr else {
+        return Out::Null;
+    };
+    let on_recovery = dr.active_stamp_id.is_some() && dr.active_stamp_id == dr.recovery_stamp_id;
+    let state = state
+        .cloned()
+        .unwrap_or_else(|| FailoverState::new(dr.subscription_id));
+    let running = state.running.as_ref();
+    let list = |item, items: Vec<String>| Out::List {
+        item,
+        items: items.into_iter().map(Out::Str).collect(),
+    };
+    Out::Obj(vec![
+        ("Phase", Out::Str(state.phase.as_str().into())),
+        (
+            "Allowed",
+            list(
+                "Operation",
+                state
+                    .phase
+                    .allowed(on_recovery)
+                    .into_iter()
+                    .map(str::to_owned)
+                    .collect(),
+            ),
+        ),
+        (
+            "LastOperation",
+            running.map_or(Out::Null, |r| Out::Str(r.kind.clone())),
+        ),
+        (
+            "LastJobId",
+            running.map_or(Out::Null, |r| Out::Str(r.job_id.to_string())),
+        ),
+        ("Pending", list("Note", state.pending.clone())),
+    ])
 }
