@@ -23,7 +23,7 @@ use crate::fabric::replication::PollLimits;
 use crate::fabric::{AsrEngine, AsrSettings, HttpSettings, ReplicationEngine, RetryPolicy};
 use crate::store::{self, SharedStore};
 use crate::workflows::{
-    DISABLE_DR, DisableDr, ENABLE_DR, EnableDr, PAIR_CLOUDS, PROTECT_NEW_VMS, PairClouds,
+    DISABLE_DR, DisableDr, ENABLE_DR, EnableDr, Failover, PAIR_CLOUDS, PROTECT_NEW_VMS, PairClouds,
     ProtectNewVms, RECONCILE_MIRRORS, RECONCILE_VM, REPLICATION_HEALTH, ReconcileMirrors,
     ReconcileVm, ReplicationHealth, StampClients,
 };
@@ -104,6 +104,7 @@ pub async fn start_with_workflows(config: &Config, registry: Registry) -> anyhow
     }
     if registry.get(ENABLE_DR).is_none() {
         registry.register(Arc::new(EnableDr::new(fabric.clone())));
+        registry.register(Arc::new(Failover::new(fabric.clone())));
     }
     if registry.get(DISABLE_DR).is_none() {
         registry.register(Arc::new(DisableDr::new(fabric.clone())));

@@ -16,7 +16,7 @@ use crate::domain::{
     DrPhase, DrSubscription, ExclusionActor, ExclusionError, ProtectedVm, SubscriptionId, VmHealth,
     VmProtectionState, set_exclusion,
 };
-use crate::domain::{DrQuota, Stamp, Subscription};
+use crate::domain::{DrQuota, FailoverState, Stamp, Subscription};
 use crate::engine::{StartRequest, start_run};
 use crate::store::StoreError;
 use crate::workflows::{RECONCILE_VM, reconcile_vm_params};
@@ -50,6 +50,7 @@ pub struct DrStatusView {
     counts: BTreeMap<&'static str, u64>,
     worst_health: Option<VmHealth>,
     rpo_seconds: Option<i64>,
+    failover: Option<FailoverState>,
 }
 
 impl DrStatusView {
@@ -123,6 +124,13 @@ impl DrStatusView {
                     .and_then(|q| q.max_protected_vms)
                     .map_or(Out::Null, |n| Out::Int(n.into())),
             ),
+            (
+                "Failover",
+                super::failover::failover_view(
+                    self.dr.as_ref().filter(|_| self.enabled()),
+                    self.failover.as_ref(),
+                ),
+            ),
             ("UpdatedAt", opt_time(dr.map(|d| d.updated_at))),
         ]
     }
@@ -180,6 +188,11 @@ pub async fn dr_status(
     } else {
         Vec::new()
     };
+    let failover = if dr.is_some() {
+        state.store.get_failover(id).await?
+    } else {
+        None
+    };
     let now = state.store.database_now().await?;
     let mut counts = BTreeMap::new();
     for vm in &vms {
@@ -197,6 +210,7 @@ pub async fn dr_status(
         counts,
         worst_health: protected().filter_map(|vm| vm.health).max(),
         rpo_seconds: protected().filter_map(|vm| vm.rpo_seconds(now)).max(),
+        failover,
     })
 }
 

@@ -20,6 +20,7 @@ mod cloud_pairs;
 mod dr;
 mod error;
 mod events;
+mod failover;
 mod health;
 mod jobs;
 mod notification;
@@ -97,6 +98,7 @@ pub fn router(state: AppState, secrets: &EndpointSecrets, max_body_bytes: usize)
             admin::routes()
                 .merge(admin_dr::routes())
                 .merge(recovery_plans::admin_routes())
+                .merge(failover::admin_routes())
                 .merge(jobs::routes())
                 .merge(runbooks::routes())
                 .merge(events::routes())

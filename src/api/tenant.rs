@@ -30,6 +30,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/", get(get_subscription))
         .merge(super::tenant_dr::routes())
         .merge(super::recovery_plans::tenant_routes())
+        .merge(super::failover::tenant_routes())
         .route_layer(from_fn_with_state(state, authorize_tenant));
     Router::new().nest("/subscriptions/{subid}", scoped)
 }

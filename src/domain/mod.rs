@@ -6,6 +6,7 @@
 //! types once and then pass them around.
 
 pub mod exclusion;
+pub mod failover;
 pub mod ids;
 pub mod pairing;
 pub mod protection;
@@ -16,6 +17,10 @@ pub mod subscription;
 pub mod usage;
 
 pub use exclusion::{ExclusionActor, ExclusionError, set_exclusion};
+pub use failover::{
+    FailoverKind, FailoverPhase, FailoverRefusal, FailoverState, RecoveryPointChoice,
+    RunningFailover, switch_target,
+};
 pub use ids::{InvalidId, SubscriptionId};
 pub use pairing::{
     PairingError, PlanBinding, RequestedSide, StampPlans, check_new_pair, engine_policy_name,

@@ -17,6 +17,7 @@ pub mod engine;
 mod engine_helpers;
 mod engine_impl;
 mod engine_rows;
+pub mod failover;
 mod postgres;
 pub mod protection;
 mod protection_impl;
@@ -44,6 +45,7 @@ pub use engine::{
     NewStep, RunFilter, RunRecord, RunState, RunbookState, StepRecord, StepResult, StepState,
     WaitKind,
 };
+pub use failover::FailoverStore;
 pub use postgres::PostgresStore;
 pub use protection::{DrFilter, ProtectionStore, StateCounts, VmFilter};
 pub use recovery_plan::RecoveryPlanStore;
@@ -93,7 +95,14 @@ pub struct SubscriptionFilter {
 /// also implements.
 #[async_trait]
 pub trait Store:
-    EngineStore + SetupStore + ProtectionStore + RecoveryPlanStore + Send + Sync + 'static
+    EngineStore
+    + SetupStore
+    + ProtectionStore
+    + RecoveryPlanStore
+    + FailoverStore
+    + Send
+    + Sync
+    + 'static
 {
     /// Which backend this is ("sqlite" or "postgres"), for logs and `/health/ready`.
     fn backend(&self) -> &'static str;

@@ -52,3 +52,4 @@ super::engine_impl::impl_engine_store!(PostgresStore, Postgres, DIALECT);
 super::setup_impl::impl_setup_store!(PostgresStore, Postgres, DIALECT);
 super::protection_impl::impl_protection_store!(PostgresStore, Postgres, DIALECT);
 super::recovery_plan_impl::impl_recovery_plan_store!(PostgresStore, Postgres, DIALECT);
+super::failover::impl_failover_store!(PostgresStore, Postgres, DIALECT);

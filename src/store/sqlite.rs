@@ -77,3 +77,4 @@ super::engine_impl::impl_engine_store!(SqliteStore, Sqlite, DIALECT);
 super::setup_impl::impl_setup_store!(SqliteStore, Sqlite, DIALECT);
 super::protection_impl::impl_protection_store!(SqliteStore, Sqlite, DIALECT);
 super::recovery_plan_impl::impl_recovery_plan_store!(SqliteStore, Sqlite, DIALECT);
+super::failover::impl_failover_store!(SqliteStore, Sqlite, DIALECT);

@@ -4,6 +4,8 @@
 //!
 //! - `pair_clouds`: makes a cloud pair real in the replication engine;
 //! - [`protect`]: the per-VM core ([`reconcile_vm`]) and the `reconcile_vm` workflow;
+//! - `failover`: drill, cleanup, planned/unplanned failover, commit, reprotect and failback of
+//!   one subscription, with the active-stamp switch;
 //! - `enable_dr` / `disable_dr`: a subscription's DR switched on (mirror, networks, every VM) and off;
 //! - the runbooks' `protect_new_vms` (VMs changed since a cursor), `replication_health` (health, RPO, alerts) and `reconcile_mirrors` (mirror
 //!   subscriptions and replica ownership kept in line).
@@ -15,6 +17,9 @@ mod default_plan;
 mod disable_dr;
 mod enable_dr;
 pub mod fabric_refs;
+mod failover;
+mod failover_switch;
+mod failover_vm;
 mod mirror;
 mod networks;
 mod pair_clouds;
@@ -32,6 +37,7 @@ use std::time::Duration;
 pub use default_plan::sync_default_plan;
 pub use disable_dr::{DISABLE_DR, DisableDr, disable_dr_params};
 pub use enable_dr::{ENABLE_DR, EnableDr, enable_dr_params};
+pub use failover::{FAILOVER, Failover, failover_params};
 pub use pair_clouds::{PAIR_CLOUDS, PairClouds, pair_clouds_params};
 pub use protect::{disable_vm, needs_another_look, reconcile_vm};
 pub use protect_new_vms::{PROTECT_NEW_VMS, ProtectNewVms, cursor_name};

@@ -200,9 +200,22 @@ impl ReconcileMirrors {
                 recovery.name
             ));
         }
-        if on_recovery {
+        // The stamp the subscription is not active on is suspended now if it answered: the
+        // mirror was aligned above, the primary is checked here after a failover.
+        let other_settled = if on_recovery {
             self.suspend_primary(&primary, id, dry_run, &mut report)
-                .await?;
+                .await?
+        } else {
+            true
+        };
+        if other_settled
+            && !dry_run
+            && super::failover_switch::clear_pending(&ctx.store, id).await?
+        {
+            report.fixed.push(format!(
+                "The suspension left pending by an unplanned failover is done (active on '{}').",
+                active.name
+            ));
         }
         self.restore_replica_owners(ctx, &dr, &recovery, &owner, dry_run, &mut report)
             .await?;
@@ -214,14 +227,15 @@ impl ReconcileMirrors {
         Ok(report_json(id, &report))
     }
 
-    /// After a failover the primary's subscription must not be usable too.
+    /// After a failover the primary's subscription must not be usable too. Returns whether the
+    /// primary answered (its subscription is suspended or gone now, unless `dry_run`).
     async fn suspend_primary(
         &self,
         primary: &Stamp,
         id: SubscriptionId,
         dry_run: bool,
         report: &mut Report,
-    ) -> Result<(), Stop> {
+    ) -> Result<bool, Stop> {
         let wap = self.clients.wap_admin(primary)?;
         match wap.get_subscription(id).await {
             Ok(Some(sub)) if sub.state == AdminSubscriptionState::Active => {
@@ -236,16 +250,19 @@ impl ReconcileMirrors {
                     wap.set_subscription_status(id, SubscriptionStatus::Suspended)
                         .await?;
                 }
+                Ok(true)
             }
-            Ok(_) => {}
+            Ok(_) => Ok(true),
             // The primary may be the site that failed: report it, do not hold the rest up.
-            Err(err) if err.is_transient() => report.drift.push(format!(
-                "Primary stamp '{}' could not be checked: {err}",
-                primary.name
-            )),
-            Err(err) => return Err(err.into()),
+            Err(err) if err.is_transient() => {
+                report.drift.push(format!(
+                    "Primary stamp '{}' could not be checked: {err}",
+                    primary.name
+                ));
+                Ok(false)
+            }
+            Err(err) => Err(err.into()),
         }
-        Ok(())
     }
 
     /// Gives each replica back to the subscription's user role on the recovery stamp.

@@ -1,0 +1,540 @@
+//! Failover of one DR subscription end to end on the lab over HTTP: a drill and its cleanup leave
+//! production alone; a planned failover moves the subscription to stamp B (active stamp, WAP
+//! subscriptions, portal, VMs running there) and commit, reprotect and failback bring it home;
+//! an unplanned failover with stamp A down needs the admin's confirmation and never calls A;
+//! a second operation while one runs, or one the phase does not allow, is refused.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::app::{Backend, TestApp, json_of};
+use common::dr::{
+    DrWorld, Tenant, add_network, add_vms, admin, gold_world, new_tenant, notification_body,
+    notify_create, settled_lifecycle, until_all,
+};
+use common::lab::{calls, set_outage, spf, wap_admin};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use uuid::Uuid;
+use wapdr::domain::{DrSubscription, MirrorState, VmProtectionState};
+use wapdr::fabric::wap_admin::AdminSubscriptionState;
+use wapdr::lab::LabHandle;
+use wapdr::store::{RunRecord, RunState};
+
+on_both_backends!(
+    a_drill_and_its_cleanup_leave_production_and_replication_untouched,
+    a_planned_failover_moves_the_subscription_to_b_and_failback_brings_it_home,
+    an_unplanned_failover_with_stamp_a_down_needs_confirmation_and_never_calls_a,
+    a_second_operation_while_one_runs_or_out_of_turn_is_refused,
+);
+
+/// A tenant with `count` VMs on stamp A, DR enabled (with `quota`) and every VM protected.
+async fn protected_tenant(
+    world: &DrWorld,
+    user: &str,
+    count: usize,
+    quota: &[(&str, &str)],
+) -> (Tenant, Vec<Uuid>) {
+    let (app, lab) = (&world.app, &world.lab);
+    let tenant = new_tenant(lab, user, "a-gold").await;
+    let net = add_network(lab, &tenant, &format!("{user}-net")).await;
+    let vms = add_vms(
+        lab,
+        &tenant,
+        "Gold",
+        user.split('@').next().unwrap_or("vm"),
+        count,
+        &[net],
+    )
+    .await;
+    let mut settings = vec![("DrEnabled", "true")];
+    settings.extend_from_slice(quota);
+    let (status, body) = notify_create(app, &notification_body(&tenant, &settings)).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    settled_lifecycle(app, &tenant).await;
+    let protected = until_all(app, &tenant, &vms, VmProtectionState::Protected).await;
+    assert!(
+        protected.len() == count
+            && protected
+                .iter()
+                .all(|vm| vm.state == VmProtectionState::Protected && vm.replica_owned),
+        "{protected:?}"
+    );
+    (tenant, vms)
+}
+
+/// `POST /admin/subscriptions/{id}/failover`.
+async fn failover(app: &TestApp, tenant: &Tenant, body: Value) -> (StatusCode, Value) {
+    admin(
+        app,
+        Method::POST,
+        &format!("/subscriptions/{}/failover", tenant.id),
+        Some(body),
+    )
+    .await
+}
+
+/// Starts an operation as the provider and waits for its job to succeed; returns the final
+/// output (the `finish` step's).
+async fn run_ok(app: &TestApp, tenant: &Tenant, body: Value) -> Value {
+    let (status, started) = failover(app, tenant, body.clone()).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body} → {started}");
+    let job = job_id(&started);
+    let run = finished(app, job).await;
+    assert_eq!(run.state, RunState::Succeeded, "{body}: {:?}", run.error);
+    let steps = app.store().run_steps(job).await.expect("steps");
+    let mut out = steps
+        .into_iter()
+        .find(|s| s.name == "finish")
+        .and_then(|s| s.output)
+        .expect("the finish step's output");
+    out["job"] = json!({ "JobId": job.to_string() });
+    out
+}
+
+fn job_id(body: &Value) -> Uuid {
+    Uuid::parse_str(body["JobId"].as_str().expect("a JobId")).expect("a GUID")
+}
+
+/// Polls a job until it ends (120 s at most).
+async fn finished(app: &TestApp, job: Uuid) -> RunRecord {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let run = app.store().get_run(job).await.expect("store").expect("run");
+        if matches!(
+            run.state,
+            RunState::Succeeded | RunState::Failed | RunState::Cancelled
+        ) || Instant::now() > deadline
+        {
+            return run;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn dr(app: &TestApp, tenant: &Tenant) -> DrSubscription {
+    app.store()
+        .get_dr_subscription(tenant.id)
+        .await
+        .expect("store")
+        .expect("a DR record")
+}
+
+/// The subscription's state in stamp `index`'s WAP.
+async fn wap_state(lab: &LabHandle, index: usize, tenant: &Tenant) -> AdminSubscriptionState {
+    wap_admin(lab, index)
+        .get_subscription(tenant.id)
+        .await
+        .expect("WAP")
+        .expect("the subscription on the stamp")
+        .state
+}
+
+/// `Status` of VM `vm` on stamp `index`.
+async fn vm_status(lab: &LabHandle, index: usize, vm: Uuid) -> String {
+    let stamp = spf(lab, index).list_stamps().await.expect("SPF")[0].id;
+    spf(lab, index)
+        .get_vm(stamp, vm)
+        .await
+        .expect("SPF")
+        .unwrap_or_else(|| panic!("VM {vm} on stamp {index}"))
+        .status
+        .unwrap_or_default()
+}
+
+/// The drill VMs (test failover copies) on stamp B.
+async fn test_vms_on_b(lab: &LabHandle) -> Vec<String> {
+    spf(lab, 1)
+        .list_vms(&Default::default())
+        .await
+        .expect("SPF-B")
+        .into_iter()
+        .filter(|vm| vm.name.ends_with("-test"))
+        .map(|vm| vm.name)
+        .collect()
+}
+
+fn world_uuid(id: &str) -> Uuid {
+    Uuid::parse_str(id).expect("stamp id")
+}
+
+async fn a_drill_and_its_cleanup_leave_production_and_replication_untouched(backend: Backend) {
+    let Some(world) = gold_world(backend).await else {
+        return;
+    };
+    let (app, lab) = (&world.app, &world.lab);
+    let (tenant, vms) = protected_tenant(&world, "erin@tailspin.lab", 2, &[]).await;
+    let a = world_uuid(&world.a);
+    assert!(test_vms_on_b(lab).await.is_empty());
+
+    let out = run_ok(
+        app,
+        &tenant,
+        json!({ "kind": "test", "reason": "quarterly drill" }),
+    )
+    .await;
+    assert_eq!(out["phase"], "TestRunning", "{out}");
+    assert_eq!(out["vms"].as_array().map(Vec::len), Some(2), "{out}");
+    assert_eq!(test_vms_on_b(lab).await.len(), 2, "a test VM per VM on B");
+    let during = dr(app, &tenant).await;
+    assert_eq!(
+        during.active_stamp_id,
+        Some(a),
+        "a drill never switches stamps"
+    );
+    assert_eq!(during.mirror, MirrorState::Suspended);
+    assert_eq!(
+        wap_state(lab, 0, &tenant).await,
+        AdminSubscriptionState::Active
+    );
+    assert_eq!(
+        wap_state(lab, 1, &tenant).await,
+        AdminSubscriptionState::Suspended
+    );
+    for vm in &vms {
+        assert_eq!(
+            vm_status(lab, 0, *vm).await,
+            "Running",
+            "production keeps running"
+        );
+    }
+    let (status, body) = failover(app, &tenant, json!({ "kind": "planned" })).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    let message = body.to_string();
+    assert!(
+        message.contains("TestRunning") && message.contains("testCleanup"),
+        "says the state and what is allowed: {message}"
+    );
+
+    let out = run_ok(app, &tenant, json!({ "kind": "testCleanup" })).await;
+    assert_eq!(out["phase"], "Replicating", "{out}");
+    assert!(test_vms_on_b(lab).await.is_empty(), "test VMs gone");
+    let after = dr(app, &tenant).await;
+    assert_eq!(after.active_stamp_id, Some(a));
+    assert_eq!(after.mirror, MirrorState::Suspended);
+    let records = until_all(app, &tenant, &vms, VmProtectionState::Protected).await;
+    assert!(
+        records
+            .iter()
+            .all(|r| r.state == VmProtectionState::Protected)
+    );
+    for vm in &vms {
+        assert_eq!(vm_status(lab, 0, *vm).await, "Running");
+    }
+}
+
+async fn a_planned_failover_moves_the_subscription_to_b_and_failback_brings_it_home(
+    backend: Backend,
+) {
+    let Some(world) = gold_world(backend).await else {
+        return;
+    };
+    let (app, lab) = (&world.app, &world.lab);
+    let (tenant, vms) = protected_tenant(&world, "frank@tailspin.lab", 2, &[]).await;
+    let (a, b) = (world_uuid(&world.a), world_uuid(&world.b));
+
+    let out = run_ok(
+        app,
+        &tenant,
+        json!({ "kind": "planned", "reason": "maintenance" }),
+    )
+    .await;
+    assert_eq!(out["phase"], "FailedOver", "{out}");
+    assert!(
+        out["rtoSeconds"].as_f64().is_some_and(|s| s >= 0.0),
+        "{out}"
+    );
+    let results = out["vms"].as_array().expect("per-VM results");
+    assert_eq!(results.len(), 2);
+    assert!(
+        results
+            .iter()
+            .all(|r| r["operation"] == "plannedFailover" && r["doneAt"].is_string())
+    );
+    assert!(
+        results.iter().all(|r| r["tasks"]
+            .as_array()
+            .is_some_and(|t| !t.is_empty() && t.iter().all(|t| t["ended"].is_string()))),
+        "the engine's tasks with their times: {out}"
+    );
+    let switched = dr(app, &tenant).await;
+    assert_eq!(switched.active_stamp_id, Some(b));
+    assert_eq!(switched.mirror, MirrorState::Active);
+    assert_eq!(
+        wap_state(lab, 1, &tenant).await,
+        AdminSubscriptionState::Active
+    );
+    assert_eq!(
+        wap_state(lab, 0, &tenant).await,
+        AdminSubscriptionState::Suspended
+    );
+    let view = json_of(
+        app.admin(Method::GET, &format!("/subscriptions/{}/dr", tenant.id))
+            .send()
+            .await
+            .expect("GET dr"),
+    )
+    .await;
+    let b_stamp = app.store().get_stamp(b).await.expect("store").expect("B");
+    assert_eq!(view["ActiveStamp"]["Id"], b.to_string(), "{view}");
+    assert_eq!(view["PortalUrl"], b_stamp.tenant_portal_url, "{view}");
+    assert_eq!(view["Failover"]["Phase"], "FailedOver", "{view}");
+    assert_eq!(view["Failover"]["Allowed"], json!(["commit"]), "{view}");
+    assert_eq!(view["Failover"]["LastOperation"], "planned", "{view}");
+    let b_vmm = spf(lab, 1).list_stamps().await.expect("SPF-B")[0].id;
+    for record in until_all(app, &tenant, &vms, VmProtectionState::Protected).await {
+        let replica = record.replica_vm_id.expect("replica");
+        assert_eq!(vm_status(lab, 1, replica).await, "Running", "runs on B");
+        let owner = spf(lab, 1)
+            .get_vm(b_vmm, replica)
+            .await
+            .expect("SPF-B")
+            .and_then(|vm| vm.owner)
+            .and_then(|o| o.role_id);
+        assert_eq!(
+            owner,
+            Some(tenant.id.as_uuid()),
+            "the tenant's role owns it"
+        );
+        assert_ne!(
+            vm_status(lab, 0, record.vm_id).await,
+            "Running",
+            "A's copy is off"
+        );
+    }
+
+    let (status, body) = failover(app, &tenant, json!({ "kind": "failback" })).await;
+    assert_eq!(
+        status,
+        StatusCode::CONFLICT,
+        "failback before commit: {body}"
+    );
+    assert_eq!(
+        run_ok(app, &tenant, json!({ "kind": "commit" })).await["phase"],
+        "Committed"
+    );
+    assert_eq!(
+        run_ok(app, &tenant, json!({ "kind": "reprotect" })).await["phase"],
+        "Replicating"
+    );
+    assert_eq!(
+        dr(app, &tenant).await.active_stamp_id,
+        Some(b),
+        "still on B"
+    );
+
+    let out = run_ok(app, &tenant, json!({ "kind": "failback" })).await;
+    assert_eq!(out["phase"], "Replicating", "{out}");
+    let home = dr(app, &tenant).await;
+    assert_eq!(home.active_stamp_id, Some(a));
+    assert_eq!(home.mirror, MirrorState::Suspended);
+    assert_eq!(
+        wap_state(lab, 0, &tenant).await,
+        AdminSubscriptionState::Active
+    );
+    assert_eq!(
+        wap_state(lab, 1, &tenant).await,
+        AdminSubscriptionState::Suspended
+    );
+    for vm in &vms {
+        assert_eq!(vm_status(lab, 0, *vm).await, "Running", "back on A");
+    }
+    // Replicating A → B again: a drill is allowed, failback is not.
+    let (status, body) = failover(app, &tenant, json!({ "kind": "failback" })).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+}
+
+async fn an_unplanned_failover_with_stamp_a_down_needs_confirmation_and_never_calls_a(
+    backend: Backend,
+) {
+    let Some(world) = gold_world(backend).await else {
+        return;
+    };
+    let (app, lab) = (&world.app, &world.lab);
+    // reconcile-mirrors runs when the test starts it, not on a schedule tick mid-test.
+    let (status, view) = admin(
+        app,
+        Method::PUT,
+        "/runbooks/reconcile-mirrors",
+        Some(json!({ "schedule": null })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{view}");
+    let (tenant, vms) = protected_tenant(&world, "gina@tailspin.lab", 2, &[]).await;
+    let (a, b) = (world_uuid(&world.a), world_uuid(&world.b));
+
+    let (status, body) = failover(app, &tenant, json!({ "kind": "unplanned" })).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.to_string().contains("sourceDown"), "{body}");
+    let (status, _) = failover(
+        app,
+        &tenant,
+        json!({ "kind": "unplanned", "sourceDown": false }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        dr(app, &tenant).await.active_stamp_id,
+        Some(a),
+        "nothing changed"
+    );
+    assert!(
+        app.store()
+            .get_failover(tenant.id)
+            .await
+            .expect("store")
+            .is_none(),
+        "no operation was recorded"
+    );
+
+    let a_name = lab.stamps()[0].name.clone();
+    set_outage(lab, &a_name, true).await;
+    let before = calls(lab).await;
+    let out = run_ok(
+        app,
+        &tenant,
+        json!({ "kind": "unplanned", "sourceDown": true, "reason": "site A lost" }),
+    )
+    .await;
+    let after = calls(lab).await;
+    for service in ["spf", "wap_admin"] {
+        let key = format!("{a_name}/{service}");
+        assert_eq!(after[&key], before[&key], "no call reached {key}");
+    }
+    assert_eq!(out["phase"], "FailedOver", "{out}");
+    let pending = out["pending"].to_string();
+    assert!(
+        pending.contains(&a_name),
+        "A's suspension is pending: {out}"
+    );
+    let switched = dr(app, &tenant).await;
+    assert_eq!(switched.active_stamp_id, Some(b));
+    assert_eq!(switched.mirror, MirrorState::Active);
+    assert_eq!(
+        wap_state(lab, 1, &tenant).await,
+        AdminSubscriptionState::Active
+    );
+    for record in until_all(app, &tenant, &vms, VmProtectionState::Protected).await {
+        let replica = record.replica_vm_id.expect("replica");
+        assert_eq!(vm_status(lab, 1, replica).await, "Running", "runs on B");
+    }
+    let job = job_id(&out["job"]);
+    for step in app.store().run_steps(job).await.expect("steps") {
+        let error = step.error.unwrap_or_default();
+        assert!(
+            error.is_empty() || error.contains("is running") || error.contains("is busy"),
+            "step '{}' only ever waited for the engine: {error}",
+            step.name
+        );
+    }
+
+    // A is back: its subscription is still Active until reconcile-mirrors suspends it.
+    set_outage(lab, &a_name, false).await;
+    assert_eq!(
+        wap_state(lab, 0, &tenant).await,
+        AdminSubscriptionState::Active
+    );
+    let (status, started) = admin(
+        app,
+        Method::POST,
+        "/runbooks/reconcile-mirrors/start",
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{started}");
+    let runbook = Uuid::parse_str(started["Id"].as_str().expect("Id")).expect("GUID");
+    assert_eq!(finished(app, runbook).await.state, RunState::Succeeded);
+    assert_eq!(
+        wap_state(lab, 0, &tenant).await,
+        AdminSubscriptionState::Suspended
+    );
+    let record = app.store().get_failover(tenant.id).await.expect("store");
+    assert!(
+        record.is_some_and(|r| r.pending.is_empty()),
+        "nothing is pending any more"
+    );
+    assert_eq!(dr(app, &tenant).await.message, None);
+}
+
+async fn a_second_operation_while_one_runs_or_out_of_turn_is_refused(backend: Backend) {
+    let Some(world) = gold_world(backend).await else {
+        return;
+    };
+    let (app, lab) = (&world.app, &world.lab);
+    let (tenant, _) =
+        protected_tenant(&world, "hank@tailspin.lab", 2, &[("SelfService", "Drill")]).await;
+    let a = world_uuid(&world.a);
+
+    let (status, body) = failover(app, &tenant, json!({ "kind": "commit" })).await;
+    assert_eq!(status, StatusCode::CONFLICT, "nothing to commit: {body}");
+    assert!(body.to_string().contains("Replicating"), "{body}");
+    let (status, body) = failover(app, &tenant, json!({ "kind": "sideways" })).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+
+    let tenant_call = |kind: &str| {
+        app.tenant(
+            Method::POST,
+            &format!("/subscriptions/{}/failover", tenant.id),
+            Some(&tenant.user),
+        )
+        .json(&json!({ "kind": kind }))
+        .send()
+    };
+    let refused = tenant_call("planned").await.expect("tenant call");
+    assert_eq!(
+        refused.status(),
+        StatusCode::FORBIDDEN,
+        "Drill allows drills only"
+    );
+    let started = tenant_call("test").await.expect("tenant call");
+    assert_eq!(started.status(), StatusCode::ACCEPTED);
+    let job = job_id(&json_of(started).await);
+
+    let (status, body) = failover(app, &tenant, json!({ "kind": "testCleanup" })).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(
+        body.to_string().contains(&job.to_string()),
+        "names the running job: {body}"
+    );
+    assert_eq!(finished(app, job).await.state, RunState::Succeeded);
+    assert_eq!(dr(app, &tenant).await.active_stamp_id, Some(a));
+    assert_eq!(test_vms_on_b(lab).await.len(), 2);
+    let out = run_ok(app, &tenant, json!({ "kind": "testCleanup" })).await;
+    assert_eq!(out["phase"], "Replicating");
+
+    // A point no VM has: the job fails before any VM fails over, and nothing moved.
+    let (status, body) = failover(
+        app,
+        &tenant,
+        json!({ "kind": "unplanned", "sourceDown": true, "recoveryPoint": "2000-01-01T00:00:00Z" }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let run = finished(app, job_id(&body)).await;
+    assert_eq!(run.state, RunState::Failed);
+    assert!(
+        run.error
+            .as_deref()
+            .is_some_and(|e| e.contains("No VM was failed over")),
+        "{:?}",
+        run.error
+    );
+    assert_eq!(dr(app, &tenant).await.active_stamp_id, Some(a));
+    let (status, body) = failover(
+        app,
+        &tenant,
+        json!({ "kind": "planned", "recoveryPoint": "latest" }),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "a point is for unplanned only: {body}"
+    );
+    let out = run_ok(app, &tenant, json!({ "kind": "test" })).await;
+    assert_eq!(
+        out["phase"], "TestRunning",
+        "the failed job left the phase as it was"
+    );
+}
