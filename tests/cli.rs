@@ -38,6 +38,10 @@ fn the_demo_scenario_succeeds_and_ends_with_a_json_summary() {
         "protect",
         "mirror",
         "new-vm",
+        "drill",
+        "failover",
+        "reprotect",
+        "failback",
     ] {
         assert!(
             steps.contains(&step),
@@ -56,6 +60,15 @@ fn the_demo_scenario_succeeds_and_ends_with_a_json_summary() {
         assert!(
             summary[figure].as_f64().is_some_and(|s| s > 0.0),
             "{figure}: {summary}"
+        );
+    }
+    // Each failover operation reported its recovery time.
+    for operation in ["test", "planned", "failback"] {
+        assert!(
+            summary["rtoSeconds"][operation]
+                .as_f64()
+                .is_some_and(|s| s > 0.0),
+            "RTO of {operation}: {summary}"
         );
     }
 }

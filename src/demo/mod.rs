@@ -2,9 +2,10 @@
 //! both over HTTP with wapdr's real clients, as a provider's WAP would. It exits 0 only if every
 //! step succeeded. Part of the binary, not the library: only `lab`/`demo` may use the lab.
 //!
-//! The DR flows join the scenario as they land: enablement and protection ([`protection`]) now;
-//! drills and failover with their issue.
+//! The DR flows join the scenario as they land: enablement and protection ([`protection`]), then
+//! a drill, a planned failover, commit, reprotect and failback ([`failover`]).
 
+mod failover;
 mod protection;
 
 use std::time::{Duration, Instant};
@@ -317,6 +318,7 @@ pub async fn run(
         summary,
     )
     .await?;
+    failover::fail_over_and_back(running, tenant.subscription_id, summary).await?;
     Ok(())
 }
 

@@ -22,7 +22,7 @@ use super::Summary;
 const PROTECTION_DEADLINE: Duration = Duration::from_secs(180);
 
 /// A case-insensitive member of a JSON object (wapdr answers in PascalCase; be tolerant).
-fn member<'a>(value: &'a Value, name: &str) -> &'a Value {
+pub(super) fn member<'a>(value: &'a Value, name: &str) -> &'a Value {
     value
         .as_object()
         .and_then(|o| {
@@ -33,18 +33,30 @@ fn member<'a>(value: &'a Value, name: &str) -> &'a Value {
         .unwrap_or(&Value::Null)
 }
 
-fn text<'a>(value: &'a Value, name: &str) -> &'a str {
+/// A case-insensitive text member (empty when absent).
+pub(super) fn text<'a>(value: &'a Value, name: &str) -> &'a str {
     member(value, name).as_str().unwrap_or_default()
 }
 
 /// The admin API of the running wapdr, as a provider's script would call it.
-struct Admin<'a> {
+pub(super) struct Admin<'a> {
     client: reqwest::Client,
     running: &'a Running,
 }
 
-impl Admin<'_> {
-    async fn call(
+impl<'a> Admin<'a> {
+    /// The admin API of `running`.
+    pub(super) fn new(running: &'a Running) -> anyhow::Result<Self> {
+        Ok(Self {
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()?,
+            running,
+        })
+    }
+
+    /// One admin call; a non-success answer is an error quoting it.
+    pub(super) async fn call(
         &self,
         method: reqwest::Method,
         path: &str,
@@ -83,7 +95,7 @@ impl Admin<'_> {
     }
 
     /// The subscription's DR status (phase, message, stamps, counts).
-    async fn dr(&self, subscription: SubscriptionId) -> anyhow::Result<Value> {
+    pub(super) async fn dr(&self, subscription: SubscriptionId) -> anyhow::Result<Value> {
         self.call(
             reqwest::Method::GET,
             &format!("/subscriptions/{subscription}/dr"),
@@ -117,12 +129,7 @@ pub async fn watch_enablement(
     quiet: bool,
     summary: &mut Summary,
 ) -> anyhow::Result<Vec<Value>> {
-    let admin = Admin {
-        client: reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()?,
-        running,
-    };
+    let admin = Admin::new(running)?;
     let started = Instant::now();
     let bar = if quiet {
         ProgressBar::hidden()
@@ -219,12 +226,7 @@ pub async fn protect_new_vm(
     owner: &str,
     summary: &mut Summary,
 ) -> anyhow::Result<()> {
-    let admin = Admin {
-        client: reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()?,
-        running,
-    };
+    let admin = Admin::new(running)?;
     let created_at = Instant::now();
     let vm = spf
         .create_vm(&NewVm {
