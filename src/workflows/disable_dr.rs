@@ -23,13 +23,10 @@ use crate::store::{RunFilter, RunState, SharedStore};
 
 use super::enable_dr::set_lifecycle;
 use super::reconcile_vm::{subscription_id_of, vm_id_of, vm_step_outcome, vm_step_retry_policy};
-use super::{ENABLE_DR, StampClients, Stop, check_again, disable_vm, mirror, retry};
+use super::{ENABLE_DR, StampClients, Stop, VMS_PER_STAGE, check_again, disable_vm, mirror, retry};
 
 /// The workflow's registered name.
 pub const DISABLE_DR: &str = "disable_dr";
-
-/// The most per-VM steps in one stage.
-const VMS_PER_STAGE: usize = 200;
 
 /// How soon to look again whether the subscription's enable run has stopped.
 const WAIT_FOR_ENABLE: Duration = Duration::from_millis(500);

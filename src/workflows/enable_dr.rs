@@ -27,14 +27,12 @@ use super::reconcile_vm::{
     dr_record, subscription_id_of, vm_id_of, vm_step_outcome, vm_step_retry_policy,
 };
 use super::{
-    StampClients, Stop, fabric_refs, failures_so_far, mirror, networks, retry, sync_default_plan,
+    StampClients, Stop, VMS_PER_STAGE, fabric_refs, failures_so_far, mirror, networks, retry,
+    sync_default_plan,
 };
 
 /// The workflow's registered name.
 pub const ENABLE_DR: &str = "enable_dr";
-
-/// The most per-VM steps in one stage (the engine runs a stage's steps in parallel).
-const VMS_PER_STAGE: usize = 200;
 
 /// How often a read-modify-write of the subscription is retried on a concurrent change.
 const SAVE_ATTEMPTS: usize = 5;

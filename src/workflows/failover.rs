@@ -28,13 +28,10 @@ use crate::store::{SharedStore, StoreError};
 use super::failover_switch::switch_stamp;
 use super::failover_vm::{VmOp, direction_name, run_vm_step};
 use super::reconcile_vm::{dr_record, subscription_id_of, vm_step_retry_policy};
-use super::{StampClients, Stop, failures_so_far, retry};
+use super::{StampClients, Stop, VMS_PER_STAGE, failures_so_far, retry};
 
 /// The workflow's registered name.
 pub const FAILOVER: &str = "failover";
-
-/// The most per-VM steps in one stage (the engine runs a stage's steps in parallel).
-const VMS_PER_STAGE: usize = 200;
 
 /// How often a read-modify-write of the failover record is retried on a concurrent change.
 const SAVE_ATTEMPTS: usize = 5;

@@ -47,6 +47,10 @@ pub use replication_health::{REPLICATION_HEALTH, ReplicationHealth};
 pub use stamp_clients::StampClients;
 
 use crate::engine::{StepContext, StepOutcome};
+
+/// The most per-VM steps in one stage of a workflow's fan-out (the engine runs a stage's steps in
+/// parallel; enable DR, disable DR and failover split a subscription's VMs into such stages).
+pub(crate) const VMS_PER_STAGE: usize = 200;
 use crate::fabric::FabricError;
 use crate::store::StoreError;
 
