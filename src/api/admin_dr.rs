@@ -9,14 +9,15 @@ use axum::routing::{get, put};
 use tracing::instrument;
 use uuid::Uuid;
 
-use crate::domain::{DrPhase, ExclusionActor, Subscription, SubscriptionId};
+use crate::domain::{DrPhase, ExclusionActor};
 use crate::store::DrFilter;
 
 use super::AppState;
 use super::auth::principal;
 use super::dr::{
     Changer, DrStatusList, DrStatusView, ProtectionChanged, ProtectionInput, VmList,
-    change_protection, dr_status, parse_states, parse_vm_id, stamps_by_id, vm_list,
+    change_protection, dr_status, known_subscription, parse_states, parse_vm_id, stamps_by_id,
+    vm_list,
 };
 use super::error::ApiError;
 use super::notification::parse_id;
@@ -81,18 +82,6 @@ async fn list_dr_subscriptions(
         views.push(dr_status(&state, id, sub.as_ref(), Some(dr), stamps.clone()).await?);
     }
     Ok(Reply::ok(format, DrStatusList(views)))
-}
-
-/// The subscription named in the path: 400 for a malformed id, 404 when wapdr has never heard of
-/// it or it is deleted.
-async fn known_subscription(state: &AppState, id: &str) -> Result<Subscription, ApiError> {
-    let id: SubscriptionId = parse_id(id)?;
-    state
-        .store
-        .get_subscription(id)
-        .await?
-        .filter(|s| !s.is_deleted())
-        .ok_or_else(|| ApiError::NotFound(format!("Subscription {id} is not known.")))
 }
 
 /// `GET /admin/subscriptions/{id}/dr`: the subscription's DR status, as its tenant sees it.

@@ -24,6 +24,7 @@ use crate::workflows::{RECONCILE_VM, reconcile_vm_params};
 use super::AppState;
 use super::error::ApiError;
 use super::jobs::opt_time;
+use super::notification::parse_id;
 
 /// How often an exclusion change is retried when another writer changed the VM record first.
 const SAVE_ATTEMPTS: usize = 5;
@@ -461,4 +462,19 @@ pub async fn change_protection(
         vm: VmView { vm, now },
         job_id: Some(created.id),
     })
+}
+
+/// The subscription named in an admin path: 400 for a malformed id, 404 when wapdr has never heard of
+/// it or it is deleted.
+pub(super) async fn known_subscription(
+    state: &AppState,
+    id: &str,
+) -> Result<Subscription, ApiError> {
+    let id: SubscriptionId = parse_id(id)?;
+    state
+        .store
+        .get_subscription(id)
+        .await?
+        .filter(|s| !s.is_deleted())
+        .ok_or_else(|| ApiError::NotFound(format!("Subscription {id} is not known.")))
 }

@@ -28,6 +28,7 @@ use crate::workflows::{FAILOVER, failover_params};
 
 use super::AppState;
 use super::auth::principal;
+use super::dr::known_subscription;
 use super::error::ApiError;
 use super::notification::parse_id;
 use super::tenant::TenantSubscription;
@@ -115,22 +116,17 @@ impl ToWire for FailoverStarted {
 }
 
 /// `POST /admin/subscriptions/{id}/failover`: any operation the rules allow.
-#[instrument(skip_all, fields(subscription_id = %id), err(Debug))]
+#[instrument(skip_all, fields(subscription_id = %path_id), err(Debug))]
 async fn admin_failover(
     State(state): State<AppState>,
     format: Negotiated,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    Path(path_id): Path<String>,
     WapBody(input): WapBody<FailoverInput>,
 ) -> Result<Reply<FailoverStarted>, ApiError> {
-    let id: SubscriptionId = parse_id(&id)?;
+    let id: SubscriptionId = parse_id(&path_id)?;
     let kind = input.kind()?;
-    state
-        .store
-        .get_subscription(id)
-        .await?
-        .filter(|s| !s.is_deleted())
-        .ok_or_else(|| ApiError::NotFound(format!("Subscription {id} is not known.")))?;
+    known_subscription(&state, &path_id).await?;
     let by = principal(&headers).unwrap_or_else(|| "admin".into());
     let started = start_failover(&state, id, kind, &input, by).await?;
     Ok(Reply::with_status(StatusCode::ACCEPTED, format, started))

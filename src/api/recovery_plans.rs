@@ -23,8 +23,8 @@ use crate::domain::{
 use crate::store::StoreError;
 
 use super::AppState;
+use super::dr::known_subscription;
 use super::error::ApiError;
-use super::notification::parse_id;
 use super::recovery_plan_wire::{PlanInput, PlanList, PlanView};
 use super::tenant::TenantSubscription;
 use super::wire::{Negotiated, Reply, WapBody};
@@ -60,17 +60,6 @@ impl From<PlanError> for ApiError {
 
 /// Why the default plan cannot be changed, for every write that tries.
 const DEFAULT_PLAN_IS_KEPT: &str = "The default plan is kept in sync with the subscription's protected VMs by wapdr; it cannot be edited, renamed or deleted. Create a plan of your own to order VMs differently.";
-
-/// The subscription named in an admin path: 400 malformed, 404 unknown or deleted.
-async fn admin_subscription(state: &AppState, id: &str) -> Result<Subscription, ApiError> {
-    let id: SubscriptionId = parse_id(id)?;
-    state
-        .store
-        .get_subscription(id)
-        .await?
-        .filter(|s| !s.is_deleted())
-        .ok_or_else(|| ApiError::NotFound(format!("Subscription {id} is not known.")))
-}
 
 /// Refuses a tenant write unless the plan grants full self-service and the subscription is active.
 fn tenant_may_write(sub: &Subscription) -> Result<(), ApiError> {
@@ -217,7 +206,7 @@ async fn admin_list(
     format: Negotiated,
     Path(id): Path<String>,
 ) -> Result<Reply<PlanList>, ApiError> {
-    let sub = admin_subscription(&state, &id).await?;
+    let sub = known_subscription(&state, &id).await?;
     Ok(Reply::ok(format, list(&state, sub.id).await?))
 }
 
@@ -229,7 +218,7 @@ async fn admin_create(
     Path(id): Path<String>,
     WapBody(input): WapBody<PlanInput>,
 ) -> Result<Reply<PlanView>, ApiError> {
-    let sub = admin_subscription(&state, &id).await?;
+    let sub = known_subscription(&state, &id).await?;
     let plan = create(&state, sub.id, input).await?;
     Ok(Reply::with_status(
         StatusCode::CREATED,
@@ -244,7 +233,7 @@ async fn admin_get(
     format: Negotiated,
     Path((id, plan_id)): Path<(String, String)>,
 ) -> Result<Reply<PlanView>, ApiError> {
-    let sub = admin_subscription(&state, &id).await?;
+    let sub = known_subscription(&state, &id).await?;
     Ok(Reply::ok(
         format,
         PlanView(plan_of(&state, sub.id, &plan_id).await?),
@@ -259,7 +248,7 @@ async fn admin_replace(
     Path((id, plan_id)): Path<(String, String)>,
     WapBody(input): WapBody<PlanInput>,
 ) -> Result<Reply<PlanView>, ApiError> {
-    let sub = admin_subscription(&state, &id).await?;
+    let sub = known_subscription(&state, &id).await?;
     let plan = replace(&state, sub.id, &plan_id, input).await?;
     Ok(Reply::ok(format, PlanView(plan)))
 }
@@ -270,7 +259,7 @@ async fn admin_delete(
     State(state): State<AppState>,
     Path((id, plan_id)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    let sub = admin_subscription(&state, &id).await?;
+    let sub = known_subscription(&state, &id).await?;
     delete(&state, sub.id, &plan_id).await
 }
 
