@@ -182,6 +182,8 @@ impl Engine {
             kind: claimed.step.kind.clone(),
             input: claimed.step.input.clone(),
             at_least_once: claimed.step.at_least_once,
+            // The place in its slot was taken when the step was claimed; running it needs none.
+            slot: None,
         };
         let (stop, stop_signal) = watch::channel(None);
         let ctx = StepContext {

@@ -15,7 +15,7 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 use super::StepContext;
-use crate::store::NewStep;
+use crate::store::{NewStep, Slot};
 
 /// A durable workflow the engine runs step by step.
 #[async_trait]
@@ -62,6 +62,8 @@ pub struct StepSpec {
     pub input: Value,
     /// Whether the step may take effect more than once (it must then be idempotent).
     pub at_least_once: bool,
+    /// The shared resource it takes a place in, if its use is limited.
+    pub slot: Option<Slot>,
 }
 
 impl StepSpec {
@@ -72,6 +74,7 @@ impl StepSpec {
             kind: kind.into(),
             input: Value::Null,
             at_least_once: false,
+            slot: None,
         }
     }
 
@@ -87,12 +90,23 @@ impl StepSpec {
         self
     }
 
+    /// The same step, taking one of `limit` places in the shared resource `key` while it is
+    /// under way (from its first claim until it finishes).
+    pub fn in_slot(mut self, key: impl Into<String>, limit: u32) -> Self {
+        self.slot = Some(Slot {
+            key: key.into(),
+            limit: limit.max(1),
+        });
+        self
+    }
+
     pub(super) fn to_new_step(&self) -> NewStep {
         NewStep {
             name: self.name.clone(),
             kind: self.kind.clone(),
             input: self.input.clone(),
             at_least_once: self.at_least_once,
+            slot: self.slot.clone(),
         }
     }
 }

@@ -105,6 +105,20 @@ pub struct NewStep {
     pub input: Value,
     /// Whether the step may take effect more than once (it must then be idempotent).
     pub at_least_once: bool,
+    /// The shared resource the step uses, if its use is limited.
+    pub slot: Option<Slot>,
+}
+
+/// A shared resource steps take a place in (the replication engine, say) and how many places it
+/// has: a step of the slot that has not begun is claimed only while fewer than `limit` steps of
+/// the slot have begun and not finished, across every run and instance. A step keeps its place
+/// through retries and waits until it finishes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Slot {
+    /// The resource's name (`replication-engine`).
+    pub key: String,
+    /// How many steps of the slot may be under way at once (at least 1).
+    pub limit: u32,
 }
 
 /// The outcome of creating a run.
@@ -170,6 +184,8 @@ pub struct StepRecord {
     pub output: Option<Value>,
     /// Whether it may take effect more than once.
     pub at_least_once: bool,
+    /// The slot it takes a place in, if any.
+    pub slot: Option<String>,
     /// Where it is.
     pub state: StepState,
     /// How many times it was claimed; fences every write about it.

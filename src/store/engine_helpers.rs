@@ -69,8 +69,8 @@ macro_rules! impl_engine_helpers {
                 for (seq, step) in (0_i64..).zip(steps) {
                     sqlx::query(&engine_sql(
                         "INSERT INTO workflow_steps (run_id, id, stage, seq, name, kind, input, \
-                         at_least_once, state, attempt, retries) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'Pending', 0, 0)",
+                         at_least_once, slot, slot_limit, state, attempt, retries) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'Pending', 0, 0)",
                     ))
                     .bind(run_id)
                     .bind(*next_id)
@@ -80,6 +80,8 @@ macro_rules! impl_engine_helpers {
                     .bind(&step.kind)
                     .bind(json_text(&step.input))
                     .bind(step.at_least_once)
+                    .bind(step.slot.as_ref().map(|s| s.key.clone()))
+                    .bind(step.slot.as_ref().map(|s| i64::from(s.limit.max(1))))
                     .execute(&mut **tx)
                     .await?;
                     *next_id += 1;
@@ -182,6 +184,83 @@ macro_rules! impl_engine_helpers {
                 .execute(&mut **tx)
                 .await?;
                 Ok(())
+            }
+
+            /// Places taken per slot: `(slot, steps begun and not finished, their limit)`, for
+            /// every slot or only `only`. A step has begun once claimed (attempt > 0) and keeps
+            /// its place through retries and waits until it finishes or its run ends.
+            async fn slot_places(
+                tx: &mut EngineTx,
+                only: Option<&str>,
+            ) -> Result<Vec<(String, i64, i64)>, StoreError> {
+                let rows: Vec<(String, i64, Option<i64>)> = sqlx::query_as(&engine_sql(
+                    "SELECT s.slot, COUNT(*), MAX(s.slot_limit) FROM workflow_steps s \
+                     JOIN workflow_runs r ON r.id = s.run_id \
+                     WHERE s.slot IS NOT NULL AND ($1::text IS NULL OR s.slot = $1) \
+                       AND s.state IN ('Pending', 'Running', 'Waiting') AND s.attempt > 0 \
+                       AND r.state IN ('Pending', 'Running', 'Waiting') \
+                     GROUP BY s.slot",
+                ))
+                .bind(only)
+                .fetch_all(&mut **tx)
+                .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(slot, taken, limit)| (slot, taken, limit.unwrap_or(i64::MAX)))
+                    .collect())
+            }
+
+            /// Of the claim's candidates `(run, step, slot, limit, attempt)`, those that may be
+            /// claimed: every step outside a slot or already begun, and as many fresh steps of
+            /// each slot as it has free places. Each slot's row is locked first (in name order,
+            /// so claims never wait on each other in a cycle), which makes concurrent claims on
+            /// PostgreSQL take a slot's last places one at a time; SQLite has one writer anyway.
+            async fn within_slot_limits(
+                tx: &mut EngineTx,
+                candidates: Vec<(String, i64, Option<String>, Option<i64>, i64)>,
+            ) -> Result<Vec<(String, i64)>, StoreError> {
+                // Places taken in each slot some fresh candidate asks for.
+                let mut taken: std::collections::BTreeMap<String, i64> = Default::default();
+                for (_, _, slot, _, attempt) in &candidates {
+                    if let (Some(slot), 0) = (slot, attempt) {
+                        taken.entry(slot.clone()).or_default();
+                    }
+                }
+                for (slot, places) in taken.iter_mut() {
+                    sqlx::query(&engine_sql(
+                        "INSERT INTO engine_slots (slot, claims) VALUES ($1, 0) \
+                         ON CONFLICT (slot) DO NOTHING",
+                    ))
+                    .bind(slot)
+                    .execute(&mut **tx)
+                    .await?;
+                    sqlx::query(&engine_sql(
+                        "UPDATE engine_slots SET claims = claims + 1 WHERE slot = $1",
+                    ))
+                    .bind(slot)
+                    .execute(&mut **tx)
+                    .await?;
+                    *places = Self::slot_places(tx, Some(slot))
+                        .await?
+                        .first()
+                        .map_or(0, |(_, taken, _)| *taken);
+                }
+                let mut picked = Vec::with_capacity(candidates.len());
+                for (run_id, step_id, slot, limit, attempt) in candidates {
+                    match slot {
+                        Some(slot) if attempt == 0 => {
+                            let places = taken.entry(slot).or_default();
+                            // Against the candidate's own limit: a step keeps the limit it was
+                            // planned with.
+                            if *places < limit.unwrap_or(i64::MAX).max(1) {
+                                *places += 1;
+                                picked.push((run_id, step_id));
+                            }
+                        }
+                        _ => picked.push((run_id, step_id)),
+                    }
+                }
+                Ok(picked)
             }
 
             async fn step_in(

@@ -65,9 +65,28 @@ macro_rules! impl_engine_store {
                 }
                 let known: Vec<String> = (0..workflows.len()).map(|i| format!("${}", i + 2)).collect();
                 let mut tx = self.write().await?;
+                // Slots with no free place (a first look; exact once a slot's row is locked):
+                // their fresh steps are left out so other work is not starved.
+                let full: Vec<String> = Self::slot_places(&mut tx, None)
+                    .await?
+                    .into_iter()
+                    .filter(|(_, taken, limit)| taken >= limit)
+                    .map(|(slot, _, _)| slot)
+                    .collect();
+                let first_full = workflows.len() + 2;
+                let full_params: Vec<String> =
+                    (0..full.len()).map(|i| format!("${}", i + first_full)).collect();
+                let slot_filter = if full.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        "AND (s.slot IS NULL OR s.attempt > 0 OR s.slot NOT IN ({})) ",
+                        full_params.join(", ")
+                    )
+                };
                 // Run ids are UUIDv7, so ordering by them serves the oldest runs first.
                 let sql = engine_sql(&format!(
-                    "SELECT s.run_id, s.id FROM workflow_steps s \
+                    "SELECT s.run_id, s.id, s.slot, s.slot_limit, s.attempt FROM workflow_steps s \
                      JOIN workflow_runs r ON r.id = s.run_id \
                      WHERE r.state IN ('Pending', 'Running', 'Waiting') \
                        AND r.workflow IN ({}) \
@@ -75,6 +94,7 @@ macro_rules! impl_engine_store {
                        AND ((s.state = 'Pending' AND (s.not_before IS NULL OR s.not_before <= now())) \
                          OR (s.state = 'Running' AND s.lease_expires_at <= now()) \
                          OR (s.state = 'Waiting' AND s.wait_kind = 'until' AND s.not_before <= now())) \
+                       {slot_filter}\
                      ORDER BY s.run_id, s.id LIMIT $1 FOR UPDATE OF s SKIP LOCKED",
                     known.join(", ")
                 ));
@@ -82,7 +102,12 @@ macro_rules! impl_engine_store {
                 for workflow in workflows {
                     query = query.bind(*workflow);
                 }
-                let picked: Vec<(String, i64)> = query.fetch_all(&mut *tx).await?;
+                for slot in &full {
+                    query = query.bind(slot);
+                }
+                let candidates: Vec<(String, i64, Option<String>, Option<i64>, i64)> =
+                    query.fetch_all(&mut *tx).await?;
+                let picked = Self::within_slot_limits(&mut tx, candidates).await?;
                 let mut claimed = Vec::with_capacity(picked.len());
                 for (run_id, step_id) in picked {
                     sqlx::query(&engine_sql(

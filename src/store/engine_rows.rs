@@ -16,8 +16,9 @@ pub(super) const RUN_COLUMNS: &str = "id, workflow, params, state, trigger, star
 
 /// The `workflow_steps` columns, in the order [`StepRow`] reads them.
 pub(super) const STEP_COLUMNS: &str = "run_id, id, stage, seq, name, kind, input, output, \
-     at_least_once, state, attempt, retries, lease_owner, lease_expires_at, not_before, wait_kind, \
-     error, ack_prompt, acknowledged_by, ack_comment, acknowledged_at, started_at, finished_at";
+     at_least_once, slot, state, attempt, retries, lease_owner, lease_expires_at, not_before, \
+     wait_kind, error, ack_prompt, acknowledged_by, ack_comment, acknowledged_at, started_at, \
+     finished_at";
 
 /// The `runbooks` columns, in the order [`RunbookRow`] reads them.
 pub(super) const RUNBOOK_COLUMNS: &str =
@@ -77,6 +78,7 @@ pub(super) struct StepRow {
     input: String,
     output: Option<String>,
     at_least_once: bool,
+    slot: Option<String>,
     state: String,
     attempt: i64,
     retries: i64,
@@ -118,6 +120,7 @@ impl StepRow {
             name: self.name,
             kind: self.kind,
             at_least_once: self.at_least_once,
+            slot: self.slot,
             attempt: self.attempt,
             retries: self.retries,
             lease_owner: self.lease_owner,

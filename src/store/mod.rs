@@ -42,7 +42,7 @@ use crate::domain::{
 
 pub use engine::{
     AckOutcome, CancelOutcome, ClaimedStep, CreatedRun, EngineStore, Lease, LeaseCheck, NewRun,
-    NewStep, RunFilter, RunRecord, RunState, RunbookState, StepRecord, StepResult, StepState,
+    NewStep, RunFilter, RunRecord, RunState, RunbookState, Slot, StepRecord, StepResult, StepState,
     WaitKind,
 };
 pub use failover::FailoverStore;
