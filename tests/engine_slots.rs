@@ -24,10 +24,13 @@ on_both_backends!(
     steps_outside_a_full_slot_are_not_held_up,
 );
 
+/// A step's name, what it did (`began`, `ended`) and when.
+type Event = (String, &'static str, Instant);
+
 /// When each step began its first attempt and ended its last, by step name.
 #[derive(Clone, Default)]
 struct Timeline {
-    spans: Arc<Mutex<Vec<(String, &'static str, Instant)>>>,
+    spans: Arc<Mutex<Vec<Event>>>,
 }
 
 impl Timeline {
