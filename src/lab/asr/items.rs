@@ -1,6 +1,6 @@
 //! Protected items and their actions: enabling protection on a VM (the protection readiness
-//! rules), and the item operations (planned, unplanned and test failover, cleanup, commit,
-//! reprotect, apply recovery point, disable) with their submission rules: 409 `532` while
+//! rules), and the item operations (planned, unplanned and test failover, cleanup, commit, cancel
+//! failover, reprotect, apply recovery point, disable) with their submission rules: 409 `532` while
 //! another operation runs on the item, 400 `InvalidOperation` outside `allowedOperations`.
 //!
 //! Submission only queues a job; the world changes when the job runs (see `jobs`). A refused
@@ -296,6 +296,7 @@ pub fn parse_action(
         }
         "testfailovercleanup" => (Op::TestFailoverCleanup, op::TEST_CLEANUP),
         "failovercommit" => (Op::Commit, op::COMMIT),
+        "failovercancel" => (Op::CancelFailover, op::CANCEL_FAILOVER),
         "reprotect" => (Op::Reprotect, op::REVERSE),
         "applyrecoverypoint" => {
             let id = field_str(&p, "recoveryPointId").unwrap_or_default();

@@ -191,6 +191,8 @@ pub mod op {
     pub const COMPLETE_MIGRATION: &str = "CompleteMigration";
     /// `ReverseReplicate`.
     pub const REVERSE: &str = "ReverseReplicate";
+    /// `CancelFailover`.
+    pub const CANCEL_FAILOVER: &str = "CancelFailover";
 }
 
 impl Item {
@@ -206,6 +208,7 @@ impl Item {
                 op::DISABLE,
                 op::COMPLETE_MIGRATION,
                 op::REVERSE,
+                op::CANCEL_FAILOVER,
             ],
             ProtectionState::Committed => vec![op::REVERSE, op::DISABLE],
         }
