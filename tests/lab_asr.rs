@@ -206,6 +206,28 @@ async fn post(arm: &Arm<'_>, path: &str, action: &str, body: Value) -> Response 
         .await
 }
 
+/// The job id of an accepted long-running operation (from its `Location`).
+fn job_of(accepted: &Response) -> String {
+    accepted.headers()["location"]
+        .to_str()
+        .unwrap()
+        .split("/operationresults/")
+        .nth(1)
+        .unwrap()
+        .split('?')
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+fn arm_time(text: &Value) -> time::OffsetDateTime {
+    time::OffsetDateTime::parse(
+        text.as_str().expect("a time"),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap()
+}
+
 #[tokio::test]
 async fn the_token_endpoint_refuses_a_bad_secret_and_arm_refuses_missing_or_expired_tokens() {
     let mut config = LabConfig::default();
@@ -556,6 +578,132 @@ async fn planned_failover_stops_the_primary_and_loses_nothing() {
     assert_eq!(
         latest, last_change,
         "the last point is the primary's last change"
+    );
+}
+
+#[tokio::test]
+async fn cancelling_a_planned_failover_runs_the_primary_again_stops_the_replica_and_protects_it_as_before()
+ {
+    let lab = small_lab().await;
+    let arm = Arm::new(&lab).await;
+    let (fabric, container) = pair_gold(&arm).await;
+    let vm = gold_vms(&lab, &arm, &fabric, &container).await[0]["name"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = protect(&arm, &fabric, &container, &vm).await;
+    advance(&lab, 1000.0).await;
+    let failover = arm
+        .wait(
+            post(
+                &arm,
+                &path,
+                "plannedFailover",
+                json!({"properties": {"failoverDirection": "PrimaryToRecovery"}}),
+            )
+            .await,
+        )
+        .await;
+    assert_eq!(failover["status"], "Succeeded");
+    let failed_over = item(&arm, &path).await;
+    assert!(
+        failed_over["allowedOperations"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("CancelFailover")),
+        "{failed_over}"
+    );
+    let replica = failed_over["providerSpecificDetails"]["recoveryVmId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // ASR's failoverCancel has no body.
+    let accepted = arm
+        .call("POST", &format!("{path}/failoverCancel"), None)
+        .await;
+    let job = job_of(&accepted);
+    let cancelled = arm.wait(accepted).await;
+
+    assert_eq!(cancelled["status"], "Succeeded", "{cancelled}");
+    let primary = spf_json(&lab, 0, &vm_key(&lab, 0, &vm)).await;
+    assert_eq!(primary["StatusString"], "Running", "the primary runs again");
+    let replica = spf_json(&lab, 1, &vm_key(&lab, 1, &replica)).await;
+    assert_eq!(
+        replica["StatusString"], "Stopped",
+        "the replica is shut down"
+    );
+    let state = item(&arm, &path).await;
+    assert_eq!(state["protectionState"], "Protected");
+    assert_eq!(state["activeLocation"], "Primary");
+    assert_eq!(
+        state["allowedOperations"],
+        json!([
+            "PlannedFailover",
+            "UnplannedFailover",
+            "TestFailover",
+            "DisableProtection"
+        ])
+    );
+    let job = arm.get(&format!("replicationJobs/{job}")).await["properties"].clone();
+    assert_eq!(job["scenarioName"], "CancelFailover");
+    let tasks: Vec<(&str, &str)> = job["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["name"].as_str().unwrap(), t["state"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        tasks,
+        [
+            ("VmCfoPrerequisitesCheck", "Succeeded"),
+            ("VmCfoShutdownFailedOverVm", "Succeeded"),
+            ("VmCfoStartVmOnSource", "Succeeded"),
+            ("VmCfoResumeReplication", "Succeeded"),
+        ]
+    );
+    // The failover's points are gone and replication runs on from the cancel.
+    let ended = arm_time(&job["endTime"]);
+    let points = arm.get(&format!("{path}/recoveryPoints")).await;
+    let points = points["value"].as_array().unwrap();
+    assert!(!points.is_empty(), "the cancel's own first point");
+    for point in points {
+        assert!(
+            arm_time(&point["properties"]["recoveryPointTime"]) >= ended,
+            "a point of the failover survived the cancel: {point}"
+        );
+    }
+    advance(&lab, 600.0).await;
+    let replicating = item(&arm, &path).await;
+    assert!(
+        arm_time(&replicating["providerSpecificDetails"]["lastReplicatedTime"]) > ended,
+        "replication resumed: {replicating}"
+    );
+    assert_eq!(replicating["replicationHealth"], "Normal");
+
+    let again = arm
+        .call("POST", &format!("{path}/failoverCancel"), None)
+        .await;
+    assert_eq!(again.status(), 400, "nothing left to cancel");
+    assert_eq!(
+        again.json::<Value>().await.unwrap()["error"]["code"],
+        "InvalidOperation"
+    );
+    let drill = arm
+        .wait(
+            post(
+                &arm,
+                &path,
+                "testFailover",
+                json!({"properties": {"failoverDirection": "PrimaryToRecovery", "networkType": "NoNetworkAttachAsInput"}}),
+            )
+            .await,
+        )
+        .await;
+    assert_eq!(drill["status"], "Succeeded", "a further test failover runs");
+    assert_eq!(
+        item(&arm, &path).await["testFailoverState"],
+        "WaitingForCompletion"
     );
 }
 
