@@ -23,6 +23,9 @@ use super::{quick_retries, serve, settings};
 const VAULT: &str =
     "/subscriptions/sub/resourceGroups/rg/providers/Microsoft.RecoveryServices/vaults/v";
 
+/// What one POST carried: its Content-Type and its body's length.
+type Posted = (Option<String>, usize);
+
 #[derive(Clone, Default)]
 struct Lab {
     tokens_issued: Arc<AtomicUsize>,
@@ -30,8 +33,8 @@ struct Lab {
     /// ARM refuses tokens numbered below this.
     first_good_token: Arc<AtomicUsize>,
     polls: Arc<Mutex<Vec<Instant>>>,
-    /// Every `failoverCancel` POST received: (Content-Type, body length).
-    cancels: Arc<Mutex<Vec<(Option<String>, usize)>>>,
+    /// Every `failoverCancel` POST received.
+    cancels: Arc<Mutex<Vec<Posted>>>,
     /// Polls of the cancel's `Location` URL.
     cancel_polls: Arc<AtomicUsize>,
 }
