@@ -15,6 +15,7 @@ use uuid::Uuid;
 use super::bodies::{item_json, item_path, point_time};
 use super::jobs::{Job, Op};
 use super::model::{Item, Location, ProtectionState, Side, op};
+use super::outstanding;
 use super::resources::{last_segment, not_found, ok, props};
 use super::{Ctx, accepted, arm_error};
 use crate::lab::LabState;
@@ -188,7 +189,7 @@ fn queue(
     );
     let expected = job.expected_end(ctx.operation_seconds);
     let scenario = job.scenario.to_owned();
-    world.vault.jobs.insert(id, job);
+    outstanding::submit(world, id, job);
     if let Some(i) = world.vault.items.get_mut(&item.name) {
         i.busy = Some(id);
         i.scenario = Some((scenario, id, now));
@@ -358,7 +359,7 @@ pub fn queue_for_plan(
         now,
     );
     let scenario = job.scenario.to_owned();
-    world.vault.jobs.insert(id, job);
+    outstanding::submit(world, id, job);
     if let Some(i) = world.vault.items.get_mut(&item.name) {
         i.busy = Some(id);
         i.scenario = Some((scenario, id, now));

@@ -11,6 +11,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::jobs::Job;
+use super::outstanding::OutstandingGauge;
 use crate::lab::world::World;
 
 /// The one vault.
@@ -28,6 +29,8 @@ pub struct Vault {
     pub plans: BTreeMap<String, RecoveryPlan>,
     /// Network mappings.
     pub network_mappings: Vec<NetworkMapping>,
+    /// Item operations outstanding: the peak since the last reset.
+    pub outstanding: OutstandingGauge,
 }
 
 /// A Hyper-V Replica policy.
