@@ -5,7 +5,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::lab::{asr, calls, set_knobs, set_outage, small_lab, spf, wap_admin};
+use common::lab::{
+    AsrOperations, asr, asr_operations, calls, reset_asr_operations, set_knobs, set_outage,
+    small_lab, spf, wap_admin,
+};
 use serde_json::json;
 use uuid::Uuid;
 use wapdr::contract::AzureProvisioningInfo;
@@ -665,7 +668,17 @@ async fn cancel_failover_brings_the_vm_back_protected_where_it_ran_and_fails_cle
         "{failed_over:?}"
     );
 
+    let measured = reset_asr_operations(&lab).await;
+    assert_eq!(measured.outstanding, 0, "{measured:?}");
     run(&engine, engine.cancel_failover(&item).await).await;
+    assert_eq!(
+        asr_operations(&lab).await,
+        AsrOperations {
+            outstanding: 0,
+            peak_outstanding: 1
+        },
+        "the cancel ran as one item operation and has ended"
+    );
 
     let back = engine.protection_status(&item).await.unwrap().unwrap();
     assert_eq!(back.phase, Phase::Protected);

@@ -992,6 +992,144 @@ async fn the_concurrency_knob_keeps_the_rest_not_started() {
 }
 
 #[tokio::test]
+async fn the_outstanding_operations_gauge_counts_waiting_and_running_item_jobs_and_keeps_their_exact_peak()
+ {
+    let lab = small_lab().await;
+    // Lab time moves only when the test advances it, so six submissions count as at once.
+    control(
+        &lab,
+        "PUT",
+        "/lab/knobs",
+        Some(json!({"concurrency": 2, "acceleration": 1.0})),
+    )
+    .await;
+    let arm = Arm::new(&lab).await;
+    let (fabric, container) = pair_gold(&arm).await;
+    let created = control(
+        &lab,
+        "POST",
+        "/lab/stamps/A/vms",
+        Some(json!({"count": 6, "cloud": "Gold", "name_prefix": "gauge", "running": true, "total_size": 1u64 << 30})),
+    )
+    .await;
+    let mut paths = Vec::new();
+    for vm in created["ids"].as_array().unwrap() {
+        paths.push(protect(&arm, &fabric, &container, vm.as_str().unwrap()).await);
+    }
+    let gauge = |answer: Value| {
+        (
+            answer["asr_operations"]["outstanding"].as_u64().unwrap(),
+            answer["asr_operations"]["peak_outstanding"]
+                .as_u64()
+                .unwrap(),
+        )
+    };
+    assert_eq!(
+        gauge(control(&lab, "DELETE", "/lab/operations", None).await),
+        (0, 0),
+        "a reset with nothing outstanding starts from zero"
+    );
+
+    // Six test failovers at once: two run, four wait for a slot, all six are outstanding.
+    let mut submitted = Vec::new();
+    for path in &paths {
+        submitted.push(
+            post(
+                &arm,
+                path,
+                "testFailover",
+                json!({"properties": {"networkType": "NoNetworkAttachAsInput"}}),
+            )
+            .await,
+        );
+    }
+    let mut states = Vec::new();
+    for accepted in &submitted {
+        let job = arm
+            .get(&format!("replicationJobs/{}", job_of(accepted)))
+            .await;
+        states.push(job["properties"]["state"].as_str().unwrap().to_owned());
+    }
+    states.sort();
+    assert_eq!(
+        states,
+        [
+            "InProgress",
+            "InProgress",
+            "NotStarted",
+            "NotStarted",
+            "NotStarted",
+            "NotStarted"
+        ]
+    );
+    assert_eq!(
+        gauge(control(&lab, "GET", "/lab/operations", None).await),
+        (6, 6)
+    );
+    for accepted in submitted {
+        assert_eq!(arm.wait(accepted).await["status"], "Succeeded");
+    }
+    assert_eq!(
+        gauge(control(&lab, "GET", "/lab/operations", None).await),
+        (0, 6),
+        "all ended; the peak stays until reset"
+    );
+
+    // Two at a time, each pair ended before the next: the peak is two.
+    assert_eq!(
+        gauge(control(&lab, "DELETE", "/lab/operations", None).await),
+        (0, 0)
+    );
+    for pair in paths.chunks(2) {
+        let mut accepted = Vec::new();
+        for path in pair {
+            accepted.push(
+                post(
+                    &arm,
+                    path,
+                    "testFailoverCleanup",
+                    json!({"properties": {"comments": "gauge"}}),
+                )
+                .await,
+            );
+        }
+        for accepted in accepted {
+            assert_eq!(arm.wait(accepted).await["status"], "Succeeded");
+        }
+    }
+    assert_eq!(
+        gauge(control(&lab, "GET", "/lab/operations", None).await),
+        (0, 2)
+    );
+
+    // Again two at a time, but with nothing reading the jobs between pairs, only lab time moving
+    // past their end: the ends still count at their lab time, not when the lab next looks.
+    control(&lab, "DELETE", "/lab/operations", None).await;
+    let mut submitted = Vec::new();
+    for pair in paths.chunks(2) {
+        for path in pair {
+            submitted.push(
+                post(
+                    &arm,
+                    path,
+                    "testFailover",
+                    json!({"properties": {"networkType": "NoNetworkAttachAsInput"}}),
+                )
+                .await,
+            );
+        }
+        advance(&lab, 61.0).await;
+    }
+    for accepted in submitted {
+        assert_eq!(arm.wait(accepted).await["status"], "Succeeded");
+    }
+    assert_eq!(
+        gauge(control(&lab, "GET", "/lab/operations", None).await),
+        (0, 2)
+    );
+}
+
+#[tokio::test]
 async fn the_error_rate_knob_refuses_some_requests_before_any_effect_and_retries_succeed() {
     let lab = start(WorldKind::Small).await;
     control(&lab, "PUT", "/lab/knobs", Some(json!({"error_rate": 0.5}))).await;
