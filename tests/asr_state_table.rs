@@ -39,17 +39,19 @@ enum Request {
     PlannedFailover,
     UnplannedFailover,
     Commit,
+    CancelFailover,
     ApplyRecoveryPoint,
     Reprotect,
     DisableProtection,
 }
 
-const EVERY_REQUEST: [Request; 8] = [
+const EVERY_REQUEST: [Request; 9] = [
     Request::TestFailover,
     Request::TestFailoverCleanup,
     Request::PlannedFailover,
     Request::UnplannedFailover,
     Request::Commit,
+    Request::CancelFailover,
     Request::ApplyRecoveryPoint,
     Request::Reprotect,
     Request::DisableProtection,
@@ -65,6 +67,7 @@ impl Request {
             Request::PlannedFailover => Operation::PlannedFailover,
             Request::UnplannedFailover => Operation::UnplannedFailover,
             Request::Commit => Operation::Commit,
+            Request::CancelFailover => Operation::CancelFailover,
             Request::ApplyRecoveryPoint => Operation::ChangeRecoveryPoint,
             Request::Reprotect => Operation::Reprotect,
             Request::DisableProtection => Operation::DisableProtection,
@@ -102,6 +105,7 @@ impl State {
                 Op::DisableProtection,
                 Op::CompleteMigration,
                 Op::Reprotect,
+                Op::CancelFailover,
             ],
             State::Committed => &[Op::Reprotect, Op::DisableProtection],
         };
@@ -395,6 +399,7 @@ impl Fixture {
             Request::PlannedFailover => engine.planned_failover(item, way).await,
             Request::UnplannedFailover => engine.unplanned_failover(item, way, true).await,
             Request::Commit => engine.commit(item).await,
+            Request::CancelFailover => engine.cancel_failover(item).await,
             Request::ApplyRecoveryPoint => engine.apply_recovery_point(item, point).await,
             Request::Reprotect => engine.reprotect(item, way).await,
             Request::DisableProtection => engine.disable_protection(item).await,
@@ -579,6 +584,8 @@ fn check_outcome(
         Request::PlannedFailover => (&[Phase::FailedOver { planned: true }], flipped),
         Request::UnplannedFailover => (&[Phase::FailedOver { planned: false }], flipped),
         Request::Commit => (&[Phase::Committed], before.active_location),
+        // Rolled back: protected again where it ran before the failover.
+        Request::CancelFailover => (&[Phase::Protected], flipped),
         Request::ApplyRecoveryPoint => (&[before.phase], before.active_location),
         // Protected in reverse, running where it runs (possibly resynchronising first).
         Request::Reprotect => (&[Phase::Protected, Phase::Enabling], before.active_location),
@@ -660,13 +667,13 @@ async fn a_vm_in_a_test_failover_allows_only_its_cleanup_and_refuses_the_rest() 
 }
 
 #[tokio::test]
-async fn a_planned_failover_awaiting_commit_allows_commit_point_change_reprotect_and_disabling_only()
+async fn a_planned_failover_awaiting_commit_allows_commit_cancel_point_change_reprotect_and_disabling_only()
  {
     table_row(State::PlannedFailoverDone).await;
 }
 
 #[tokio::test]
-async fn an_unplanned_failover_awaiting_commit_allows_commit_point_change_reprotect_and_disabling_only()
+async fn an_unplanned_failover_awaiting_commit_allows_commit_cancel_point_change_reprotect_and_disabling_only()
  {
     table_row(State::UnplannedFailoverDone).await;
 }

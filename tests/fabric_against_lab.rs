@@ -5,7 +5,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::lab::{asr, calls, set_knobs, set_outage, small_lab, spf, wap_admin};
+use common::lab::{
+    AsrOperations, asr, asr_operations, calls, reset_asr_operations, set_knobs, set_outage,
+    small_lab, spf, wap_admin,
+};
 use serde_json::json;
 use uuid::Uuid;
 use wapdr::contract::AzureProvisioningInfo;
@@ -639,6 +642,94 @@ async fn unplanned_failover_works_with_the_primary_stamp_down_and_never_calls_it
         untouched.active_location,
         Location::Primary,
         "the refused failover changed nothing"
+    );
+    lab.shutdown().await;
+}
+
+#[tokio::test]
+async fn cancel_failover_brings_the_vm_back_protected_where_it_ran_and_fails_cleanly_without_that_stamp()
+ {
+    let lab = small_lab().await;
+    let engine = asr(&lab);
+    let item = protected_vm(&lab, 0).await;
+    let cut_off = protected_vm(&lab, 0).await;
+    for vm in [&item, &cut_off] {
+        run(
+            &engine,
+            engine
+                .planned_failover(vm, Direction::PrimaryToRecovery)
+                .await,
+        )
+        .await;
+    }
+    let failed_over = engine.protection_status(&item).await.unwrap().unwrap();
+    assert!(
+        failed_over.allows(&Operation::CancelFailover),
+        "{failed_over:?}"
+    );
+
+    let measured = reset_asr_operations(&lab).await;
+    assert_eq!(measured.outstanding, 0, "{measured:?}");
+    run(&engine, engine.cancel_failover(&item).await).await;
+    assert_eq!(
+        asr_operations(&lab).await,
+        AsrOperations {
+            outstanding: 0,
+            peak_outstanding: 1
+        },
+        "the cancel ran as one item operation and has ended"
+    );
+
+    let back = engine.protection_status(&item).await.unwrap().unwrap();
+    assert_eq!(back.phase, Phase::Protected);
+    assert_eq!(back.active_location, Location::Primary);
+    assert!(back.allows(&Operation::TestFailover), "{back:?}");
+    assert!(!back.allows(&Operation::CancelFailover), "{back:?}");
+    let stamp_a = lab.stamps()[0].stamp_id;
+    let primary = spf(&lab, 0)
+        .get_vm(stamp_a, item.vm_id.parse::<Uuid>().unwrap())
+        .await
+        .unwrap()
+        .expect("the primary VM");
+    assert_eq!(primary.status_string.as_deref(), Some("Running"));
+    let replica = back.replica_vm_id.expect("the replica's id");
+    let replica = spf(&lab, 1)
+        .get_vm(lab.stamps()[1].stamp_id, replica.parse::<Uuid>().unwrap())
+        .await
+        .unwrap()
+        .expect("the replica VM");
+    assert_eq!(replica.status_string.as_deref(), Some("Stopped"));
+
+    // Without the stamp it would go back to, the cancel's job fails, naming it, and nothing moves.
+    set_outage(&lab, "A", true).await;
+    let op = engine
+        .cancel_failover(&cut_off)
+        .await
+        .expect("accepted: the vault, not stamp A, takes the request");
+    let outcome = engine.wait(&op, WAIT).await.unwrap();
+    match &outcome.state {
+        OperationState::Failed { message } => {
+            assert!(message.contains("SourceSiteUnreachable"), "{message}");
+            assert!(message.contains("stamp A"), "names the site: {message}");
+        }
+        other => panic!("a cancel without stamp A must fail: {other:?}"),
+    }
+    let unchanged = engine.protection_status(&cut_off).await.unwrap().unwrap();
+    assert_eq!(unchanged.phase, Phase::FailedOver { planned: true });
+    assert_eq!(unchanged.active_location, Location::Recovery);
+    assert!(unchanged.allows(&Operation::CancelFailover));
+
+    set_outage(&lab, "A", false).await;
+    run(&engine, engine.cancel_failover(&cut_off).await).await;
+    assert_eq!(
+        engine
+            .protection_status(&cut_off)
+            .await
+            .unwrap()
+            .unwrap()
+            .active_location,
+        Location::Primary,
+        "once stamp A is back the same cancel goes through"
     );
     lab.shutdown().await;
 }

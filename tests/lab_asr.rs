@@ -206,6 +206,28 @@ async fn post(arm: &Arm<'_>, path: &str, action: &str, body: Value) -> Response 
         .await
 }
 
+/// The job id of an accepted long-running operation (from its `Location`).
+fn job_of(accepted: &Response) -> String {
+    accepted.headers()["location"]
+        .to_str()
+        .unwrap()
+        .split("/operationresults/")
+        .nth(1)
+        .unwrap()
+        .split('?')
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+fn arm_time(text: &Value) -> time::OffsetDateTime {
+    time::OffsetDateTime::parse(
+        text.as_str().expect("a time"),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap()
+}
+
 #[tokio::test]
 async fn the_token_endpoint_refuses_a_bad_secret_and_arm_refuses_missing_or_expired_tokens() {
     let mut config = LabConfig::default();
@@ -560,6 +582,132 @@ async fn planned_failover_stops_the_primary_and_loses_nothing() {
 }
 
 #[tokio::test]
+async fn cancelling_a_planned_failover_runs_the_primary_again_stops_the_replica_and_protects_it_as_before()
+ {
+    let lab = small_lab().await;
+    let arm = Arm::new(&lab).await;
+    let (fabric, container) = pair_gold(&arm).await;
+    let vm = gold_vms(&lab, &arm, &fabric, &container).await[0]["name"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = protect(&arm, &fabric, &container, &vm).await;
+    advance(&lab, 1000.0).await;
+    let failover = arm
+        .wait(
+            post(
+                &arm,
+                &path,
+                "plannedFailover",
+                json!({"properties": {"failoverDirection": "PrimaryToRecovery"}}),
+            )
+            .await,
+        )
+        .await;
+    assert_eq!(failover["status"], "Succeeded");
+    let failed_over = item(&arm, &path).await;
+    assert!(
+        failed_over["allowedOperations"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("CancelFailover")),
+        "{failed_over}"
+    );
+    let replica = failed_over["providerSpecificDetails"]["recoveryVmId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // ASR's failoverCancel has no body.
+    let accepted = arm
+        .call("POST", &format!("{path}/failoverCancel"), None)
+        .await;
+    let job = job_of(&accepted);
+    let cancelled = arm.wait(accepted).await;
+
+    assert_eq!(cancelled["status"], "Succeeded", "{cancelled}");
+    let primary = spf_json(&lab, 0, &vm_key(&lab, 0, &vm)).await;
+    assert_eq!(primary["StatusString"], "Running", "the primary runs again");
+    let replica = spf_json(&lab, 1, &vm_key(&lab, 1, &replica)).await;
+    assert_eq!(
+        replica["StatusString"], "Stopped",
+        "the replica is shut down"
+    );
+    let state = item(&arm, &path).await;
+    assert_eq!(state["protectionState"], "Protected");
+    assert_eq!(state["activeLocation"], "Primary");
+    assert_eq!(
+        state["allowedOperations"],
+        json!([
+            "PlannedFailover",
+            "UnplannedFailover",
+            "TestFailover",
+            "DisableProtection"
+        ])
+    );
+    let job = arm.get(&format!("replicationJobs/{job}")).await["properties"].clone();
+    assert_eq!(job["scenarioName"], "CancelFailover");
+    let tasks: Vec<(&str, &str)> = job["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["name"].as_str().unwrap(), t["state"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        tasks,
+        [
+            ("VmCfoPrerequisitesCheck", "Succeeded"),
+            ("VmCfoShutdownFailedOverVm", "Succeeded"),
+            ("VmCfoStartVmOnSource", "Succeeded"),
+            ("VmCfoResumeReplication", "Succeeded"),
+        ]
+    );
+    // The failover's points are gone and replication runs on from the cancel.
+    let ended = arm_time(&job["endTime"]);
+    let points = arm.get(&format!("{path}/recoveryPoints")).await;
+    let points = points["value"].as_array().unwrap();
+    assert!(!points.is_empty(), "the cancel's own first point");
+    for point in points {
+        assert!(
+            arm_time(&point["properties"]["recoveryPointTime"]) >= ended,
+            "a point of the failover survived the cancel: {point}"
+        );
+    }
+    advance(&lab, 600.0).await;
+    let replicating = item(&arm, &path).await;
+    assert!(
+        arm_time(&replicating["providerSpecificDetails"]["lastReplicatedTime"]) > ended,
+        "replication resumed: {replicating}"
+    );
+    assert_eq!(replicating["replicationHealth"], "Normal");
+
+    let again = arm
+        .call("POST", &format!("{path}/failoverCancel"), None)
+        .await;
+    assert_eq!(again.status(), 400, "nothing left to cancel");
+    assert_eq!(
+        again.json::<Value>().await.unwrap()["error"]["code"],
+        "InvalidOperation"
+    );
+    let drill = arm
+        .wait(
+            post(
+                &arm,
+                &path,
+                "testFailover",
+                json!({"properties": {"failoverDirection": "PrimaryToRecovery", "networkType": "NoNetworkAttachAsInput"}}),
+            )
+            .await,
+        )
+        .await;
+    assert_eq!(drill["status"], "Succeeded", "a further test failover runs");
+    assert_eq!(
+        item(&arm, &path).await["testFailoverState"],
+        "WaitingForCompletion"
+    );
+}
+
+#[tokio::test]
 async fn unplanned_failover_needs_no_primary_stamp_and_health_degrades_while_it_is_cut_off() {
     let lab = small_lab().await;
     let arm = Arm::new(&lab).await;
@@ -840,6 +988,144 @@ async fn the_concurrency_knob_keeps_the_rest_not_started() {
     assert_eq!(
         arm.get(&format!("replicationJobs/{jb}")).await["properties"]["state"],
         "Succeeded"
+    );
+}
+
+#[tokio::test]
+async fn the_outstanding_operations_gauge_counts_waiting_and_running_item_jobs_and_keeps_their_exact_peak()
+ {
+    let lab = small_lab().await;
+    // Lab time moves only when the test advances it, so six submissions count as at once.
+    control(
+        &lab,
+        "PUT",
+        "/lab/knobs",
+        Some(json!({"concurrency": 2, "acceleration": 1.0})),
+    )
+    .await;
+    let arm = Arm::new(&lab).await;
+    let (fabric, container) = pair_gold(&arm).await;
+    let created = control(
+        &lab,
+        "POST",
+        "/lab/stamps/A/vms",
+        Some(json!({"count": 6, "cloud": "Gold", "name_prefix": "gauge", "running": true, "total_size": 1u64 << 30})),
+    )
+    .await;
+    let mut paths = Vec::new();
+    for vm in created["ids"].as_array().unwrap() {
+        paths.push(protect(&arm, &fabric, &container, vm.as_str().unwrap()).await);
+    }
+    let gauge = |answer: Value| {
+        (
+            answer["asr_operations"]["outstanding"].as_u64().unwrap(),
+            answer["asr_operations"]["peak_outstanding"]
+                .as_u64()
+                .unwrap(),
+        )
+    };
+    assert_eq!(
+        gauge(control(&lab, "DELETE", "/lab/operations", None).await),
+        (0, 0),
+        "a reset with nothing outstanding starts from zero"
+    );
+
+    // Six test failovers at once: two run, four wait for a slot, all six are outstanding.
+    let mut submitted = Vec::new();
+    for path in &paths {
+        submitted.push(
+            post(
+                &arm,
+                path,
+                "testFailover",
+                json!({"properties": {"networkType": "NoNetworkAttachAsInput"}}),
+            )
+            .await,
+        );
+    }
+    let mut states = Vec::new();
+    for accepted in &submitted {
+        let job = arm
+            .get(&format!("replicationJobs/{}", job_of(accepted)))
+            .await;
+        states.push(job["properties"]["state"].as_str().unwrap().to_owned());
+    }
+    states.sort();
+    assert_eq!(
+        states,
+        [
+            "InProgress",
+            "InProgress",
+            "NotStarted",
+            "NotStarted",
+            "NotStarted",
+            "NotStarted"
+        ]
+    );
+    assert_eq!(
+        gauge(control(&lab, "GET", "/lab/operations", None).await),
+        (6, 6)
+    );
+    for accepted in submitted {
+        assert_eq!(arm.wait(accepted).await["status"], "Succeeded");
+    }
+    assert_eq!(
+        gauge(control(&lab, "GET", "/lab/operations", None).await),
+        (0, 6),
+        "all ended; the peak stays until reset"
+    );
+
+    // Two at a time, each pair ended before the next: the peak is two.
+    assert_eq!(
+        gauge(control(&lab, "DELETE", "/lab/operations", None).await),
+        (0, 0)
+    );
+    for pair in paths.chunks(2) {
+        let mut accepted = Vec::new();
+        for path in pair {
+            accepted.push(
+                post(
+                    &arm,
+                    path,
+                    "testFailoverCleanup",
+                    json!({"properties": {"comments": "gauge"}}),
+                )
+                .await,
+            );
+        }
+        for accepted in accepted {
+            assert_eq!(arm.wait(accepted).await["status"], "Succeeded");
+        }
+    }
+    assert_eq!(
+        gauge(control(&lab, "GET", "/lab/operations", None).await),
+        (0, 2)
+    );
+
+    // Again two at a time, but with nothing reading the jobs between pairs, only lab time moving
+    // past their end: the ends still count at their lab time, not when the lab next looks.
+    control(&lab, "DELETE", "/lab/operations", None).await;
+    let mut submitted = Vec::new();
+    for pair in paths.chunks(2) {
+        for path in pair {
+            submitted.push(
+                post(
+                    &arm,
+                    path,
+                    "testFailover",
+                    json!({"properties": {"networkType": "NoNetworkAttachAsInput"}}),
+                )
+                .await,
+            );
+        }
+        advance(&lab, 61.0).await;
+    }
+    for accepted in submitted {
+        assert_eq!(arm.wait(accepted).await["status"], "Succeeded");
+    }
+    assert_eq!(
+        gauge(control(&lab, "GET", "/lab/operations", None).await),
+        (0, 2)
     );
 }
 

@@ -274,16 +274,16 @@ impl AsrEngine {
         Ok(url)
     }
 
-    /// Sends a write and reads the long-running-operation answer.
+    /// Sends a write (with a JSON body, or none) and reads the long-running-operation answer.
     async fn submit(
         &self,
         method: Method,
         segments: &[&str],
-        body: &Value,
+        body: Option<&Value>,
         resend: Resend,
     ) -> Result<Submitted, FabricError> {
         let url = self.url(segments)?;
-        let response = self.call(method, &url, Some(body), resend).await?;
+        let response = self.call(method, &url, body, resend).await?;
         if response.status() != reqwest::StatusCode::ACCEPTED {
             return Ok(Submitted::Done);
         }
@@ -303,22 +303,33 @@ impl AsrEngine {
         Ok(Submitted::Started(OperationId(checked.to_string())))
     }
 
+    /// Posts an item action with `properties` as its body's `properties`.
     async fn action(
         &self,
         item: &ItemRef,
         action: &str,
         properties: Value,
     ) -> Result<OperationId, FabricError> {
+        self.post_action(item, action, Some(&json!({ "properties": properties })))
+            .await
+    }
+
+    /// Posts an item action with no body at all (ASR defines some, `failoverCancel`, so).
+    async fn bare_action(&self, item: &ItemRef, action: &str) -> Result<OperationId, FabricError> {
+        self.post_action(item, action, None).await
+    }
+
+    async fn post_action(
+        &self,
+        item: &ItemRef,
+        action: &str,
+        body: Option<&Value>,
+    ) -> Result<OperationId, FabricError> {
         let mut segments = Self::item_path(item).to_vec();
         segments.push(action);
         // An action can start a second failover if re-sent after the service took it.
         let submitted = self
-            .submit(
-                Method::POST,
-                &segments,
-                &json!({ "properties": properties }),
-                Resend::Unsafe,
-            )
+            .submit(Method::POST, &segments, body, Resend::Unsafe)
             .await?;
         Ok(operation_id(submitted))
     }

@@ -152,6 +152,8 @@ pub enum Operation {
     DisableProtection,
     /// Finish a migration (engine-specific meaning).
     CompleteMigration,
+    /// Roll a failover back before commit.
+    CancelFailover,
     /// An operation wapdr has no name for.
     Other(String),
 }
@@ -401,6 +403,10 @@ pub trait ReplicationEngine: Send + Sync {
 
     /// Commits a failover.
     async fn commit(&self, item: &ItemRef) -> Result<OperationId, FabricError>;
+
+    /// Rolls a failover back before commit: the replica is shut down and the VM runs again on
+    /// the side it failed over from, replicating as before.
+    async fn cancel_failover(&self, item: &ItemRef) -> Result<OperationId, FabricError>;
 
     /// Reverses replication after a failover.
     async fn reprotect(

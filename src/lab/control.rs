@@ -1,6 +1,6 @@
 //! The lab's control API, for tests and demos (never for wapdr): knobs, per-stamp outages, the
-//! clock, call counters, a world summary, quick creation of tenant VMs, and a per-VM replication
-//! stall (the health knob of one VM).
+//! clock, call counters, the outstanding ASR item operations and their peak, a world summary,
+//! quick creation of tenant VMs, and a per-VM replication stall (the health knob of one VM).
 //!
 //! It is not subject to the knobs (no latency, no injected errors) and is never counted as a call.
 
@@ -14,9 +14,11 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::LabState;
+use super::asr::outstanding::{self, OutstandingGauge};
 use super::knobs::Knobs;
 use super::net::json_response;
 use super::odata::format_datetime;
@@ -30,6 +32,7 @@ pub fn router(state: Arc<LabState>) -> Router {
         .route("/lab/stamps/{name}/vms", post(create_vms))
         .route("/lab/vms/{id}/replication", post(stall_replication))
         .route("/lab/calls", get(calls))
+        .route("/lab/operations", get(operations).delete(reset_operations))
         .route("/lab/clock", get(clock))
         .route("/lab/clock/advance", post(advance))
         .route("/lab/world/summary", get(summary))
@@ -97,6 +100,40 @@ async fn outage(
 
 async fn calls(State(state): State<Arc<LabState>>) -> Json<Value> {
     Json(json!(state.calls()))
+}
+
+/// `{"asr_operations": {"outstanding", "peak_outstanding", "since"}, "now"}`.
+fn operations_json(gauge: OutstandingGauge, outstanding: usize, now: OffsetDateTime) -> Value {
+    json!({
+        "asr_operations": {
+            "outstanding": outstanding,
+            "peak_outstanding": gauge.peak,
+            "since": gauge.since.map(format_datetime),
+        },
+        "now": format_datetime(now),
+    })
+}
+
+/// ASR item operations outstanding now (waiting for a slot or running) and the most at once
+/// since the last reset, in lab time.
+async fn operations(State(state): State<Arc<LabState>>) -> Json<Value> {
+    let (world, now) = state.world();
+    Json(operations_json(
+        world.vault.outstanding,
+        outstanding::outstanding(&world),
+        now,
+    ))
+}
+
+/// Starts a new measurement: the peak restarts from what is outstanding now.
+async fn reset_operations(State(state): State<Arc<LabState>>) -> Json<Value> {
+    let (mut world, now) = state.world();
+    let gauge = outstanding::reset(&mut world, now);
+    Json(operations_json(
+        gauge,
+        outstanding::outstanding(&world),
+        now,
+    ))
 }
 
 async fn clock(State(state): State<Arc<LabState>>) -> Json<Value> {

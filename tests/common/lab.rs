@@ -132,3 +132,50 @@ pub async fn calls(lab: &LabHandle) -> Value {
         .await
         .expect("calls JSON")
 }
+
+/// ASR item operations the lab counts (`{control}/lab/operations`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AsrOperations {
+    /// Submitted and not ended now: waiting for a slot or running.
+    pub outstanding: u64,
+    /// The most outstanding at once since the last reset, exact in lab time.
+    pub peak_outstanding: u64,
+}
+
+impl AsrOperations {
+    fn from_answer(answer: &Value) -> Self {
+        let count = |name: &str| {
+            answer["asr_operations"][name]
+                .as_u64()
+                .unwrap_or_else(|| panic!("{name} in {answer}"))
+        };
+        AsrOperations {
+            outstanding: count("outstanding"),
+            peak_outstanding: count("peak_outstanding"),
+        }
+    }
+}
+
+/// The ASR item operations outstanding now and their peak since the last reset.
+pub async fn asr_operations(lab: &LabHandle) -> AsrOperations {
+    let answer: Value = reqwest::get(format!("{}/lab/operations", lab.control()))
+        .await
+        .expect("control API")
+        .json()
+        .await
+        .expect("operations JSON");
+    AsrOperations::from_answer(&answer)
+}
+
+/// Starts a new measurement of ASR item operations (the peak restarts from what is outstanding).
+pub async fn reset_asr_operations(lab: &LabHandle) -> AsrOperations {
+    let answer: Value = reqwest::Client::new()
+        .delete(format!("{}/lab/operations", lab.control()))
+        .send()
+        .await
+        .expect("control API")
+        .json()
+        .await
+        .expect("operations JSON");
+    AsrOperations::from_answer(&answer)
+}

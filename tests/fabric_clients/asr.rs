@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use axum::Json;
 use axum::Router;
+use axum::body::Bytes;
 use axum::extract::{Form, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -22,6 +23,9 @@ use super::{quick_retries, serve, settings};
 const VAULT: &str =
     "/subscriptions/sub/resourceGroups/rg/providers/Microsoft.RecoveryServices/vaults/v";
 
+/// What one POST carried: its Content-Type and its body's length.
+type Posted = (Option<String>, usize);
+
 #[derive(Clone, Default)]
 struct Lab {
     tokens_issued: Arc<AtomicUsize>,
@@ -29,6 +33,50 @@ struct Lab {
     /// ARM refuses tokens numbered below this.
     first_good_token: Arc<AtomicUsize>,
     polls: Arc<Mutex<Vec<Instant>>>,
+    /// Every `failoverCancel` POST received.
+    cancels: Arc<Mutex<Vec<Posted>>>,
+    /// Polls of the cancel's `Location` URL.
+    cancel_polls: Arc<AtomicUsize>,
+}
+
+/// `failoverCancel`: declines the first attempt with 503 (the service did not act on it), then
+/// accepts with a `Location` header only, as older ARM answers do.
+async fn failover_cancel(State(lab): State<Lab>, headers: HeaderMap, body: Bytes) -> Response {
+    let content_type = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let attempt = {
+        let mut cancels = lab.cancels.lock().unwrap();
+        cancels.push((content_type, body.len()));
+        cancels.len()
+    };
+    if attempt == 1 {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [("Retry-After", "0")],
+            Json(json!({"error": {"code": "ServiceUnavailable", "message": "busy"}})),
+        )
+            .into_response();
+    }
+    let host = headers["host"].to_str().unwrap().to_owned();
+    (
+        StatusCode::ACCEPTED,
+        [
+            ("Location", format!("http://{host}{VAULT}/replicationJobs/job2/operationresults/job2?api-version=2025-08-01")),
+            ("Retry-After", "0".to_owned()),
+        ],
+    )
+        .into_response()
+}
+
+/// The cancel's `Location`: 202 on the first poll, then 200 with no body.
+async fn cancel_result(State(lab): State<Lab>) -> Response {
+    if lab.cancel_polls.fetch_add(1, Ordering::SeqCst) == 0 {
+        (StatusCode::ACCEPTED, [("Retry-After", "0")]).into_response()
+    } else {
+        StatusCode::OK.into_response()
+    }
 }
 
 async fn token(
@@ -115,6 +163,20 @@ async fn lab(expires_in: usize) -> (Lab, String) {
             &format!("{item}/failoverCommit"),
             post(|| async {
                 (StatusCode::BAD_REQUEST, Json(json!({"error": {"code": "InvalidOperation", "message": "Allowed: PlannedFailover, TestFailover"}})))
+            }),
+        )
+        .route(&format!("{item}/failoverCancel"), post(failover_cancel))
+        .route(
+            &format!("{VAULT}/replicationJobs/job2/operationresults/job2"),
+            get(cancel_result),
+        )
+        .route(
+            &format!("{VAULT}/replicationJobs/job2"),
+            get(|| async {
+                Json(json!({"name": "job2", "id": "x", "properties": {"state": "Succeeded", "scenarioName": "CancelFailover",
+                    "tasks": [{"name": "VmCfoPrerequisitesCheck", "state": "Succeeded"},
+                              {"name": "VmCfoShutdownFailedOverVm", "state": "Succeeded"},
+                              {"name": "VmCfoStartVmOnSource", "state": "Succeeded"}], "errors": []}}))
             }),
         )
         .route(
@@ -285,4 +347,38 @@ async fn a_status_url_on_another_host_is_not_followed() {
         .unwrap_err();
 
     assert!(matches!(err, FabricError::Protocol { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn cancelling_a_failover_posts_no_body_is_resent_after_a_503_and_follows_location() {
+    let (lab, base) = lab(3599).await;
+    let asr = engine(&base, "right");
+
+    let operation = asr.cancel_failover(&item()).await.unwrap();
+    let status = asr.wait(&operation, Duration::from_secs(10)).await.unwrap();
+
+    assert!(
+        operation
+            .as_str()
+            .contains("/replicationJobs/job2/operationresults/job2"),
+        "the Location URL is the operation: {operation:?}"
+    );
+    assert_eq!(status.state, OperationState::Succeeded);
+    let tasks: Vec<&str> = status.tasks.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(
+        tasks,
+        [
+            "VmCfoPrerequisitesCheck",
+            "VmCfoShutdownFailedOverVm",
+            "VmCfoStartVmOnSource"
+        ],
+        "the job behind the Location URL is read for its tasks"
+    );
+    assert_eq!(lab.cancel_polls.load(Ordering::SeqCst), 2);
+    let cancels = lab.cancels.lock().unwrap();
+    assert_eq!(cancels.len(), 2, "a 503 is re-sent even for an action");
+    for (content_type, length) in cancels.iter() {
+        assert_eq!(*length, 0, "failoverCancel has no body");
+        assert_eq!(*content_type, None, "and so no Content-Type");
+    }
 }

@@ -84,7 +84,7 @@ impl ReplicationEngine for AsrEngine {
             "initialReplicationMethod": initial_method(spec),
         }}});
         let submitted = self
-            .submit(Method::PUT, &segments, &body, Resend::Safe)
+            .submit(Method::PUT, &segments, Some(&body), Resend::Safe)
             .await?;
         self.settle(submitted, &format!("replicationPolicies/{name}"))
             .await?;
@@ -148,7 +148,7 @@ impl ReplicationEngine for AsrEngine {
         segments.push(&name);
         Ok(
             match self
-                .submit(Method::PUT, &segments, &body, Resend::Safe)
+                .submit(Method::PUT, &segments, Some(&body), Resend::Safe)
                 .await?
             {
                 Submitted::Done => Ensured::AlreadyDone,
@@ -191,7 +191,7 @@ impl ReplicationEngine for AsrEngine {
         segments.push(&name);
         Ok(
             match self
-                .submit(Method::PUT, &segments, &body, Resend::Safe)
+                .submit(Method::PUT, &segments, Some(&body), Resend::Safe)
                 .await?
             {
                 Submitted::Done => Ensured::AlreadyDone,
@@ -249,7 +249,12 @@ impl ReplicationEngine for AsrEngine {
         }});
         // Re-sending the same PUT is answered without a new job: safe to retry.
         let submitted = self
-            .submit(Method::PUT, &Self::item_path(item), &body, Resend::Safe)
+            .submit(
+                Method::PUT,
+                &Self::item_path(item),
+                Some(&body),
+                Resend::Safe,
+            )
             .await?;
         Ok(operation_id(submitted))
     }
@@ -396,6 +401,12 @@ impl ReplicationEngine for AsrEngine {
     #[instrument(skip_all, fields(service = SERVICE, vm_id = %item.vm_id), err)]
     async fn commit(&self, item: &ItemRef) -> Result<OperationId, FabricError> {
         self.action(item, "failoverCommit", json!({})).await
+    }
+
+    #[instrument(skip_all, fields(service = SERVICE, vm_id = %item.vm_id), err)]
+    async fn cancel_failover(&self, item: &ItemRef) -> Result<OperationId, FabricError> {
+        // ASR defines `failoverCancel` without a request body (asr-model §3).
+        self.bare_action(item, "failoverCancel").await
     }
 
     #[instrument(skip_all, fields(service = SERVICE, vm_id = %item.vm_id), err)]

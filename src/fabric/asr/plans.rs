@@ -129,7 +129,7 @@ impl AsrEngine {
             .submit(
                 Method::PUT,
                 &["replicationRecoveryPlans", name],
-                &body,
+                Some(&body),
                 Resend::Safe,
             )
             .await?;
@@ -220,7 +220,7 @@ impl AsrEngine {
             .submit(
                 Method::POST,
                 &["replicationRecoveryPlans", name, verb],
-                &json!({ "properties": properties }),
+                Some(&json!({ "properties": properties })),
                 Resend::Unsafe,
             )
             .await?;

@@ -84,7 +84,7 @@ pub fn protection_status(item: &ProtectedItemProperties) -> ProtectionStatus {
 
 /// wapdr's name for an ASR allowed operation.
 pub fn operation(name: &str) -> Operation {
-    const NAMES: [(&str, Operation); 9] = [
+    const NAMES: [(&str, Operation); 10] = [
         ("TestFailover", Operation::TestFailover),
         ("TestFailoverCleanup", Operation::TestFailoverCleanup),
         ("PlannedFailover", Operation::PlannedFailover),
@@ -94,6 +94,7 @@ pub fn operation(name: &str) -> Operation {
         ("ReverseReplicate", Operation::Reprotect),
         ("DisableProtection", Operation::DisableProtection),
         ("CompleteMigration", Operation::CompleteMigration),
+        ("CancelFailover", Operation::CancelFailover),
     ];
     NAMES
         .iter()
@@ -331,6 +332,7 @@ mod tests {
             Operation::Other("repairReplication".into())
         );
         assert_eq!(operation("changepit"), Operation::ChangeRecoveryPoint);
+        assert_eq!(operation("CancelFailover"), Operation::CancelFailover);
     }
 
     #[test]

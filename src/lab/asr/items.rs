@@ -1,6 +1,6 @@
 //! Protected items and their actions: enabling protection on a VM (the protection readiness
-//! rules), and the item operations (planned, unplanned and test failover, cleanup, commit,
-//! reprotect, apply recovery point, disable) with their submission rules: 409 `532` while
+//! rules), and the item operations (planned, unplanned and test failover, cleanup, commit, cancel
+//! failover, reprotect, apply recovery point, disable) with their submission rules: 409 `532` while
 //! another operation runs on the item, 400 `InvalidOperation` outside `allowedOperations`.
 //!
 //! Submission only queues a job; the world changes when the job runs (see `jobs`). A refused
@@ -15,6 +15,7 @@ use uuid::Uuid;
 use super::bodies::{item_json, item_path, point_time};
 use super::jobs::{Job, Op};
 use super::model::{Item, Location, ProtectionState, Side, op};
+use super::outstanding;
 use super::resources::{last_segment, not_found, ok, props};
 use super::{Ctx, accepted, arm_error};
 use crate::lab::LabState;
@@ -188,7 +189,7 @@ fn queue(
     );
     let expected = job.expected_end(ctx.operation_seconds);
     let scenario = job.scenario.to_owned();
-    world.vault.jobs.insert(id, job);
+    outstanding::submit(world, id, job);
     if let Some(i) = world.vault.items.get_mut(&item.name) {
         i.busy = Some(id);
         i.scenario = Some((scenario, id, now));
@@ -296,6 +297,7 @@ pub fn parse_action(
         }
         "testfailovercleanup" => (Op::TestFailoverCleanup, op::TEST_CLEANUP),
         "failovercommit" => (Op::Commit, op::COMMIT),
+        "failovercancel" => (Op::CancelFailover, op::CANCEL_FAILOVER),
         "reprotect" => (Op::Reprotect, op::REVERSE),
         "applyrecoverypoint" => {
             let id = field_str(&p, "recoveryPointId").unwrap_or_default();
@@ -357,7 +359,7 @@ pub fn queue_for_plan(
         now,
     );
     let scenario = job.scenario.to_owned();
-    world.vault.jobs.insert(id, job);
+    outstanding::submit(world, id, job);
     if let Some(i) = world.vault.items.get_mut(&item.name) {
         i.busy = Some(id);
         i.scenario = Some((scenario, id, now));

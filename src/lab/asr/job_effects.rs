@@ -1,6 +1,7 @@
 //! What each item operation does to the world when its job's slot phase ends: the protected
-//! item's state machine (enabling, failed over, committed, protected again, removed) and the VMs
-//! it starts, stops, creates (replicas, test VMs) or deletes, with networks mapped across stamps.
+//! item's state machine (enabling, failed over, committed or cancelled, protected again,
+//! removed) and the VMs it starts, stops, creates (replicas, test VMs) or deletes, with networks
+//! mapped across stamps.
 //!
 //! Only the scheduler in `jobs` may call these, once per job at its end time; HTTP handlers never
 //! change the world this way.
@@ -157,6 +158,26 @@ pub(super) fn finish_slot(world: &mut World, id: Uuid, at: OffsetDateTime, knobs
         }
         Op::Commit => {
             item.state = ProtectionState::Committed;
+            item.archived.clear();
+        }
+        Op::CancelFailover => {
+            // Back to where it ran before the failover, replicating the same way as then; the
+            // failover's points go, as a commit would discard them.
+            let (failed_over_to, back_to) = (item.active_side(), item.passive_side());
+            set_power(
+                world,
+                failed_over_to.stamp,
+                failed_over_to.vm,
+                Power::Stopped,
+                at,
+            );
+            set_power(world, back_to.stamp, back_to.vm, Power::Running, at);
+            item.active = flip(item.active);
+            item.state = ProtectionState::Protected;
+            item.anchor = at;
+            item.stopped_at = None;
+            item.final_point = None;
+            item.applied_point = None;
             item.archived.clear();
         }
         Op::Reprotect => {

@@ -150,6 +150,32 @@ pub(super) fn describe(op: &Op) -> (&'static str, &'static str, Vec<Task>) {
                 "Commit the failover",
             )],
         ),
+        Op::CancelFailover => (
+            "CancelFailover",
+            "Cancel failover",
+            vec![
+                (
+                    "CancelFailoverPrerequisitesCheck",
+                    "VmCfoPrerequisitesCheck",
+                    "Prerequisites check for cancelling the failover",
+                ),
+                (
+                    "ShutdownFailedOverVm",
+                    "VmCfoShutdownFailedOverVm",
+                    "Shut down the failed-over virtual machine",
+                ),
+                (
+                    "StartVmOnSource",
+                    "VmCfoStartVmOnSource",
+                    "Start the virtual machine on the side it failed over from",
+                ),
+                (
+                    "ResumeReplicationTask",
+                    "VmCfoResumeReplication",
+                    "Resume replication",
+                ),
+            ],
+        ),
         Op::Reprotect => (
             "ReverseReplication",
             "Reverse replicate",

@@ -42,6 +42,8 @@ pub enum Op {
     TestFailoverCleanup,
     /// Commit the failover.
     Commit,
+    /// Roll a failover back before commit.
+    CancelFailover,
     /// Reverse replication.
     Reprotect,
     /// Apply another recovery point.
@@ -308,6 +310,8 @@ fn needed_stamps(op: &Op, item: &Item) -> Vec<usize> {
             vec![item.passive_side().stamp]
         }
         Op::Commit | Op::ChangePit { .. } => vec![item.active_side().stamp],
+        // The side it goes back to first: an outage there is the one worth naming.
+        Op::CancelFailover => vec![item.passive_side().stamp, item.active_side().stamp],
         Op::Disable | Op::Plan | Op::Configuration => Vec::new(),
     }
 }
@@ -329,13 +333,19 @@ fn start(world: &mut World, id: Uuid, at: OffsetDateTime, knobs: &Knobs) {
     for stamp in needed_stamps(&op, &item) {
         if world.stamps[stamp].down_since.is_some() {
             let name = world.stamps[stamp].vmm_server.clone();
+            // Only a failover can do without its source; advising one for a cancel would mislead.
+            let advice = if op == Op::CancelFailover {
+                "Retry once it is back; the failover stays as it is until then."
+            } else {
+                "Retry once it is back, or use an unplanned failover with sourceSiteOperations NotRequired."
+            };
             fail(
                 world,
                 id,
                 at,
                 "SourceSiteUnreachable",
                 format!(
-                    "The VMM server '{name}' (stamp {}) is not reachable, and '{}' needs it. Retry once it is back, or use an unplanned failover with sourceSiteOperations NotRequired.",
+                    "The VMM server '{name}' (stamp {}) is not reachable, and '{}' needs it. {advice}",
                     world.stamps[stamp].name, world.vault.jobs[&id].friendly
                 ),
             );

@@ -14,6 +14,7 @@ mod job_tasks;
 pub mod jobs;
 pub mod model;
 mod operations;
+pub mod outstanding;
 mod plans;
 mod resources;
 

@@ -11,6 +11,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::jobs::Job;
+use super::outstanding::OutstandingGauge;
 use crate::lab::world::World;
 
 /// The one vault.
@@ -28,6 +29,8 @@ pub struct Vault {
     pub plans: BTreeMap<String, RecoveryPlan>,
     /// Network mappings.
     pub network_mappings: Vec<NetworkMapping>,
+    /// Item operations outstanding: the peak since the last reset.
+    pub outstanding: OutstandingGauge,
 }
 
 /// A Hyper-V Replica policy.
@@ -191,6 +194,8 @@ pub mod op {
     pub const COMPLETE_MIGRATION: &str = "CompleteMigration";
     /// `ReverseReplicate`.
     pub const REVERSE: &str = "ReverseReplicate";
+    /// `CancelFailover`.
+    pub const CANCEL_FAILOVER: &str = "CancelFailover";
 }
 
 impl Item {
@@ -206,6 +211,7 @@ impl Item {
                 op::DISABLE,
                 op::COMPLETE_MIGRATION,
                 op::REVERSE,
+                op::CANCEL_FAILOVER,
             ],
             ProtectionState::Committed => vec![op::REVERSE, op::DISABLE],
         }

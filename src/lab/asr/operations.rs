@@ -94,7 +94,7 @@ fn job_json(ctx: &Ctx, job: &Job, now: OffsetDateTime) -> Value {
             "tasks": tasks_json(job, now, &arm_time),
             "errors": errors,
             "childJobs": job.children.iter().map(|c| format!("{}/replicationJobs/{c}", ctx.vault_id)).collect::<Vec<_>>(),
-            "customDetails": {"instanceType": match job.op { Op::PlannedFailover | Op::UnplannedFailover { .. } => "FailoverJobDetails", Op::TestFailover { .. } => "TestFailoverJobDetails", _ => "AsrJobDetails" }, "affectedObjectDetails": {}},
+            "customDetails": {"instanceType": match job.op { Op::PlannedFailover | Op::UnplannedFailover { .. } | Op::CancelFailover => "FailoverJobDetails", Op::TestFailover { .. } => "TestFailoverJobDetails", _ => "AsrJobDetails" }, "affectedObjectDetails": {}},
         }
     })
 }

@@ -251,6 +251,7 @@ fn plan_json(ctx: &Ctx, world: &World, plan: &RecoveryPlan, now: OffsetDateTime)
         "TestFailover",
         "TestFailoverCleanup",
         "Commit",
+        "CancelFailover",
         "ReverseReplicate",
     ] {
         if !items.is_empty()
