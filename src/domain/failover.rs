@@ -7,6 +7,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::SubscriptionId;
+use super::failover_settings::{Deadline, FailoverSettings};
 
 /// Which recovery point an unplanned failover lands on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,16 +89,19 @@ pub enum FailoverKind {
     Reprotect,
     /// Back to the primary: planned failover, commit and reprotect in one operation.
     Failback,
+    /// Undoes a failover before commit: the VMs run again where they came from.
+    Rollback,
 }
 
 impl FailoverKind {
     /// Every kind's API name, in the order the API lists them.
-    pub const NAMES: [&'static str; 7] = [
+    pub const NAMES: [&'static str; 8] = [
         "test",
         "testCleanup",
         "planned",
         "unplanned",
         "commit",
+        "rollback",
         "reprotect",
         "failback",
     ];
@@ -112,6 +116,7 @@ impl FailoverKind {
             Self::Commit => "commit",
             Self::Reprotect => "reprotect",
             Self::Failback => "failback",
+            Self::Rollback => "rollback",
         }
     }
 
@@ -124,6 +129,7 @@ impl FailoverKind {
             Self::PlannedFailover,
             Self::UnplannedFailover { point },
             Self::Commit,
+            Self::Rollback,
             Self::Reprotect,
             Self::Failback,
         ]
@@ -135,8 +141,30 @@ impl FailoverKind {
     pub fn switches_stamp(self) -> bool {
         matches!(
             self,
-            Self::PlannedFailover | Self::UnplannedFailover { .. } | Self::Failback
+            Self::PlannedFailover
+                | Self::UnplannedFailover { .. }
+                | Self::Failback
+                | Self::Rollback
         )
+    }
+
+    /// Whether it starts VMs on the other side, so a recovery plan orders it group by group
+    /// with the groups' delays and actions (the other kinds run every VM at once).
+    pub fn follows_plan(self) -> bool {
+        matches!(
+            self,
+            Self::TestFailover
+                | Self::PlannedFailover
+                | Self::UnplannedFailover { .. }
+                | Self::Failback
+        )
+    }
+
+    /// Whether a VM or action that fails lets the rest go on: a disaster recovery keeps going
+    /// (as VMware Cloud DR and ASR's unplanned failover do); a drill or a planned failover
+    /// stops, and the same request later finishes what is left.
+    pub fn keeps_going_past_failures(self) -> bool {
+        matches!(self, Self::UnplannedFailover { .. })
     }
 
     /// What a tenant whose plan allows self-service `drill_only` (Drill) or everything (Full) may
@@ -196,7 +224,7 @@ impl FailoverPhase {
             Self::Replicating if on_recovery => vec!["test", "planned", "unplanned", "failback"],
             Self::Replicating => vec!["test", "planned", "unplanned"],
             Self::TestRunning => vec!["testCleanup"],
-            Self::FailedOver => vec!["commit"],
+            Self::FailedOver => vec!["commit", "rollback"],
             Self::Committed => vec!["reprotect"],
         }
     }
@@ -216,7 +244,8 @@ impl FailoverPhase {
             FailoverKind::Commit => Self::Committed,
             FailoverKind::TestFailoverCleanup
             | FailoverKind::Reprotect
-            | FailoverKind::Failback => Self::Replicating,
+            | FailoverKind::Failback
+            | FailoverKind::Rollback => Self::Replicating,
         }
     }
 }
@@ -289,6 +318,10 @@ pub struct FailoverState {
     pub running: Option<RunningFailover>,
     /// Work left for later (the old stamp's subscription to suspend once it is reachable).
     pub pending: Vec<String>,
+    /// The provider's settings (priority tier, commit window, drill cleanup).
+    pub settings: FailoverSettings,
+    /// The open commit window or drill deadline, if any.
+    pub deadline: Option<Deadline>,
     /// Optimistic-concurrency version: 0 for a record not stored yet.
     pub version: i64,
 }
@@ -301,6 +334,8 @@ impl FailoverState {
             phase: FailoverPhase::Replicating,
             running: None,
             pending: Vec::new(),
+            settings: FailoverSettings::default(),
+            deadline: None,
             version: 0,
         }
     }
@@ -381,7 +416,11 @@ mod tests {
                 .is_ok()
         );
         state.phase = FailoverPhase::after(FailoverKind::PlannedFailover);
-        assert_eq!(state.phase.allowed(true), vec!["commit"]);
+        assert_eq!(state.phase.allowed(true), vec!["commit", "rollback"]);
+        assert_eq!(
+            FailoverPhase::after(FailoverKind::Rollback),
+            FailoverPhase::Replicating
+        );
         state.phase = FailoverPhase::after(FailoverKind::Commit);
         assert!(
             state

@@ -1,12 +1,14 @@
 //! The rules of the product: identifiers, the subscription lifecycle, the DR quota schema and
 //! provider setup (stamps, policies, cloud pairs and their resolution), and protection (DR
-//! subscriptions, protected VMs, exclusion and quota admission) and recovery plans.
+//! subscriptions, protected VMs, exclusion and quota admission), recovery plans and failover
+//! (phases, settings, commit windows).
 //!
 //! This module does no I/O: no HTTP, no SQL, no clock reads. The edges (api, store) parse into these
 //! types once and then pass them around.
 
 pub mod exclusion;
 pub mod failover;
+pub mod failover_settings;
 pub mod ids;
 pub mod pairing;
 pub mod protection;
@@ -20,6 +22,9 @@ pub use exclusion::{ExclusionActor, ExclusionError, set_exclusion};
 pub use failover::{
     FailoverKind, FailoverPhase, FailoverRefusal, FailoverState, RecoveryPointChoice,
     RunningFailover, switch_target,
+};
+pub use failover_settings::{
+    CommitPolicy, Deadline, DeadlineAction, FailoverSettings, WindowAction, deadline_after,
 };
 pub use ids::{InvalidId, SubscriptionId};
 pub use pairing::{

@@ -422,6 +422,50 @@ pub fn default_plan(subscription: SubscriptionId, vms: &[ProtectedVm]) -> Recove
     }
 }
 
+/// The name of the group a failover adds, last, for protected VMs its plan does not name.
+pub const NOT_IN_PLAN_GROUP_NAME: &str = "Not in plan";
+
+/// A plan as a failover of the subscription runs it: its groups in order with only the VMs that
+/// are protected now (a group left without VMs keeps its delay and actions), then a last group
+/// "Not in plan" with every protected VM the plan does not name — a failover moves the whole
+/// subscription, the plan only orders it. Also returns the plan's VMs that are not protected
+/// (excluded, unprotectable, gone), which the failover skips and reports.
+pub fn plan_for_failover(groups: &[Group], protected: &[Uuid]) -> (Vec<Group>, Vec<Uuid>) {
+    let protected_set: BTreeSet<Uuid> = protected.iter().copied().collect();
+    let mut named = BTreeSet::new();
+    let mut skipped = Vec::new();
+    let mut run: Vec<Group> = groups
+        .iter()
+        .map(|group| {
+            let mut group = group.clone();
+            group.vms.retain(|vm| {
+                named.insert(*vm);
+                let keep = protected_set.contains(vm);
+                if !keep {
+                    skipped.push(*vm);
+                }
+                keep
+            });
+            group
+        })
+        .collect();
+    let rest: Vec<Uuid> = protected
+        .iter()
+        .filter(|vm| !named.contains(vm))
+        .copied()
+        .collect();
+    if !rest.is_empty() {
+        run.push(Group {
+            name: NOT_IN_PLAN_GROUP_NAME.into(),
+            vms: rest,
+            delay_seconds: 0,
+            pre_actions: Vec::new(),
+            post_actions: Vec::new(),
+        });
+    }
+    (run, skipped)
+}
+
 #[cfg(test)]
 #[path = "recovery_plan_tests.rs"]
 mod tests;

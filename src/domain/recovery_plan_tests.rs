@@ -256,3 +256,32 @@ fn the_default_plan_holds_every_protected_vm_sorted_by_name() {
     );
     assert!(default_groups(&[])[0].vms.is_empty());
 }
+
+#[test]
+fn a_failover_runs_the_plans_protected_vms_in_order_and_the_rest_last() {
+    let ids: Vec<Uuid> = (0..5).map(|_| Uuid::new_v4()).collect();
+    let mut databases = group("Databases", &ids[0..2]);
+    databases.pre_actions.push(Action::Manual {
+        prompt: "Stop the app tier".into(),
+    });
+    let emptied = group("Old", &ids[2..3]);
+    let plan = [databases, emptied];
+    // ids[2] is no longer protected; ids[3] and ids[4] are protected but not in the plan.
+    let protected = [ids[0], ids[1], ids[3], ids[4]];
+    let (run, skipped) = plan_for_failover(&plan, &protected);
+    assert_eq!(skipped, vec![ids[2]]);
+    assert_eq!(
+        run.iter().map(|g| g.name.as_str()).collect::<Vec<_>>(),
+        ["Databases", "Old", NOT_IN_PLAN_GROUP_NAME]
+    );
+    assert_eq!(run[0].vms, ids[0..2].to_vec());
+    assert_eq!(run[0].pre_actions.len(), 1, "actions stay with their group");
+    assert!(run[1].vms.is_empty(), "an emptied group keeps its place");
+    assert_eq!(run[2].vms, vec![ids[3], ids[4]]);
+    let (whole, _) = plan_for_failover(&[group("All", &protected)], &protected);
+    assert_eq!(
+        whole.len(),
+        1,
+        "no extra group when the plan names every VM"
+    );
+}

@@ -10,7 +10,10 @@ use uuid::Uuid;
 
 use super::StoreError;
 use super::rows::{corrupt, decode_json, encode_json};
-use crate::domain::{FailoverPhase, FailoverState, RunningFailover, SubscriptionId};
+use crate::domain::{
+    CommitPolicy, Deadline, DeadlineAction, FailoverPhase, FailoverSettings, FailoverState,
+    RunningFailover, SubscriptionId, WindowAction,
+};
 
 /// The failover operations; every method is one transaction.
 #[async_trait]
@@ -25,7 +28,8 @@ pub trait FailoverStore: Send + Sync {
 }
 
 /// The `failovers` columns, in the order [`FailoverRow`] reads them.
-pub(super) const FAILOVER_COLUMNS: &str = "subscription_id, phase, running, pending, version";
+pub(super) const FAILOVER_COLUMNS: &str =
+    "subscription_id, phase, running, pending, settings, deadline, version";
 
 /// The running operation as the `running` JSON column holds it.
 #[derive(Serialize, Deserialize)]
@@ -39,6 +43,57 @@ struct StoredRunning {
     started_at: OffsetDateTime,
 }
 
+/// The provider's settings as the `settings` JSON column holds them.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct StoredSettings {
+    priority: u8,
+    on_expiry: Option<String>,
+    after_minutes: u32,
+    drill_cleanup_after_minutes: Option<u32>,
+}
+
+impl StoredSettings {
+    fn of(settings: &FailoverSettings) -> Self {
+        Self {
+            priority: settings.priority,
+            on_expiry: settings
+                .commit_policy
+                .on_expiry
+                .map(|a| a.as_str().to_owned()),
+            after_minutes: settings.commit_policy.after_minutes,
+            drill_cleanup_after_minutes: settings.drill_cleanup_after_minutes,
+        }
+    }
+
+    fn into_settings(self, id: &str) -> Result<FailoverSettings, StoreError> {
+        let on_expiry = match self.on_expiry.as_deref() {
+            None => None,
+            Some("commit") => Some(WindowAction::Commit),
+            Some("rollback") => Some(WindowAction::Rollback),
+            Some(other) => return Err(corrupt("settings", id, other)),
+        };
+        Ok(FailoverSettings {
+            priority: self.priority,
+            commit_policy: CommitPolicy {
+                on_expiry,
+                after_minutes: self.after_minutes,
+            },
+            drill_cleanup_after_minutes: self.drill_cleanup_after_minutes,
+        })
+    }
+}
+
+/// An open deadline as the `deadline` JSON column holds it.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct StoredDeadline {
+    action: String,
+    #[serde(with = "time::serde::rfc3339")]
+    at: OffsetDateTime,
+    opened_by: Uuid,
+}
+
 /// One `failovers` row as stored.
 #[derive(Debug, sqlx::FromRow)]
 pub(super) struct FailoverRow {
@@ -46,6 +101,8 @@ pub(super) struct FailoverRow {
     phase: String,
     running: Option<String>,
     pending: String,
+    settings: String,
+    deadline: Option<String>,
     version: i64,
 }
 
@@ -55,6 +112,8 @@ pub(super) struct FailoverColumns {
     pub(super) phase: &'static str,
     pub(super) running: Option<String>,
     pub(super) pending: String,
+    pub(super) settings: String,
+    pub(super) deadline: Option<String>,
 }
 
 impl FailoverColumns {
@@ -78,8 +137,24 @@ impl FailoverColumns {
                 )
             })
             .transpose()?;
+        let deadline = state
+            .deadline
+            .map(|d| {
+                encode_json(
+                    "deadline",
+                    &id,
+                    &StoredDeadline {
+                        action: d.action.as_str().to_owned(),
+                        at: d.at,
+                        opened_by: d.opened_by,
+                    },
+                )
+            })
+            .transpose()?;
         Ok(Self {
             pending: encode_json("pending", &id, &state.pending)?,
+            settings: encode_json("settings", &id, &StoredSettings::of(&state.settings))?,
+            deadline,
             subscription_id: id,
             phase: state.phase.as_str(),
             running,
@@ -107,11 +182,34 @@ impl FailoverRow {
                 reason: r.reason,
                 started_at: r.started_at,
             });
+        // A row written before settings existed holds `{}`: the defaults.
+        let settings = if self.settings.trim() == "{}" {
+            FailoverSettings::default()
+        } else {
+            decode_json::<StoredSettings>("settings", id, &self.settings)?.into_settings(id)?
+        };
+        let deadline = self
+            .deadline
+            .as_deref()
+            .map(|text| decode_json::<StoredDeadline>("deadline", id, text))
+            .transpose()?
+            .map(|d| {
+                DeadlineAction::from_name(&d.action)
+                    .map(|action| Deadline {
+                        action,
+                        at: d.at,
+                        opened_by: d.opened_by,
+                    })
+                    .ok_or_else(|| corrupt("deadline", id, &d.action))
+            })
+            .transpose()?;
         Ok(FailoverState {
             subscription_id,
             phase,
             running,
             pending: decode_json("pending", id, &self.pending)?,
+            settings,
+            deadline,
             version: self.version,
         })
     }
@@ -154,12 +252,13 @@ macro_rules! impl_failover_store {
                     let statement = if state.version == 0 {
                         format!(
                             "INSERT INTO failovers ({FAILOVER_COLUMNS}) \
-                             VALUES ($1, $2, $3, $4, $5 + 1) \
+                             VALUES ($1, $2, $3, $4, $5, $6, $7 + 1) \
                              ON CONFLICT (subscription_id) DO NOTHING"
                         )
                     } else {
                         "UPDATE failovers SET phase = $2, running = $3, pending = $4, \
-                         version = $5 + 1 WHERE subscription_id = $1 AND version = $5"
+                         settings = $5, deadline = $6, version = $7 + 1 \
+                         WHERE subscription_id = $1 AND version = $7"
                             .to_owned()
                     };
                     let written = sqlx::query(&$dialect.sql(&statement))
@@ -167,6 +266,8 @@ macro_rules! impl_failover_store {
                         .bind(cols.phase)
                         .bind(&cols.running)
                         .bind(&cols.pending)
+                        .bind(&cols.settings)
+                        .bind(&cols.deadline)
                         .bind(state.version)
                         .execute(&mut *tx)
                         .await?;
