@@ -23,9 +23,9 @@ use crate::fabric::replication::PollLimits;
 use crate::fabric::{AsrEngine, AsrSettings, HttpSettings, ReplicationEngine, RetryPolicy};
 use crate::store::{self, SharedStore};
 use crate::workflows::{
-    DISABLE_DR, DisableDr, ENABLE_DR, EnableDr, Failover, PAIR_CLOUDS, PROTECT_NEW_VMS, PairClouds,
-    ProtectNewVms, RECONCILE_MIRRORS, RECONCILE_VM, REPLICATION_HEALTH, ReconcileMirrors,
-    ReconcileVm, ReplicationHealth, StampClients,
+    DISABLE_DR, DisableDr, ENABLE_DR, EnableDr, Failover, FailoverDeadline, PAIR_CLOUDS,
+    PROTECT_NEW_VMS, PairClouds, ProtectNewVms, RECONCILE_MIRRORS, RECONCILE_VM,
+    REPLICATION_HEALTH, ReconcileMirrors, ReconcileVm, ReplicationHealth, StampClients,
 };
 
 /// A running wapdr: its bound address and a way to stop it.
@@ -105,6 +105,7 @@ pub async fn start_with_workflows(config: &Config, registry: Registry) -> anyhow
     if registry.get(ENABLE_DR).is_none() {
         registry.register(Arc::new(EnableDr::new(fabric.clone())));
         registry.register(Arc::new(Failover::new(fabric.clone())));
+        registry.register(Arc::new(FailoverDeadline));
     }
     if registry.get(DISABLE_DR).is_none() {
         registry.register(Arc::new(DisableDr::new(fabric.clone())));
@@ -159,7 +160,9 @@ pub async fn start_with_workflows(config: &Config, registry: Registry) -> anyhow
             ..EngineSettings::default()
         };
         let instance = format!("wapdr-{}-{}", std::process::id(), Uuid::new_v4().simple());
-        let worker = Engine::new(store.clone(), registry, instance).with_settings(settings);
+        let worker = Engine::new(store.clone(), registry, instance)
+            .with_settings(settings)
+            .with_runbooks(runbooks.clone());
         engine_tasks.push(tokio::spawn(worker.run(stopped(engine_stop.clone()))));
         engine_tasks.push(tokio::spawn(
             runbooks.run_schedules(
@@ -202,7 +205,8 @@ pub fn replication_engine(config: &Config) -> anyhow::Result<Option<Arc<dyn Repl
         poll: PollLimits::default(),
     };
     let engine = AsrEngine::new(settings, &HttpSettings::default(), RetryPolicy::default())
-        .context("configuring the [asr] replication engine")?;
+        .context("configuring the [asr] replication engine")?
+        .with_max_parallel_operations(asr.max_parallel_operations);
     Ok(Some(Arc::new(engine)))
 }
 

@@ -79,6 +79,14 @@ pub struct AsrConfig {
     /// The Recovery Services vault's name.
     #[serde(deserialize_with = "lenient_string")]
     pub vault: String,
+    /// Item operations (failovers, commits, …) wapdr runs at once in the vault, across every
+    /// job and instance.
+    #[serde(default = "default_parallel_operations")]
+    pub max_parallel_operations: u32,
+}
+
+fn default_parallel_operations() -> u32 {
+    crate::fabric::replication::DEFAULT_PARALLEL_OPERATIONS
 }
 
 fn default_arm_url() -> String {

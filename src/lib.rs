@@ -13,10 +13,11 @@
 //! - [`fabric`]: the HTTP clients of the services wapdr drives (SPF, WAP admin API, the
 //!   replication engine), with one retry policy and one error type;
 //! - [`workflows`]: the DR workflows as steps on the engine, and the fabric clients of a stamp;
+//! - [`report`]: failover and drill reports (JSON and a self-contained HTML page) built from a
+//!   job's records;
 //! - [`lab`]: the in-memory fabric (SPF, WAP admin, ASR, Azure AD) behind the real HTTP contracts;
 //!   only the binary's `lab`/`demo` commands and tests may use it.
 //!
-//! Enabling DR, protecting new VMs and failing over arrive as workflows with their issues.
 
 pub mod api;
 pub mod app;
@@ -27,5 +28,6 @@ pub mod domain;
 pub mod engine;
 pub mod fabric;
 pub mod lab;
+pub mod report;
 pub mod store;
 pub mod workflows;

@@ -1,50 +1,72 @@
-//! Failover of one DR subscription: the provider's `POST /admin/subscriptions/{id}/failover` and
-//! the tenant's `POST /tenant/subscriptions/{subid}/failover`, both with
-//! `{"kind": "test"|"testCleanup"|"planned"|"unplanned"|"commit"|"reprotect"|"failback",
-//! "recoveryPoint": "latest"|"latestAppConsistent"|<time>, "sourceDown": bool, "reason": "..."}`
-//! → 202 with the `JobId` of the `failover` run.
+//! Failover of one DR subscription, whole or by one of its recovery plans, and the provider's
+//! failover settings of a subscription:
+//!
+//! - `POST /admin/subscriptions/{id}/failover` and `POST /tenant/subscriptions/{subid}/failover`,
+//!   ordered by the default plan; `POST .../recovery-plans/{planId}/failover` ordered by that
+//!   plan. Body: `{"kind": "test"|"testCleanup"|"planned"|"unplanned"|"commit"|"rollback"|
+//!   "reprotect"|"failback", "recoveryPoint": "latest"|"latestAppConsistent"|<time>,
+//!   "sourceDown": bool, "reason": "...", "commitPolicy": {"onExpiry": "commit"|"rollback"|"none",
+//!   "afterMinutes": n}, "cleanupAfterMinutes": n}` → 202 with the `JobId` of the `failover` run.
+//! - `GET`/`PUT /admin/subscriptions/{id}/failover-settings`: `{"Priority": 1..9, "CommitPolicy":
+//!   {"OnExpiry", "AfterMinutes"}, "DrillCleanupAfterMinutes": n|null}`.
 //!
 //! The rules are the domain's ([`FailoverState::check`]): an operation already running → 409
 //! naming its job; not allowed in the current phase → 409 naming the phase and what is allowed;
-//! unplanned without `"sourceDown": true` → 400. Starting claims the subscription's failover
-//! record (optimistic version, one run per version), so two requests never both start.
+//! unplanned without the source fenced → 400. Starting claims the subscription's failover record
+//! (optimistic version, one run per version), so two requests never both start
+//! ([`start_operation`]).
 
 use axum::Extension;
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::post;
+use axum::routing::{get, post};
 use tracing::instrument;
 use uuid::Uuid;
 
 use crate::contract::{ContractError, FromWire, Node, Out, ToWire};
+use crate::domain::failover_settings::{check_drill_minutes, check_priority};
 use crate::domain::{
-    DrPhase, DrSubscription, FailoverKind, FailoverRefusal, FailoverState, RecoveryPointChoice,
-    RunningFailover, SelfService, SubscriptionId, switch_target,
+    CommitPolicy, DrSubscription, FailoverKind, FailoverRefusal, FailoverSettings, FailoverState,
+    RecoveryPointChoice, SelfService, SubscriptionId,
 };
-use crate::engine::{StartRequest, start_run};
-use crate::store::{RunState, StoreError};
-use crate::workflows::{FAILOVER, failover_params};
+use crate::store::StoreError;
+use crate::workflows::{OperationRequest, StartError, start_operation};
 
 use super::AppState;
 use super::auth::principal;
 use super::dr::known_subscription;
 use super::error::ApiError;
+use super::jobs::opt_time;
 use super::notification::parse_id;
 use super::tenant::TenantSubscription;
 use super::wire::{Negotiated, Reply, WapBody};
 
-/// How often the claim is retried when the record changed between reading and saving it.
+/// How often a settings change is retried when the record changed between reading and saving.
 const SAVE_ATTEMPTS: usize = 5;
 
-/// The admin route, relative to `/admin`.
+/// The admin routes, relative to `/admin`.
 pub fn admin_routes() -> Router<AppState> {
-    Router::new().route("/subscriptions/{id}/failover", post(admin_failover))
+    Router::new()
+        .route("/subscriptions/{id}/failover", post(admin_failover))
+        .route(
+            "/subscriptions/{id}/recovery-plans/{plan}/failover",
+            post(admin_plan_failover),
+        )
+        .route(
+            "/subscriptions/{id}/failover-settings",
+            get(get_settings).put(put_settings),
+        )
 }
 
-/// The tenant route, relative to `/tenant/subscriptions/{subid}` (inside its guard).
+/// The tenant routes, relative to `/tenant/subscriptions/{subid}` (inside its guard).
 pub fn tenant_routes() -> Router<AppState> {
-    Router::new().route("/failover", post(tenant_failover))
+    Router::new()
+        .route("/failover", post(tenant_failover))
+        .route(
+            "/recovery-plans/{plan}/failover",
+            post(tenant_plan_failover),
+        )
 }
 
 /// The body of a failover request.
@@ -53,6 +75,37 @@ pub struct FailoverInput {
     recovery_point: Option<String>,
     source_down: Option<bool>,
     reason: Option<String>,
+    commit_policy: Option<CommitPolicyInput>,
+    cleanup_after_minutes: Option<i64>,
+}
+
+/// A commit policy as written.
+struct CommitPolicyInput {
+    on_expiry: String,
+    after_minutes: Option<i64>,
+}
+
+impl FromWire for CommitPolicyInput {
+    fn from_wire(node: &Node) -> Result<Self, ContractError> {
+        node.expect_object()?;
+        Ok(Self {
+            on_expiry: node.required_str(&["onExpiry", "OnExpiry"])?,
+            after_minutes: node.optional_i64(&["afterMinutes", "AfterMinutes"])?,
+        })
+    }
+}
+
+impl CommitPolicyInput {
+    fn policy(&self) -> Result<CommitPolicy, ApiError> {
+        let minutes =
+            match self.after_minutes {
+                None => None,
+                Some(m) => Some(u32::try_from(m).map_err(|_| {
+                    ApiError::BadRequest(format!("afterMinutes {m} is out of range."))
+                })?),
+            };
+        CommitPolicy::parse(&self.on_expiry, minutes).map_err(ApiError::BadRequest)
+    }
 }
 
 impl FromWire for FailoverInput {
@@ -63,6 +116,9 @@ impl FromWire for FailoverInput {
             recovery_point: node.optional_str(&["recoveryPoint", "RecoveryPoint"])?,
             source_down: node.optional_bool(&["sourceDown", "SourceDown"])?,
             reason: node.optional_str(&["reason", "Reason"])?,
+            commit_policy: node.optional(&["commitPolicy", "CommitPolicy"])?,
+            cleanup_after_minutes: node
+                .optional_i64(&["cleanupAfterMinutes", "CleanupAfterMinutes"])?,
         })
     }
 }
@@ -92,7 +148,51 @@ impl FailoverInput {
                 "sourceDown applies to an unplanned failover only.".into(),
             ));
         }
+        let fails_over = matches!(
+            kind,
+            FailoverKind::PlannedFailover | FailoverKind::UnplannedFailover { .. }
+        );
+        if self.commit_policy.is_some() && !fails_over {
+            return Err(ApiError::BadRequest(
+                "commitPolicy applies to a planned or unplanned failover only.".into(),
+            ));
+        }
+        if self.cleanup_after_minutes.is_some() && kind != FailoverKind::TestFailover {
+            return Err(ApiError::BadRequest(
+                "cleanupAfterMinutes applies to a test failover (drill) only.".into(),
+            ));
+        }
         Ok(kind)
+    }
+
+    /// The request the input makes of subscription `id`, ordered by `plan`.
+    fn request(
+        &self,
+        id: SubscriptionId,
+        plan: Option<Uuid>,
+        by: String,
+    ) -> Result<OperationRequest, ApiError> {
+        let kind = self.kind()?;
+        Ok(OperationRequest {
+            subscription_id: id,
+            kind,
+            plan_id: plan,
+            source_fenced: self.source_down == Some(true),
+            reason: self.reason.clone(),
+            requested_by: by,
+            trigger: "api".into(),
+            commit_policy: self
+                .commit_policy
+                .as_ref()
+                .map(CommitPolicyInput::policy)
+                .transpose()?,
+            cleanup_after_minutes: self
+                .cleanup_after_minutes
+                .map(check_drill_minutes)
+                .transpose()
+                .map_err(ApiError::BadRequest)?,
+            site_job: None,
+        })
     }
 }
 
@@ -100,6 +200,7 @@ impl FailoverInput {
 pub struct FailoverStarted {
     subscription_id: SubscriptionId,
     kind: FailoverKind,
+    plan_id: Option<Uuid>,
     job_id: Uuid,
 }
 
@@ -110,6 +211,10 @@ impl ToWire for FailoverStarted {
         Out::Obj(vec![
             ("SubscriptionId", Out::Str(self.subscription_id.to_string())),
             ("Kind", Out::Str(self.kind.as_str().into())),
+            (
+                "RecoveryPlanId",
+                self.plan_id.map_or(Out::Null, |p| Out::Str(p.to_string())),
+            ),
             ("JobId", Out::Str(self.job_id.to_string())),
         ])
     }
@@ -124,11 +229,35 @@ async fn admin_failover(
     Path(path_id): Path<String>,
     WapBody(input): WapBody<FailoverInput>,
 ) -> Result<Reply<FailoverStarted>, ApiError> {
-    let id: SubscriptionId = parse_id(&path_id)?;
-    let kind = input.kind()?;
-    known_subscription(&state, &path_id).await?;
+    admin_start(state, format, headers, &path_id, None, input).await
+}
+
+/// `POST /admin/subscriptions/{id}/recovery-plans/{plan}/failover`: the same, in that plan's order.
+#[instrument(skip_all, fields(subscription_id = %path_id), err(Debug))]
+async fn admin_plan_failover(
+    State(state): State<AppState>,
+    format: Negotiated,
+    headers: HeaderMap,
+    Path((path_id, plan)): Path<(String, String)>,
+    WapBody(input): WapBody<FailoverInput>,
+) -> Result<Reply<FailoverStarted>, ApiError> {
+    let plan = plan_id(&plan)?;
+    admin_start(state, format, headers, &path_id, Some(plan), input).await
+}
+
+async fn admin_start(
+    state: AppState,
+    format: Negotiated,
+    headers: HeaderMap,
+    path_id: &str,
+    plan: Option<Uuid>,
+    input: FailoverInput,
+) -> Result<Reply<FailoverStarted>, ApiError> {
+    let id: SubscriptionId = parse_id(path_id)?;
     let by = principal(&headers).unwrap_or_else(|| "admin".into());
-    let started = start_failover(&state, id, kind, &input, by).await?;
+    let request = input.request(id, plan, by)?;
+    known_subscription(&state, path_id).await?;
+    let started = start(&state, request).await?;
     Ok(Reply::with_status(StatusCode::ACCEPTED, format, started))
 }
 
@@ -142,6 +271,32 @@ async fn tenant_failover(
     headers: HeaderMap,
     Extension(TenantSubscription(sub)): Extension<TenantSubscription>,
     WapBody(input): WapBody<FailoverInput>,
+) -> Result<Reply<FailoverStarted>, ApiError> {
+    tenant_start(state, format, headers, sub, None, input).await
+}
+
+/// `POST /tenant/subscriptions/{subid}/recovery-plans/{plan}/failover`: the same, in that plan's
+/// order.
+#[instrument(skip_all, fields(subscription_id = %sub.id), err(Debug))]
+async fn tenant_plan_failover(
+    State(state): State<AppState>,
+    format: Negotiated,
+    headers: HeaderMap,
+    Extension(TenantSubscription(sub)): Extension<TenantSubscription>,
+    Path((_, plan)): Path<(String, String)>,
+    WapBody(input): WapBody<FailoverInput>,
+) -> Result<Reply<FailoverStarted>, ApiError> {
+    let plan = plan_id(&plan)?;
+    tenant_start(state, format, headers, sub, Some(plan), input).await
+}
+
+async fn tenant_start(
+    state: AppState,
+    format: Negotiated,
+    headers: HeaderMap,
+    sub: crate::domain::Subscription,
+    plan: Option<Uuid>,
+    input: FailoverInput,
 ) -> Result<Reply<FailoverStarted>, ApiError> {
     let kind = input.kind()?;
     let drill_only = match sub.effective_quota()?.self_service {
@@ -170,8 +325,14 @@ async fn tenant_failover(
         ));
     }
     let by = principal(&headers).unwrap_or_else(|| sub.admin_id.clone());
-    let started = start_failover(&state, sub.id, kind, &input, by).await?;
+    let request = input.request(sub.id, plan, by)?;
+    let started = start(&state, request).await?;
     Ok(Reply::with_status(StatusCode::ACCEPTED, format, started))
+}
+
+fn plan_id(text: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(text.trim())
+        .map_err(|_| ApiError::NotFound(format!("Recovery plan '{text}' is not known.")))
 }
 
 impl From<FailoverRefusal> for ApiError {
@@ -183,119 +344,162 @@ impl From<FailoverRefusal> for ApiError {
     }
 }
 
-/// Checks the rules, claims the subscription's failover record and starts the run.
-async fn start_failover(
-    state: &AppState,
-    id: SubscriptionId,
-    kind: FailoverKind,
-    input: &FailoverInput,
-    by: String,
-) -> Result<FailoverStarted, ApiError> {
-    let dr = state
-        .store
-        .get_dr_subscription(id)
-        .await?
-        .filter(|dr| dr.phase != DrPhase::Disabled)
-        .ok_or_else(|| {
-            ApiError::Conflict(format!(
-                "Disaster recovery is not enabled for subscription {id}."
-            ))
-        })?;
-    if dr.phase != DrPhase::Enabled {
-        return Err(ApiError::Conflict(format!(
-            "Disaster recovery of subscription {id} is {}: failover needs it Enabled.",
-            dr.phase.as_str()
-        )));
-    }
-    let (source, _) = switch_target(
-        dr.primary_stamp_id,
-        dr.recovery_stamp_id,
-        dr.active_stamp_id,
-    )
-    .map_err(ApiError::Conflict)?;
-    let on_recovery = Some(source) == dr.recovery_stamp_id;
-    let mut record = state
-        .store
-        .get_failover(id)
-        .await?
-        .unwrap_or_else(|| FailoverState::new(id));
-    let running = last_job_running(state, &record).await?;
-    record.check(kind, running, on_recovery, input.source_down == Some(true))?;
-    let reason = input.reason.clone().filter(|r| !r.trim().is_empty());
-    let request = StartRequest {
-        workflow: FAILOVER.into(),
-        params: failover_params(id, kind),
-        trigger: "api".into(),
-        started_by: by.clone(),
-        reason: Some(
-            reason
-                .clone()
-                .unwrap_or_else(|| format!("{} requested", kind.as_str())),
-        ),
-        // One run per version of the record: of two requests racing on the same version, the
-        // second finds the first's run and is refused.
-        dedupe_key: Some(format!("{FAILOVER}:{id}:v{}", record.version)),
-    };
-    let created = start_run(&state.store, &state.registry, request)
-        .await
-        .map_err(ApiError::from)?;
-    if !created.created {
-        return Err(FailoverRefusal::Running {
-            kind: "failover".into(),
-            job_id: created.id,
-        }
-        .into());
-    }
-    let started_at = state.store.database_now().await?;
-    for _ in 0..SAVE_ATTEMPTS {
-        record.running = Some(RunningFailover {
-            kind: kind.as_str().into(),
-            job_id: created.id,
-            requested_by: by.clone(),
-            reason: reason.clone(),
-            started_at,
-        });
-        match state.store.save_failover(&record).await {
-            Ok(_) => break,
-            // The run's own steps wrote the record meanwhile: record the job on the new version.
-            Err(StoreError::Conflict) => {
-                record = state
-                    .store
-                    .get_failover(id)
-                    .await?
-                    .unwrap_or_else(|| FailoverState::new(id));
-            }
-            Err(other) => return Err(other.into()),
+impl From<StartError> for ApiError {
+    fn from(err: StartError) -> Self {
+        match err {
+            StartError::NotReady(message) => Self::Conflict(message),
+            StartError::Refused(refusal) => refusal.into(),
+            StartError::UnknownPlan(_) => Self::NotFound(err.to_string()),
+            StartError::Store(store) => store.into(),
+            StartError::Engine(engine) => engine.into(),
         }
     }
-    tracing::info!(subscription_id = %id, kind = kind.as_str(), job_id = %created.id, by = %by, "failover started");
+}
+
+/// Starts the operation and answers with its job.
+async fn start(state: &AppState, request: OperationRequest) -> Result<FailoverStarted, ApiError> {
+    let (subscription_id, kind, plan_id) = (request.subscription_id, request.kind, request.plan_id);
+    let job_id = start_operation(&state.store, &state.registry, request).await?;
     Ok(FailoverStarted {
-        subscription_id: id,
+        subscription_id,
         kind,
-        job_id: created.id,
+        plan_id,
+        job_id,
     })
 }
 
-/// Whether the job recorded as the subscription's last operation is still under way.
-async fn last_job_running(state: &AppState, record: &FailoverState) -> Result<bool, ApiError> {
-    let Some(running) = &record.running else {
-        return Ok(false);
-    };
-    Ok(state
+/// A subscription's failover settings as the API shows them.
+pub struct SettingsView(FailoverSettings);
+
+impl ToWire for SettingsView {
+    const XML_ROOT: &'static str = "FailoverSettings";
+
+    fn to_wire(&self) -> Out {
+        settings_out(&self.0)
+    }
+}
+
+fn settings_out(settings: &FailoverSettings) -> Out {
+    Out::Obj(vec![
+        ("Priority", Out::Int(i64::from(settings.priority))),
+        (
+            "CommitPolicy",
+            Out::Obj(vec![
+                (
+                    "OnExpiry",
+                    Out::Str(settings.commit_policy.on_expiry_name().into()),
+                ),
+                (
+                    "AfterMinutes",
+                    if settings.commit_policy.on_expiry.is_some() {
+                        Out::Int(i64::from(settings.commit_policy.after_minutes))
+                    } else {
+                        Out::Null
+                    },
+                ),
+            ]),
+        ),
+        (
+            "DrillCleanupAfterMinutes",
+            settings
+                .drill_cleanup_after_minutes
+                .map_or(Out::Null, |m| Out::Int(i64::from(m))),
+        ),
+    ])
+}
+
+/// The body of `PUT .../failover-settings`: members left out keep their value.
+pub struct SettingsInput {
+    priority: Option<i64>,
+    commit_policy: Option<CommitPolicyInput>,
+    drill_cleanup: Option<Option<i64>>,
+}
+
+impl FromWire for SettingsInput {
+    fn from_wire(node: &Node) -> Result<Self, ContractError> {
+        node.expect_object()?;
+        let drill_names = ["DrillCleanupAfterMinutes", "drillCleanupAfterMinutes"];
+        let drill_cleanup = match node.get(&drill_names) {
+            None => None,
+            Some(Node::Null) => Some(None),
+            Some(_) => Some(node.optional_i64(&drill_names)?),
+        };
+        Ok(Self {
+            priority: node.optional_i64(&["Priority", "priority"])?,
+            commit_policy: node.optional(&["CommitPolicy", "commitPolicy"])?,
+            drill_cleanup,
+        })
+    }
+}
+
+impl SettingsInput {
+    /// `settings` with what the input names changed; 400 naming a value out of range.
+    fn apply(&self, mut settings: FailoverSettings) -> Result<FailoverSettings, ApiError> {
+        if let Some(priority) = self.priority {
+            settings.priority = check_priority(priority).map_err(ApiError::BadRequest)?;
+        }
+        if let Some(policy) = &self.commit_policy {
+            settings.commit_policy = policy.policy()?;
+        }
+        if let Some(drill) = self.drill_cleanup {
+            settings.drill_cleanup_after_minutes = drill
+                .map(check_drill_minutes)
+                .transpose()
+                .map_err(ApiError::BadRequest)?;
+        }
+        Ok(settings)
+    }
+}
+
+/// `GET /admin/subscriptions/{id}/failover-settings`.
+#[instrument(skip_all, fields(subscription_id = %path_id), err(Debug))]
+async fn get_settings(
+    State(state): State<AppState>,
+    format: Negotiated,
+    Path(path_id): Path<String>,
+) -> Result<Reply<SettingsView>, ApiError> {
+    let sub = known_subscription(&state, &path_id).await?;
+    let settings = state
         .store
-        .get_run(running.job_id)
+        .get_failover(sub.id)
         .await?
-        .is_some_and(|run| {
-            !matches!(
-                run.state,
-                RunState::Succeeded | RunState::Failed | RunState::Cancelled
-            )
-        }))
+        .map(|s| s.settings)
+        .unwrap_or_default();
+    Ok(Reply::ok(format, SettingsView(settings)))
+}
+
+/// `PUT /admin/subscriptions/{id}/failover-settings`.
+#[instrument(skip_all, fields(subscription_id = %path_id), err(Debug))]
+async fn put_settings(
+    State(state): State<AppState>,
+    format: Negotiated,
+    Path(path_id): Path<String>,
+    WapBody(input): WapBody<SettingsInput>,
+) -> Result<Reply<SettingsView>, ApiError> {
+    let sub = known_subscription(&state, &path_id).await?;
+    // Checked once before any write, so a bad value changes nothing.
+    input.apply(FailoverSettings::default())?;
+    for _ in 0..SAVE_ATTEMPTS {
+        let mut record = state
+            .store
+            .get_failover(sub.id)
+            .await?
+            .unwrap_or_else(|| FailoverState::new(sub.id));
+        record.settings = input.apply(record.settings)?;
+        match state.store.save_failover(&record).await {
+            Ok(saved) => return Ok(Reply::ok(format, SettingsView(saved.settings))),
+            Err(StoreError::Conflict) => continue,
+            Err(other) => return Err(other.into()),
+        }
+    }
+    Err(ApiError::Conflict(
+        "The subscription's failover record kept changing; try again.".into(),
+    ))
 }
 
 /// Where failover stands, for the DR views: the phase, what may start now, the last operation
-/// and its job, and the work left pending (a subscription that never failed over is
-/// `Replicating`); null when DR is off.
+/// and its job, the open commit window or drill deadline, the provider's settings, and the work
+/// left pending (a subscription that never failed over is `Replicating`); null when DR is off.
 pub(super) fn failover_view(dr: Option<&DrSubscription>, state: Option<&FailoverState>) -> Out {
     let Some(dr) = dr else {
         return Out::Null;
@@ -331,6 +535,17 @@ pub(super) fn failover_view(dr: Option<&DrSubscription>, state: Option<&Failover
             "LastJobId",
             running.map_or(Out::Null, |r| Out::Str(r.job_id.to_string())),
         ),
+        (
+            "Deadline",
+            state.deadline.map_or(Out::Null, |d| {
+                Out::Obj(vec![
+                    ("Action", Out::Str(d.action.as_str().into())),
+                    ("At", opt_time(Some(d.at))),
+                    ("OpenedByJobId", Out::Str(d.opened_by.to_string())),
+                ])
+            }),
+        ),
+        ("Settings", settings_out(&state.settings)),
         ("Pending", list("Note", state.pending.clone())),
     ])
 }

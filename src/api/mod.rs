@@ -27,6 +27,7 @@ mod notification;
 mod notification_dr;
 mod recovery_plan_wire;
 mod recovery_plans;
+mod reports;
 mod runbooks;
 mod setup;
 mod stamp_checks;
@@ -99,6 +100,7 @@ pub fn router(state: AppState, secrets: &EndpointSecrets, max_body_bytes: usize)
                 .merge(admin_dr::routes())
                 .merge(recovery_plans::admin_routes())
                 .merge(failover::admin_routes())
+                .merge(reports::admin_routes())
                 .merge(jobs::routes())
                 .merge(runbooks::routes())
                 .merge(events::routes())

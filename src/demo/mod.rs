@@ -94,6 +94,8 @@ pub fn lab_vault(lab: &LabHandle) -> AsrConfig {
         subscription_id: access.subscription_id.to_string(),
         resource_group: access.resource_group.clone(),
         vault: access.vault.clone(),
+        // As many operations at once as the lab's vault runs: none ever waits in its queue.
+        max_parallel_operations: u32::try_from(lab.state.knobs().concurrency).unwrap_or(u32::MAX),
     }
 }
 

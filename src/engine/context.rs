@@ -4,11 +4,13 @@
 //! The worker heartbeats for the step while it runs; a step never extends its own lease.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde_json::Value;
 use tokio::sync::watch;
 use uuid::Uuid;
 
+use super::{Registry, Runbooks};
 use crate::store::{SharedStore, StepState, StoreError};
 
 /// Why a step is asked to stop.
@@ -34,6 +36,10 @@ pub struct StepContext {
     pub params: Value,
     /// The store, for steps that record their own state.
     pub store: SharedStore,
+    /// The workflows this instance knows, for steps that start other runs.
+    pub registry: Arc<Registry>,
+    /// The loaded runbooks, for steps that start one (`None` where the instance loaded none).
+    pub runbooks: Option<Arc<Runbooks>>,
     pub(super) stop: watch::Receiver<Option<StopReason>>,
 }
 

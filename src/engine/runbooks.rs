@@ -215,11 +215,26 @@ impl Runbooks {
         trigger: &str,
         started_by: &str,
     ) -> Result<CreatedRun, EngineError> {
+        self.start_once(name, params, trigger, started_by, None)
+            .await
+    }
+
+    /// [`start`](Self::start), creating nothing when a run with `dedupe_key` exists already (a
+    /// recovery plan's runbook action asked again after a crash finds the run it started).
+    pub async fn start_once(
+        &self,
+        name: &str,
+        params: Option<Value>,
+        trigger: &str,
+        started_by: &str,
+        dedupe_key: Option<String>,
+    ) -> Result<CreatedRun, EngineError> {
         let definition = self
             .definitions
             .get(name)
             .ok_or_else(|| EngineError::UnknownRunbook(name.to_owned()))?;
-        let request = self.request(definition, params, trigger, started_by)?;
+        let mut request = self.request(definition, params, trigger, started_by)?;
+        request.dedupe_key = dedupe_key;
         let run = plan_run(&self.registry, request)?;
         Ok(self.store.create_run(&run).await?)
     }

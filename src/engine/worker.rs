@@ -17,6 +17,7 @@ use tokio::task::JoinSet;
 use tracing::{Instrument as _, debug, info_span, warn};
 
 use super::context::{StepContext, StopReason};
+use super::runbooks::Runbooks;
 use super::workflow::{Registry, StepOutcome, StepSpec};
 use crate::clock::{self, SharedClock};
 use crate::store::{ClaimedStep, LeaseCheck, SharedStore, StepResult, WaitKind};
@@ -52,6 +53,7 @@ pub struct Engine {
     instance_id: String,
     settings: EngineSettings,
     clock: SharedClock,
+    runbooks: Option<Arc<Runbooks>>,
 }
 
 /// How many times a worker tries to record a step's result through transient store errors.
@@ -70,7 +72,14 @@ impl Engine {
             instance_id: instance_id.into(),
             settings: EngineSettings::default(),
             clock: clock::system(),
+            runbooks: None,
         }
+    }
+
+    /// The same worker, letting steps start the loaded `runbooks` (recovery-plan actions).
+    pub fn with_runbooks(mut self, runbooks: Arc<Runbooks>) -> Self {
+        self.runbooks = Some(runbooks);
+        self
     }
 
     /// The same worker with `settings`.
@@ -192,6 +201,8 @@ impl Engine {
             attempt: claimed.lease.attempt,
             params: claimed.params.clone(),
             store: self.store.clone(),
+            registry: self.registry.clone(),
+            runbooks: self.runbooks.clone(),
             stop: stop_signal,
         };
         let mut step =

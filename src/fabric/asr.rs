@@ -26,8 +26,8 @@ pub use plans::{PlanAction, PlanGroup, RecoveryPlanInfo, RecoveryPlanSpec};
 use self::auth::TokenSource;
 use self::model::{JobProperties, List, PolicyProperties, ProtectedItemProperties, Resource};
 use super::replication::{
-    Direction, InitialReplication, ItemRef, OperationId, OperationState, OperationStatus,
-    PolicySpec, PollLimits, ProtectionStatus, ReplicationEngine,
+    DEFAULT_PARALLEL_OPERATIONS, Direction, InitialReplication, ItemRef, OperationId,
+    OperationState, OperationStatus, PolicySpec, PollLimits, ProtectionStatus, ReplicationEngine,
 };
 use super::retry::{Resend, RetryPolicy};
 use super::{FabricError, HttpSettings, odata, same_origin, tolerant};
@@ -86,6 +86,7 @@ pub struct AsrEngine {
     http: reqwest::Client,
     policy: RetryPolicy,
     tokens: TokenSource,
+    max_parallel: u32,
 }
 
 impl std::fmt::Debug for AsrEngine {
@@ -144,7 +145,15 @@ impl AsrEngine {
             http,
             policy,
             tokens,
+            max_parallel: DEFAULT_PARALLEL_OPERATIONS,
         })
+    }
+
+    /// The same engine, letting wapdr run `operations` item operations at once in the vault
+    /// (`[asr] max_parallel_operations`; at least 1).
+    pub fn with_max_parallel_operations(mut self, operations: u32) -> Self {
+        self.max_parallel = operations.max(1);
+        self
     }
 
     /// The vault-relative URL of `segments`, with the `api-version`.

@@ -4,7 +4,8 @@
 //! - [`wap_admin`]: the WAP admin API of a stamp (users, plans, add-ons, subscriptions);
 //! - [`replication`]: the engine-neutral [`ReplicationEngine`] trait the DR workflows drive, and
 //!   [`asr`], its Azure Site Recovery implementation (ARM REST, Azure AD client credentials);
-//! - [`alerts`]: the provider's alert webhook (replication health).
+//! - [`alerts`]: the provider's alert webhook (replication health);
+//! - [`plan_webhook`]: the script actions of recovery plans (one attempt, the action's timeout).
 //!
 //! Every client is built from one [`HttpSettings`] (timeouts, CA bundle, user agent) and sends
 //! every request through one [`RetryPolicy`], which re-sends only transient failures and only
@@ -19,6 +20,7 @@ pub mod alerts;
 pub mod asr;
 mod http;
 pub mod odata;
+pub mod plan_webhook;
 pub mod replication;
 mod retry;
 pub mod spf;
@@ -30,6 +32,7 @@ use std::fmt;
 pub use alerts::{Alert, AlertClient};
 pub use asr::{AsrEngine, AsrSettings};
 pub use http::HttpSettings;
+pub use plan_webhook::{PlanWebhookClient, WebhookAnswer};
 pub use replication::ReplicationEngine;
 pub use retry::{Jitter, Resend, RetryPolicy};
 pub use spf::SpfClient;

@@ -288,6 +288,10 @@ pub struct OperationStatus {
     pub tasks: Vec<OperationTask>,
 }
 
+/// The item operations wapdr runs at once in an engine that does not say (ASR publishes no
+/// limit; `[asr] max_parallel_operations` sets it).
+pub const DEFAULT_PARALLEL_OPERATIONS: u32 = 20;
+
 /// How [`ReplicationEngine::wait`] paces its polling.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PollLimits {
@@ -424,6 +428,12 @@ pub trait ReplicationEngine: Send + Sync {
     /// How [`wait`](Self::wait) paces its polling.
     fn poll_limits(&self) -> PollLimits {
         PollLimits::default()
+    }
+
+    /// How many item operations (failovers, commits, …) wapdr keeps running at once in this
+    /// engine: its concurrency, which every failover's VM steps share.
+    fn max_parallel_operations(&self) -> u32 {
+        DEFAULT_PARALLEL_OPERATIONS
     }
 
     /// Polls an operation until it ends or `timeout` passes (then returns its last status),

@@ -1,37 +1,49 @@
-//! `failover`: one failover operation on one DR subscription (`{"subscriptionId", "kind",
-//! "recoveryPoint"}`), started by the failover API after it checked the rules
-//! ([`FailoverState::check`](crate::domain::FailoverState::check)).
+//! `failover`: one failover operation on one DR subscription, ordered by a recovery plan, started
+//! through [`start_operation`](super::start_operation) after the rules were checked.
 //!
 //! Stages: `prepare` (the stamps and direction from the DR record, the split-brain guard, the
-//! Protected VMs) fans out one stage of per-VM steps per engine operation, all VMs of the
-//! subscription in parallel (failback: planned failover, then commit, then reprotect); then
-//! `finish` records the new phase and, for a failover or failback, switches the subscription:
-//! active stamp flipped, the subscription activated on the target stamp's WAP and suspended on
-//! the source's — except after an unplanned failover, where the source is never called and its
-//! suspension is recorded as pending. The final output lists every VM's result and the RTO (run
-//! created → last VM running on the target).
+//! Protected VMs, the plan — the one asked for or the default — mapped onto them) appends the
+//! plan's stages: for a drill, a failover or a failback, each group in order with its delay, its
+//! actions before, its VMs in parallel and its actions after; for the other kinds (cleanup,
+//! commit, rollback, reprotect) every VM at once. Every VM step takes one of the replication
+//! engine's places ([`REPLICATION_ENGINE_SLOT`]), so however many VMs and jobs there are, no more
+//! operations run at once than the engine allows. Then `finish` records the new phase and, for a
+//! failover, failback or rollback, switches the subscription (see `failover_switch`), opens the
+//! commit window or drill deadline the settings ask for, and sums the run up with its recovery
+//! time. A drill or planned failover stops at the first VM or action that fails (the same
+//! request finishes what is left); an unplanned failover keeps going and names what failed.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use serde_json::{Value, json};
+use uuid::Uuid;
 
 use crate::domain::{
-    FailoverKind, FailoverPhase, FailoverState, RecoveryPointChoice, SubscriptionId,
-    VmProtectionState, switch_target,
+    CommitPolicy, FailoverKind, FailoverPhase, FailoverState, RecoveryPointChoice, SubscriptionId,
+    deadline_after,
 };
-use crate::engine::{RetryPolicy, StepContext, StepOutcome, StepSpec, Workflow};
-use crate::fabric::replication::Direction;
-use crate::store::{SharedStore, StoreError};
+use crate::engine::{
+    RetryPolicy, StartRequest, StepContext, StepOutcome, StepSpec, Workflow, start_run,
+};
+use crate::report::recovery_timing;
+use crate::store::{SharedStore, StepState, StoreError};
 
+use super::failover_action::{run_action, run_delay};
+use super::failover_deadline::{FAILOVER_DEADLINE, deadline_params};
+use super::failover_plan::prepare;
 use super::failover_switch::switch_stamp;
-use super::failover_vm::{VmOp, direction_name, run_vm_step};
+use super::failover_vm::run_vm_step;
 use super::reconcile_vm::{dr_record, subscription_id_of, vm_step_retry_policy};
-use super::{StampClients, Stop, VMS_PER_STAGE, failures_so_far, retry};
+use super::{StampClients, Stop, failures_so_far, retry};
 
 /// The workflow's registered name.
 pub const FAILOVER: &str = "failover";
+
+/// The slot every VM operation of a failover takes a place in: the replication engine's
+/// concurrency, shared by all runs and instances.
+pub const REPLICATION_ENGINE_SLOT: &str = "replication-engine";
 
 /// How often a read-modify-write of the failover record is retried on a concurrent change.
 const SAVE_ATTEMPTS: usize = 5;
@@ -57,32 +69,87 @@ impl Failover {
     }
 }
 
-/// The parameters of a run of `kind` on `subscription`.
-pub fn failover_params(subscription: SubscriptionId, kind: FailoverKind) -> Value {
-    let point = match kind {
-        FailoverKind::UnplannedFailover { point } => Some(point.to_text()),
-        _ => None,
-    };
-    json!({
-        "subscriptionId": subscription.to_string(),
-        "kind": kind.as_str(),
-        "recoveryPoint": point,
-    })
+/// The parameters of a `failover` run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailoverParams {
+    /// The subscription.
+    pub subscription_id: SubscriptionId,
+    /// The operation.
+    pub kind: FailoverKind,
+    /// The recovery plan that orders it (`None`: the default plan).
+    pub plan_id: Option<Uuid>,
+    /// The commit window this failover opens, instead of the subscription's setting.
+    pub commit_policy: Option<CommitPolicy>,
+    /// Minutes until this drill is cleaned up by itself, instead of the subscription's setting.
+    pub cleanup_after_minutes: Option<u32>,
+    /// The site failover job it belongs to.
+    pub site_job: Option<Uuid>,
 }
 
-/// Reads a run's kind.
-fn kind_of(params: &Value) -> Result<FailoverKind, String> {
-    let point = match params.get("recoveryPoint").and_then(Value::as_str) {
-        Some(text) => RecoveryPointChoice::parse(text)?,
-        None => RecoveryPointChoice::Latest,
-    };
-    let name = params.get("kind").and_then(Value::as_str).unwrap_or("");
-    FailoverKind::from_name(name, point).ok_or_else(|| {
-        format!(
-            "kind '{name}' is not one of {}",
-            FailoverKind::NAMES.join(", ")
-        )
-    })
+impl FailoverParams {
+    /// The run's parameters as stored.
+    pub fn to_json(&self) -> Value {
+        let point = match self.kind {
+            FailoverKind::UnplannedFailover { point } => Some(point.to_text()),
+            _ => None,
+        };
+        json!({
+            "subscriptionId": self.subscription_id.to_string(),
+            "kind": self.kind.as_str(),
+            "recoveryPoint": point,
+            "planId": self.plan_id.map(|p| p.to_string()),
+            "commitPolicy": self.commit_policy.map(|p| json!({
+                "onExpiry": p.on_expiry_name(),
+                "afterMinutes": p.after_minutes,
+            })),
+            "cleanupAfterMinutes": self.cleanup_after_minutes,
+            "siteJobId": self.site_job.map(|j| j.to_string()),
+        })
+    }
+
+    /// Reads a run's parameters.
+    pub fn from_json(params: &Value) -> Result<Self, String> {
+        let subscription_id = subscription_id_of(params)?;
+        let point = match params.get("recoveryPoint").and_then(Value::as_str) {
+            Some(text) => RecoveryPointChoice::parse(text)?,
+            None => RecoveryPointChoice::Latest,
+        };
+        let name = params.get("kind").and_then(Value::as_str).unwrap_or("");
+        let kind = FailoverKind::from_name(name, point).ok_or_else(|| {
+            format!(
+                "kind '{name}' is not one of {}",
+                FailoverKind::NAMES.join(", ")
+            )
+        })?;
+        let uuid = |key: &str| -> Result<Option<Uuid>, String> {
+            match params.get(key).and_then(Value::as_str) {
+                None => Ok(None),
+                Some(text) => Uuid::parse_str(text)
+                    .map(Some)
+                    .map_err(|_| format!("{key} must be a GUID")),
+            }
+        };
+        let commit_policy = match params.get("commitPolicy").filter(|p| !p.is_null()) {
+            None => None,
+            Some(policy) => Some(CommitPolicy::parse(
+                policy["onExpiry"].as_str().unwrap_or("none"),
+                policy["afterMinutes"]
+                    .as_u64()
+                    .and_then(|m| u32::try_from(m).ok()),
+            )?),
+        };
+        Ok(Self {
+            subscription_id,
+            kind,
+            plan_id: uuid("planId")?,
+            commit_policy,
+            cleanup_after_minutes: params
+                .get("cleanupAfterMinutes")
+                .and_then(Value::as_u64)
+                .and_then(|m| u32::try_from(m).ok()),
+            site_job: uuid("siteJobId")?,
+        })
+    }
 }
 
 #[async_trait]
@@ -92,8 +159,7 @@ impl Workflow for Failover {
     }
 
     fn validate(&self, params: &Value) -> Result<(), String> {
-        subscription_id_of(params)?;
-        kind_of(params).map(|_| ())
+        FailoverParams::from_json(params).map(drop)
     }
 
     fn first_stages(&self, _params: &Value) -> Vec<Vec<StepSpec>> {
@@ -104,31 +170,39 @@ impl Workflow for Failover {
     }
 
     fn retry_policy(&self, kind: &str) -> RetryPolicy {
-        if kind == "vm" {
-            vm_step_retry_policy()
-        } else {
-            self.retry
+        match kind {
+            // VM operations and runbooks are looked at again and again while they run.
+            "vm" | "action" => vm_step_retry_policy(),
+            _ => self.retry,
         }
     }
 
     #[tracing::instrument(skip_all, fields(run_id = %ctx.run_id, step = %step.name))]
     async fn run_step(&self, ctx: &StepContext, step: &StepSpec) -> StepOutcome {
-        let (id, kind) = match (subscription_id_of(&ctx.params), kind_of(&ctx.params)) {
-            (Ok(id), Ok(kind)) => (id, kind),
-            (Err(message), _) | (_, Err(message)) => return StepOutcome::Fail(message),
+        let params = match FailoverParams::from_json(&ctx.params) {
+            Ok(params) => params,
+            Err(message) => return StepOutcome::Fail(message),
         };
+        let kind = params.kind;
         let result = async {
-            let dr = dr_record(&ctx.store, id).await?;
             match step.kind.as_str() {
-                "prepare" => prepare(&self.clients, ctx, &dr, kind).await,
-                "vm" => run_vm_step(&self.clients, ctx, &dr, &step.input).await,
-                "finish" => self.finish(ctx, id, kind).await.map(StepOutcome::Done),
+                "prepare" => {
+                    let dr = dr_record(&ctx.store, params.subscription_id).await?;
+                    prepare(&self.clients, ctx, &dr, &params).await
+                }
+                "vm" => {
+                    let dr = dr_record(&ctx.store, params.subscription_id).await?;
+                    run_vm_step(&self.clients, ctx, &dr, &step.input).await
+                }
+                "delay" => run_delay(ctx, &step.input).await,
+                "action" => run_action(&self.clients, ctx, &step.input).await,
+                "finish" => self.finish(ctx, &params).await,
                 other => Err(Stop::Final(format!("unknown step kind '{other}'"))),
             }
         }
         .await;
-        match result {
-            Ok(outcome) => outcome,
+        let stop = match result {
+            Ok(outcome) => return outcome,
             Err(Stop::Transient(reason)) => {
                 let failures = failures_so_far(ctx).await.saturating_add(1);
                 if self
@@ -137,228 +211,172 @@ impl Workflow for Failover {
                 {
                     return retry(reason);
                 }
-                StepOutcome::Fail(format!("{} gave up: {reason}", kind.as_str()))
+                format!("{} gave up: {reason}", kind.as_str())
             }
-            Err(Stop::Final(reason)) => {
-                tracing::warn!(subscription_id = %id, kind = kind.as_str(), %reason, "failover step failed");
-                StepOutcome::Fail(reason)
-            }
+            Err(Stop::Final(reason)) => reason,
+        };
+        tracing::warn!(subscription_id = %params.subscription_id, kind = kind.as_str(), step = %step.name, reason = %stop, "failover step failed");
+        if kind.keeps_going_past_failures() && matches!(step.kind.as_str(), "vm" | "action") {
+            // A disaster recovery brings up what it can: the failure is recorded and the rest
+            // goes on; `finish` names it.
+            return StepOutcome::Done(json!({
+                "vmId": step.input.get("vmId"),
+                "name": step.input.get("name"),
+                "operation": step.input.get("op"),
+                "group": step.input.get("group"),
+                "failed": true,
+                "error": stop,
+            }));
         }
+        StepOutcome::Fail(stop)
     }
-}
-
-fn flip(direction: Direction) -> Direction {
-    match direction {
-        Direction::PrimaryToRecovery => Direction::RecoveryToPrimary,
-        Direction::RecoveryToPrimary => Direction::PrimaryToRecovery,
-    }
-}
-
-/// The per-VM operations of `kind`, one stage each, in order.
-fn vm_ops(kind: FailoverKind) -> Vec<VmOp> {
-    match kind {
-        FailoverKind::TestFailover => vec![VmOp::Test],
-        FailoverKind::TestFailoverCleanup => vec![VmOp::TestCleanup],
-        FailoverKind::PlannedFailover => vec![VmOp::Planned],
-        FailoverKind::UnplannedFailover { point } => match point {
-            RecoveryPointChoice::Latest => vec![VmOp::Unplanned],
-            other => vec![VmOp::Unplanned, VmOp::ApplyPoint(other)],
-        },
-        FailoverKind::Commit => vec![VmOp::Commit],
-        FailoverKind::Reprotect => vec![VmOp::Reprotect],
-        FailoverKind::Failback => vec![VmOp::Planned, VmOp::Commit, VmOp::Reprotect],
-    }
-}
-
-/// Checks the phase again, finds the direction (away from the active stamp) and the Protected
-/// VMs, and fans out the per-VM stages.
-async fn prepare(
-    clients: &StampClients,
-    ctx: &StepContext,
-    dr: &crate::domain::DrSubscription,
-    kind: FailoverKind,
-) -> Result<StepOutcome, Stop> {
-    let (source, target) = switch_target(
-        dr.primary_stamp_id,
-        dr.recovery_stamp_id,
-        dr.active_stamp_id,
-    )
-    .map_err(Stop::Final)?;
-    let on_recovery = Some(source) == dr.recovery_stamp_id;
-    let state = ctx
-        .store
-        .get_failover(dr.subscription_id)
-        .await?
-        .unwrap_or_else(|| FailoverState::new(dr.subscription_id));
-    if !state.phase.allows(kind, on_recovery) {
-        return Err(Stop::Final(format!(
-            "The subscription is {}; '{}' is not allowed now (allowed: {}).",
-            state.phase.as_str(),
-            kind.as_str(),
-            state.phase.allowed(on_recovery).join(", ")
-        )));
-    }
-    // Away from the active stamp; after a failover step of the same run (failback), the other
-    // way.
-    let mut direction = if on_recovery {
-        Direction::RecoveryToPrimary
-    } else {
-        Direction::PrimaryToRecovery
-    };
-    let first_direction = direction;
-    let vms: Vec<_> = ctx
-        .store
-        .list_protected_vms(dr.subscription_id)
-        .await?
-        .into_iter()
-        .filter(|vm| vm.state == VmProtectionState::Protected)
-        .collect();
-    if vms.is_empty() {
-        return Err(Stop::Final(
-            "The subscription has no protected VMs to fail over.".into(),
-        ));
-    }
-    if let FailoverKind::UnplannedFailover { point } = kind {
-        if point != RecoveryPointChoice::Latest {
-            check_points(clients, ctx, dr, &vms, point).await?;
-        }
-    }
-    let mut next = Vec::new();
-    for op in vm_ops(kind) {
-        let this = direction;
-        if matches!(op, VmOp::Planned | VmOp::Unplanned) {
-            direction = flip(direction);
-        }
-        for chunk in vms.chunks(VMS_PER_STAGE) {
-            next.push(
-                chunk
-                    .iter()
-                    .map(|vm| {
-                        StepSpec::new(format!("{} {}", op.as_str(), vm.name), "vm")
-                            .with_input(op.input(vm.vm_id, &vm.name, this))
-                            .at_least_once()
-                    })
-                    .collect(),
-            );
-        }
-    }
-    Ok(StepOutcome::DoneThen {
-        output: json!({
-            "sourceStampId": source.to_string(),
-            "targetStampId": target.to_string(),
-            "direction": direction_name(first_direction),
-            "vms": vms.len(),
-        }),
-        next,
-    })
 }
 
 impl Failover {
-    /// Switches the stamp (failover, failback), records the new phase, and sums the run up.
+    /// Switches the stamp (failover, failback, rollback), records the new phase and the deadline
+    /// it opens, and sums the run up; fails, after recording, when VMs did not make it.
     async fn finish(
         &self,
         ctx: &StepContext,
-        id: SubscriptionId,
-        kind: FailoverKind,
-    ) -> Result<Value, Stop> {
-        let outputs = ctx.earlier_outputs().await?;
-        let mut pending = None;
-        let mut active = None;
-        if kind.switches_stamp() {
-            let switched = switch_stamp(&self.clients, &ctx.store, id, kind, &outputs).await?;
-            pending = switched.pending;
-            active = Some(switched.active_stamp_id);
-        }
-        let state = record_phase(&ctx.store, id, kind, pending, active.is_some()).await?;
-        let vms: Vec<Value> = outputs
+        params: &FailoverParams,
+    ) -> Result<StepOutcome, Stop> {
+        let id = params.subscription_id;
+        let kind = params.kind;
+        let steps = ctx.store.run_steps(ctx.run_id).await?;
+        let prepared = steps
             .iter()
-            .filter(|(_, v)| v.get("operation").is_some())
-            .map(|(_, v)| v.clone())
-            .collect();
-        let run = ctx.store.get_run(ctx.run_id).await?;
-        // RTO: from the job's creation to the last VM seen running on the target.
-        let rto = run
-            .zip(last_running(&vms, kind))
-            .map(|(run, last)| (last - run.created_at).as_seconds_f64().max(0.0));
+            .find(|s| s.kind == "prepare")
+            .and_then(|s| s.output.clone())
+            .ok_or_else(|| Stop::Final("the prepare step recorded nothing".into()))?;
+        // What an unplanned failover recorded as failed and went past (see `run_step`).
+        let failures = |step_kind: &str| -> Vec<String> {
+            steps
+                .iter()
+                .filter(|s| s.kind == step_kind && s.state == StepState::Succeeded)
+                .filter_map(|s| s.output.as_ref())
+                .filter(|o| o["failed"] == true)
+                .map(|o| o["error"].as_str().unwrap_or_default().to_owned())
+                .collect()
+        };
+        let (failed_vms, failed_actions) = (failures("vm"), failures("action"));
+        let vm_count = prepared["vms"].as_u64().unwrap_or(0);
+        if !failed_vms.is_empty() && failed_vms.len() as u64 >= vm_count {
+            return Ok(StepOutcome::Fail(format!(
+                "No VM could {}; the subscription stays where it was: {}",
+                kind.as_str(),
+                failed_vms.join("; ")
+            )));
+        }
+        let mut pending = None;
+        let mut switched = false;
+        if kind.switches_stamp() {
+            let done = switch_stamp(&self.clients, &ctx.store, id, kind, &prepared).await?;
+            pending = done.pending;
+            switched = true;
+        }
+        let now = ctx.store.database_now().await?;
+        let state = ctx
+            .store
+            .get_failover(id)
+            .await?
+            .unwrap_or_else(|| FailoverState::new(id));
+        let deadline = deadline_after(
+            kind,
+            now,
+            ctx.run_id,
+            params.commit_policy.unwrap_or(state.settings.commit_policy),
+            params
+                .cleanup_after_minutes
+                .or(state.settings.drill_cleanup_after_minutes),
+        );
+        let state = record_phase(&ctx.store, id, kind, pending, switched, deadline).await?;
+        if let Some(deadline) = deadline {
+            start_run(
+                &ctx.store,
+                &ctx.registry,
+                StartRequest {
+                    workflow: FAILOVER_DEADLINE.into(),
+                    params: deadline_params(id, deadline.opened_by),
+                    trigger: "failover".into(),
+                    started_by: "wapdr".into(),
+                    reason: Some(format!(
+                        "{} at {} unless an operator acts first",
+                        deadline.action.as_str(),
+                        rfc3339(deadline.at)
+                    )),
+                    dedupe_key: Some(format!("{FAILOVER_DEADLINE}:{}", ctx.run_id)),
+                },
+            )
+            .await
+            .map_err(|err| Stop::Transient(format!("the deadline job could not start: {err}")))?;
+        }
+        let run = ctx
+            .store
+            .get_run(ctx.run_id)
+            .await?
+            .ok_or_else(|| Stop::Final("the run is gone".into()))?;
+        let timing = recovery_timing(&run, &steps);
         let dr = dr_record(&ctx.store, id).await?;
-        Ok(json!({
+        let output = json!({
             "kind": kind.as_str(),
             "phase": state.phase.as_str(),
             "activeStampId": dr.active_stamp_id.map(|s| s.to_string()),
             "mirror": dr.mirror.as_str(),
             "pending": state.pending,
-            "vms": vms,
-            "rtoSeconds": rto,
-        }))
-    }
-}
-
-/// Refuses an unplanned failover to a chosen point before any VM fails over when a VM has no
-/// point that fits (a failover half done with no point to land on helps nobody).
-async fn check_points(
-    clients: &StampClients,
-    ctx: &StepContext,
-    dr: &crate::domain::DrSubscription,
-    vms: &[crate::domain::ProtectedVm],
-    point: RecoveryPointChoice,
-) -> Result<(), Stop> {
-    let engine = super::fabric_refs::engine(clients)?;
-    let mut missing = Vec::new();
-    for vm in vms {
-        let item = super::failover_vm::item_of(clients, ctx, dr, vm.vm_id).await?;
-        let points: Vec<_> = engine
-            .recovery_points(&item)
-            .await?
-            .iter()
-            .map(|p| (p.time, p.app_consistent))
-            .collect();
-        if point.pick(&points).is_none() {
-            missing.push(format!("'{}'", vm.name));
+            "plan": prepared["plan"],
+            "vms": prepared["vms"],
+            "failedVms": failed_vms,
+            "warnings": failed_actions,
+            "deadline": deadline.map(|d| json!({
+                "action": d.action.as_str(),
+                "at": rfc3339(d.at),
+            })),
+            "rtoSeconds": timing.rto_seconds,
+            "rtoExcludingManualAndScriptsSeconds": timing.rto_excluding_manual_and_scripts_seconds,
+            "manualWaitSeconds": timing.manual_seconds,
+            "scriptSeconds": timing.script_seconds,
+            "delaySeconds": timing.delay_seconds,
+        });
+        if failed_vms.is_empty() {
+            return Ok(StepOutcome::Done(output));
         }
+        Ok(StepOutcome::Fail(format!(
+            "{} of {} VMs did not {}: {}{}",
+            failed_vms.len(),
+            vm_count,
+            kind.as_str(),
+            failed_vms.join("; "),
+            if switched {
+                " The subscription was switched for the VMs that did; fail the others over in the replication engine or roll back."
+            } else {
+                ""
+            }
+        )))
     }
-    if missing.is_empty() {
-        return Ok(());
-    }
-    Err(Stop::Final(format!(
-        "No VM was failed over: {} ha{} no recovery point matching '{}'; choose another point or 'latest'.",
-        missing.join(", "),
-        if missing.len() == 1 { "s" } else { "ve" },
-        point.to_text()
-    )))
 }
 
-/// When the last VM was seen running on the target, for kinds that start VMs there.
-fn last_running(vms: &[Value], kind: FailoverKind) -> Option<time::OffsetDateTime> {
-    let starts = match kind {
-        FailoverKind::PlannedFailover | FailoverKind::Failback => "plannedFailover",
-        FailoverKind::UnplannedFailover { .. } => "unplannedFailover",
-        FailoverKind::TestFailover => "testFailover",
-        _ => return None,
-    };
-    vms.iter()
-        .filter(|v| v["operation"] == starts)
-        .filter_map(|v| v["doneAt"].as_str())
-        .filter_map(|t| {
-            time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
-        })
-        .max()
+/// A time as RFC 3339 text.
+fn rfc3339(time: time::OffsetDateTime) -> String {
+    time.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
 }
 
-/// Records the phase `kind` leaves the subscription in (and pending work), retrying when the API
-/// changed the record meanwhile; a switch that reached the source clears older pending notes.
+/// Records the phase `kind` leaves the subscription in, the pending work and the deadline it
+/// opens, retrying when the API changed the record meanwhile; a switch that reached the source
+/// clears older pending notes.
 async fn record_phase(
     store: &SharedStore,
     id: SubscriptionId,
     kind: FailoverKind,
     pending: Option<String>,
     switched: bool,
+    deadline: Option<crate::domain::Deadline>,
 ) -> Result<FailoverState, Stop> {
     for _ in 0..SAVE_ATTEMPTS {
         let mut state = store
             .get_failover(id)
             .await?
             .unwrap_or_else(|| FailoverState::new(id));
-        let phase = FailoverPhase::after(kind);
         if switched && pending.is_none() {
             state.pending.clear();
         }
@@ -367,7 +385,8 @@ async fn record_phase(
                 state.pending.push(note.clone());
             }
         }
-        state.phase = phase;
+        state.phase = FailoverPhase::after(kind);
+        state.deadline = deadline;
         match store.save_failover(&state).await {
             Ok(saved) => return Ok(saved),
             Err(StoreError::Conflict) => continue,

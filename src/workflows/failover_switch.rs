@@ -1,10 +1,8 @@
-//! The subscription-level switch at the end of a failover or failback: the DR record's active
+//! The subscription-level switch at the end of a failover, failback or rollback: the DR record's active
 //! stamp flipped (the split-brain guard: it names exactly one stamp, the target), the
 //! subscription activated on the target stamp's WAP and suspended on the source's. After an
 //! unplanned failover the source stamp is presumed down and fenced: it is never called, and its
 //! suspension is returned as pending work for reconcile-mirrors.
-
-use std::collections::BTreeMap;
 
 use serde_json::Value;
 use uuid::Uuid;
@@ -18,32 +16,30 @@ use super::{StampClients, Stop, fabric_refs};
 
 /// What the switch did.
 pub(super) struct Switched {
-    /// The stamp the subscription is active on now.
-    pub(super) active_stamp_id: Uuid,
     /// Work left for later (the source's suspension after an unplanned failover).
     pub(super) pending: Option<String>,
 }
 
 /// The stamp a run's `prepare` step recorded under `key`.
-fn prepared_stamp(outputs: &BTreeMap<String, Value>, key: &str) -> Result<Uuid, Stop> {
-    outputs
-        .get("prepare")
-        .and_then(|p| p.get(key))
+fn prepared_stamp(prepared: &Value, key: &str) -> Result<Uuid, Stop> {
+    prepared
+        .get(key)
         .and_then(Value::as_str)
         .and_then(|s| Uuid::parse_str(s).ok())
         .ok_or_else(|| Stop::Final(format!("the prepare step recorded no {key}")))
 }
 
-/// Switches subscription `id` to the target stamp `prepare` recorded; safe to run again.
+/// Switches subscription `id` to the target stamp `prepare` recorded (its output is
+/// `prepared`); safe to run again.
 pub(super) async fn switch_stamp(
     clients: &StampClients,
     store: &SharedStore,
     id: SubscriptionId,
     kind: FailoverKind,
-    outputs: &BTreeMap<String, Value>,
+    prepared: &Value,
 ) -> Result<Switched, Stop> {
-    let source_id = prepared_stamp(outputs, "sourceStampId")?;
-    let target_id = prepared_stamp(outputs, "targetStampId")?;
+    let source_id = prepared_stamp(prepared, "sourceStampId")?;
+    let target_id = prepared_stamp(prepared, "targetStampId")?;
     let target = fabric_refs::stamp(store, target_id).await?;
     let target_wap = clients.wap_admin(&target)?;
     let on_target = target_wap.get_subscription(id).await?.ok_or_else(|| {
@@ -84,10 +80,7 @@ pub(super) async fn switch_stamp(
     dr.message = pending.clone();
     store.put_dr_subscription(&dr).await?;
     tracing::info!(subscription_id = %id, from = %source.name, to = %target.name, kind = kind.as_str(), "subscription switched stamps");
-    Ok(Switched {
-        active_stamp_id: target_id,
-        pending,
-    })
+    Ok(Switched { pending })
 }
 
 /// Clears the pending work an unplanned failover left (reconcile-mirrors calls it once the old

@@ -1,6 +1,6 @@
 //! The per-VM steps of the `failover` workflow: one replication-engine operation (test failover,
-//! cleanup, planned or unplanned failover, recovery point, commit, reprotect) on one protected
-//! VM, waited for. Each step looks at the VM's replication state first, so a step run again after
+//! cleanup, planned or unplanned failover, recovery point, commit, reprotect, cancel) on one
+//! protected VM, waited for. Each step looks at the VM's replication state first, so a step run again after
 //! a crash neither starts the operation twice nor fails because it already happened.
 //!
 //! Only the replication engine is called: an unplanned failover with the source down never
@@ -36,6 +36,7 @@ pub(super) enum VmOp {
     ApplyPoint(RecoveryPointChoice),
     Commit,
     Reprotect,
+    Cancel,
 }
 
 impl VmOp {
@@ -49,21 +50,32 @@ impl VmOp {
             Self::ApplyPoint(_) => "applyRecoveryPoint",
             Self::Commit => "commit",
             Self::Reprotect => "reprotect",
+            Self::Cancel => "cancelFailover",
         }
     }
 
-    /// The step input of this operation on one VM.
-    pub(super) fn input(self, vm_id: Uuid, name: &str, direction: Direction) -> Value {
+    /// The step input of this operation on one VM: its engine item (resolved once for the whole
+    /// run), its name, the direction and the recovery plan group it belongs to.
+    pub(super) fn input(
+        self,
+        item: &ItemRef,
+        name: &str,
+        direction: Direction,
+        group: &str,
+    ) -> Value {
         let point = match self {
             Self::ApplyPoint(point) => Some(point.to_text()),
             _ => None,
         };
         json!({
-            "vmId": vm_id.to_string(),
+            "vmId": item.vm_id,
             "name": name,
             "op": self.as_str(),
             "recoveryPoint": point,
             "direction": direction_name(direction),
+            "group": group,
+            "site": item.site,
+            "container": item.container,
         })
     }
 
@@ -82,6 +94,7 @@ impl VmOp {
             )?),
             "commit" => Self::Commit,
             "reprotect" => Self::Reprotect,
+            "cancelFailover" => Self::Cancel,
             other => return Err(format!("unknown VM operation '{other}'")),
         })
     }
@@ -96,6 +109,7 @@ impl VmOp {
             Self::ApplyPoint(_) => Operation::ChangeRecoveryPoint,
             Self::Commit => Operation::Commit,
             Self::Reprotect => Operation::Reprotect,
+            Self::Cancel => Operation::CancelFailover,
         }
     }
 
@@ -114,6 +128,7 @@ impl VmOp {
             // Applying a point twice lands on the same point: never skipped.
             Self::ApplyPoint(_) => false,
             Self::Commit => status.phase == Phase::Committed,
+            Self::Cancel => status.phase == Phase::Protected && status.active_location == target,
         }
     }
 }
@@ -165,9 +180,20 @@ pub(super) async fn run_vm_step(
     let op = VmOp::from_input(input).map_err(Stop::Final)?;
     let vm_id = super::reconcile_vm::vm_id_of(input).map_err(Stop::Final)?;
     let name = input.get("name").and_then(Value::as_str).unwrap_or("");
+    let group = input.get("group").and_then(Value::as_str).unwrap_or("");
     let direction = direction_of(input);
     let engine = fabric_refs::engine(clients)?;
-    let item = item_of(clients, ctx, dr, vm_id).await?;
+    let item = match (
+        input.get("site").and_then(Value::as_str),
+        input.get("container").and_then(Value::as_str),
+    ) {
+        (Some(site), Some(container)) => ItemRef {
+            site: site.to_owned(),
+            container: container.to_owned(),
+            vm_id: vm_id.to_string(),
+        },
+        _ => item_of(clients, ctx, dr, vm_id).await?,
+    };
     let Some(status) = engine.protection_status(&item).await? else {
         return Err(Stop::Final(format!(
             "VM '{name}' ({vm_id}) is not protected in the replication engine."
@@ -181,7 +207,7 @@ pub(super) async fn run_vm_step(
     }
     if op.done_in(&status, direction) {
         return Ok(StepOutcome::Done(
-            output(ctx, vm_id, name, op, None, Some(&status)).await?,
+            output(ctx, vm_id, name, group, op, None, Some(&status)).await?,
         ));
     }
     if !status.allows(&op.engine_operation()) {
@@ -227,11 +253,12 @@ pub(super) async fn run_vm_step(
         }
         VmOp::Commit => engine.commit(&item).await?,
         VmOp::Reprotect => engine.reprotect(&item, direction).await?,
+        VmOp::Cancel => engine.cancel_failover(&item).await?,
     };
     let ended = engine.wait(&started, OPERATION_WAIT).await?;
     match &ended.state {
         OperationState::Succeeded => Ok(StepOutcome::Done(
-            output(ctx, vm_id, name, op, Some(&ended), None).await?,
+            output(ctx, vm_id, name, group, op, Some(&ended), None).await?,
         )),
         OperationState::InProgress => Ok(check_again(
             format!("{} of VM '{name}' is running", op.as_str()),
@@ -254,6 +281,7 @@ async fn output(
     ctx: &StepContext,
     vm_id: Uuid,
     name: &str,
+    group: &str,
     op: VmOp,
     ended: Option<&OperationStatus>,
     status: Option<&ProtectionStatus>,
@@ -282,6 +310,7 @@ async fn output(
         "vmId": vm_id.to_string(),
         "name": name,
         "operation": op.as_str(),
+        "group": group,
         "doneAt": rfc(done_at),
         "replicaVmId": status.and_then(|s| s.replica_vm_id.clone()),
         "tasks": tasks,

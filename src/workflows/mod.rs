@@ -4,8 +4,10 @@
 //!
 //! - `pair_clouds`: makes a cloud pair real in the replication engine;
 //! - [`protect`]: the per-VM core ([`reconcile_vm`]) and the `reconcile_vm` workflow;
-//! - `failover`: drill, cleanup, planned/unplanned failover, commit, reprotect and failback of
-//!   one subscription, with the active-stamp switch;
+//! - `failover`: drill, cleanup, planned/unplanned failover, commit, rollback, reprotect and
+//!   failback of one subscription, ordered by a recovery plan (groups, delays, script, runbook
+//!   and manual actions), with the active-stamp switch; `failover_deadline`, the commit window
+//!   and drill cleanup timer; [`start_operation`], the one way every starter begins one;
 //! - `enable_dr` / `disable_dr`: a subscription's DR switched on (mirror, networks, every VM) and off;
 //! - the runbooks' `protect_new_vms` (VMs changed since a cursor), `replication_health` (health, RPO, alerts) and `reconcile_mirrors` (mirror
 //!   subscriptions and replica ownership kept in line).
@@ -18,6 +20,10 @@ mod disable_dr;
 mod enable_dr;
 pub mod fabric_refs;
 mod failover;
+mod failover_action;
+mod failover_deadline;
+mod failover_plan;
+mod failover_start;
 mod failover_switch;
 mod failover_vm;
 mod mirror;
@@ -37,7 +43,9 @@ use std::time::Duration;
 pub use default_plan::sync_default_plan;
 pub use disable_dr::{DISABLE_DR, DisableDr, disable_dr_params};
 pub use enable_dr::{ENABLE_DR, EnableDr, enable_dr_params};
-pub use failover::{FAILOVER, Failover, failover_params};
+pub use failover::{FAILOVER, Failover, FailoverParams, REPLICATION_ENGINE_SLOT};
+pub use failover_deadline::{FAILOVER_DEADLINE, FailoverDeadline};
+pub use failover_start::{OperationRequest, StartError, last_job_running, start_operation};
 pub use pair_clouds::{PAIR_CLOUDS, PairClouds, pair_clouds_params};
 pub use protect::{disable_vm, needs_another_look, reconcile_vm};
 pub use protect_new_vms::{PROTECT_NEW_VMS, ProtectNewVms, cursor_name};
@@ -49,7 +57,8 @@ pub use stamp_clients::StampClients;
 use crate::engine::{StepContext, StepOutcome};
 
 /// The most per-VM steps in one stage of a workflow's fan-out (the engine runs a stage's steps in
-/// parallel; enable DR, disable DR and failover split a subscription's VMs into such stages).
+/// parallel; enable DR and disable DR split a subscription's VMs into such stages; a failover
+/// keeps each plan group whole and lets the replication engine's slot pace it).
 pub(crate) const VMS_PER_STAGE: usize = 200;
 use crate::fabric::FabricError;
 use crate::store::StoreError;

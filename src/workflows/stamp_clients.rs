@@ -10,8 +10,8 @@ use uuid::Uuid;
 
 use crate::domain::{PlanBinding, Stamp, StampPlans};
 use crate::fabric::{
-    AlertClient, FabricError, HttpSettings, ReplicationEngine, RetryPolicy, SpfClient,
-    WapAdminClient,
+    AlertClient, FabricError, HttpSettings, PlanWebhookClient, ReplicationEngine, RetryPolicy,
+    SpfClient, WapAdminClient,
 };
 
 /// The principal wapdr acts as on a stamp's WAP admin API (`x-ms-principal-id`).
@@ -75,6 +75,11 @@ impl StampClients {
             &self.http,
             self.retry.clone(),
         )
+    }
+
+    /// The client of recovery plans' script webhooks.
+    pub fn plan_webhooks(&self) -> Result<PlanWebhookClient, FabricError> {
+        PlanWebhookClient::new(&self.http)
     }
 
     /// The replication engine (the vault), when one is configured.

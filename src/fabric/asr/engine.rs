@@ -509,4 +509,8 @@ impl ReplicationEngine for AsrEngine {
     fn poll_limits(&self) -> PollLimits {
         self.poll
     }
+
+    fn max_parallel_operations(&self) -> u32 {
+        self.max_parallel
+    }
 }
