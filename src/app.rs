@@ -26,6 +26,7 @@ use crate::workflows::{
     DISABLE_DR, DisableDr, ENABLE_DR, EnableDr, Failover, FailoverDeadline, PAIR_CLOUDS,
     PROTECT_NEW_VMS, PairClouds, ProtectNewVms, RECONCILE_MIRRORS, RECONCILE_VM,
     REPLICATION_HEALTH, ReconcileMirrors, ReconcileVm, ReplicationHealth, StampClients,
+    USAGE_METER, UsageMeter,
 };
 
 /// A running wapdr: its bound address and a way to stop it.
@@ -70,7 +71,8 @@ impl Running {
 
 /// The workflows this build registers that need nothing but the store; those that need this
 /// instance's fabric clients (`pair_clouds`, `enable_dr`, `disable_dr`, `reconcile_vm`, and the
-/// runbooks' `protect_new_vms`, `replication_health` and `reconcile_mirrors`) are added by
+/// runbooks' `protect_new_vms`, `replication_health` and `reconcile_mirrors`) or its
+/// configuration (the runbook's `usage_meter`, which writes the RP's name) are added by
 /// [`start_with_workflows`].
 pub fn workflows() -> Registry {
     Registry::new()
@@ -121,6 +123,9 @@ pub async fn start_with_workflows(config: &Config, registry: Registry) -> anyhow
     }
     if registry.get(RECONCILE_MIRRORS).is_none() {
         registry.register(Arc::new(ReconcileMirrors::new(fabric.clone())));
+    }
+    if registry.get(USAGE_METER).is_none() {
+        registry.register(Arc::new(UsageMeter::new(config.rp.name.as_str())));
     }
     let registry = Arc::new(registry);
     let definitions =

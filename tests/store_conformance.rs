@@ -75,6 +75,9 @@ conformance!(
     concurrent_appends_get_gap_free_ids_and_a_polling_reader_misses_none,
     the_usage_watermark_only_rises,
     event_ids_after_an_acknowledgement_beyond_the_last_one_stay_visible_to_the_collector,
+    append_usage_refuses_an_external_id_already_in_the_log_and_appends_nothing,
+    append_usage_once_skips_external_ids_already_in_the_log_without_spending_event_ids,
+    racing_appends_of_the_same_records_append_each_once_and_a_polling_reader_misses_none,
     put_setting_if_absent_keeps_the_first_value_even_when_racing,
     ping_answers_and_the_backend_names_itself,
 );
@@ -560,6 +563,138 @@ async fn event_ids_after_an_acknowledgement_beyond_the_last_one_stay_visible_to_
     );
     assert_eq!(collected[0].record, usage("d"));
     assert_eq!(db.store.usage_watermark().await.unwrap(), 10);
+}
+
+async fn append_usage_refuses_an_external_id_already_in_the_log_and_appends_nothing(db: TestDb) {
+    assert_eq!(db.store.append_usage(&[usage("a")]).await.unwrap(), [1]);
+
+    let again = db.store.append_usage(&[usage("b"), usage("a")]).await;
+    let twice_in_one_batch = db.store.append_usage(&[usage("c"), usage("c")]).await;
+
+    assert!(matches!(again, Err(StoreError::Conflict)), "{again:?}");
+    assert!(
+        matches!(twice_in_one_batch, Err(StoreError::Conflict)),
+        "{twice_in_one_batch:?}"
+    );
+    let log = db.store.usage_after(0, 100).await.unwrap();
+    assert_eq!(
+        log.iter().map(|r| r.record.clone()).collect::<Vec<_>>(),
+        [usage("a")],
+        "a refused batch appends none of its records"
+    );
+    assert_eq!(
+        db.store.append_usage(&[usage("b")]).await.unwrap(),
+        [2],
+        "a refused batch spends no EventId"
+    );
+}
+
+async fn append_usage_once_skips_external_ids_already_in_the_log_without_spending_event_ids(
+    db: TestDb,
+) {
+    db.store
+        .append_usage(&[usage("a"), usage("b")])
+        .await
+        .unwrap();
+
+    let appended = db
+        .store
+        .append_usage_once(&[usage("b"), usage("c"), usage("c"), usage("d")])
+        .await
+        .unwrap();
+    let nothing_new = db
+        .reopen()
+        .await
+        .append_usage_once(&[usage("a"), usage("d")])
+        .await
+        .unwrap();
+
+    assert_eq!(appended, [None, Some(3), None, Some(4)]);
+    assert_eq!(nothing_new, [None, None]);
+    assert!(db.store.append_usage_once(&[]).await.unwrap().is_empty());
+    let log = db.store.usage_after(0, 100).await.unwrap();
+    assert_eq!(
+        log.iter().map(|r| r.event_id).collect::<Vec<_>>(),
+        [1, 2, 3, 4]
+    );
+    assert_eq!(
+        log.into_iter().map(|r| r.record).collect::<Vec<_>>(),
+        ["a", "b", "c", "d"].map(usage)
+    );
+    assert_eq!(
+        db.store.append_usage(&[usage("e")]).await.unwrap(),
+        [5],
+        "skipped records spent no EventId"
+    );
+}
+
+/// Two instances (and several tasks in each) meter the same period at once, as a crash's re-run,
+/// a second instance or a webhook beside the schedule would: each record lands once, EventIds
+/// stay gap-free, and a collector polling meanwhile sees every one in order.
+async fn racing_appends_of_the_same_records_append_each_once_and_a_polling_reader_misses_none(
+    db: TestDb,
+) {
+    const RECORDS: i64 = 60;
+    let records: Vec<_> = (0..RECORDS).map(|i| usage(&format!("r{i}"))).collect();
+    let other_instance = db.reopen().await;
+
+    let reader = {
+        let store = db.store.clone();
+        tokio::spawn(async move {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+            let mut last = 0;
+            while last < RECORDS {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "reader stuck at {last}"
+                );
+                for record in store.usage_after(last, 7).await.unwrap() {
+                    assert_eq!(record.event_id, last + 1, "the reader skipped an EventId");
+                    last = record.event_id;
+                }
+            }
+            last
+        })
+    };
+    let writers: Vec<_> = (0..6)
+        .map(|w| {
+            let store = if w % 2 == 0 {
+                db.store.clone()
+            } else {
+                other_instance.clone()
+            };
+            // Each writer walks the records in pages of 10, from a different starting page.
+            let mut pages: Vec<Vec<NewUsageRecord>> =
+                records.chunks(10).map(<[_]>::to_vec).collect();
+            let start = w % pages.len();
+            pages.rotate_left(start);
+            tokio::spawn(async move {
+                let mut appended = Vec::new();
+                for page in pages {
+                    let got = store.append_usage_once(&page).await.unwrap();
+                    assert_eq!(got.len(), page.len());
+                    appended.extend(got.into_iter().flatten());
+                }
+                appended
+            })
+        })
+        .collect();
+
+    let mut all = BTreeSet::new();
+    for writer in writers {
+        for id in writer.await.unwrap() {
+            assert!(all.insert(id), "EventId {id} given twice");
+        }
+    }
+    assert_eq!(all, (1..=RECORDS).collect::<BTreeSet<_>>());
+    assert_eq!(reader.await.unwrap(), RECORDS);
+    let log = db.store.usage_after(0, 1000).await.unwrap();
+    let ids: BTreeSet<_> = log
+        .iter()
+        .map(|r| r.record.external_record_id.clone())
+        .collect();
+    assert_eq!(ids.len(), log.len(), "an external id appended twice");
+    assert_eq!(log.len() as i64, RECORDS);
 }
 
 async fn put_setting_if_absent_keeps_the_first_value_even_when_racing(db: TestDb) {

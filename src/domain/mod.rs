@@ -1,7 +1,8 @@
 //! The rules of the product: identifiers, the subscription lifecycle, the DR quota schema and
 //! provider setup (stamps, policies, cloud pairs and their resolution), and protection (DR
-//! subscriptions, protected VMs, exclusion and quota admission), recovery plans and failover
-//! (phases, settings, commit windows).
+//! subscriptions, protected VMs, exclusion and quota admission), recovery plans, failover
+//! (phases, settings, commit windows), and usage metering (periods, meters, the record of a
+//! subscription's period).
 //!
 //! This module does no I/O: no HTTP, no SQL, no clock reads. The edges (api, store) parse into these
 //! types once and then pass them around.
@@ -45,4 +46,7 @@ pub use setup::{
     SetupError, Stamp,
 };
 pub use subscription::{LifecycleState, Subscription, SubscriptionChanges, SubscriptionState};
-pub use usage::{NewUsageRecord, UsageRecord};
+pub use usage::{
+    DR_SERVICE_TYPE, DRILL_VM_HOURS, DrUsageSample, FAILED_OVER_VM_HOURS, MeteringPeriod,
+    NewUsageRecord, PROTECTED_VM_HOURS, UsageRecord, dr_resource_id, usage_record_id, vm_hours,
+};

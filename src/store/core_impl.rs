@@ -5,7 +5,8 @@
 //! Statements are written once, in PostgreSQL's dialect, and translated by the dialect; the row
 //! mapping is in `rows`. EventIds come from the one `usage_counter` row, whose lock serialises
 //! writers until they commit, so EventIds become visible in order (see the migrations for why not
-//! a sequence).
+//! a sequence); the unique index on external record ids (migration 0009) makes a record appended
+//! twice a conflict, or a skip for [`append_usage_once`](super::Store::append_usage_once).
 
 /// Implements `Store` for `$store` (with a `pool`, a `write()` that begins a write transaction
 /// and a `backend()` name) translating statements with `$dialect`. Expects `async_trait` and
@@ -19,10 +20,78 @@ macro_rules! impl_core_store {
             SUBSCRIPTION_COLUMNS, SubscriptionColumns, SubscriptionRow, USAGE_COLUMNS,
             UsageColumns, UsageRow, distinct_ids, encode_quota, list_limit,
         };
+        use $crate::store::recovery_plan_impl::unique_violation;
         use $crate::store::{Store, SubscriptionFilter};
 
         fn core_sql(sql: &str) -> String {
             $dialect.sql(sql)
+        }
+
+        impl $store {
+            /// Appends `records` in one transaction, each with the next EventId. With
+            /// `skip_existing`, a record whose external id is in the log already (or earlier in
+            /// `records`) is skipped (`None`) and spends no EventId; without, it is
+            /// [`StoreError::Conflict`] and nothing is appended.
+            async fn append_usage_records(
+                &self,
+                records: &[NewUsageRecord],
+                skip_existing: bool,
+            ) -> Result<Vec<Option<i64>>, StoreError> {
+                if records.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let mut tx = self.write().await?;
+                // The counter row is locked before anything is looked at: writers are serialised
+                // until they commit, so EventIds become visible in order, and a writer racing
+                // with the same external ids finds them once it gets the lock.
+                let (first,): (i64,) = sqlx::query_as(&core_sql(
+                    "SELECT next_event_id FROM usage_counter FOR UPDATE",
+                ))
+                .fetch_one(&mut *tx)
+                .await?;
+                let on_conflict = if skip_existing {
+                    " ON CONFLICT (external_record_id) DO NOTHING"
+                } else {
+                    ""
+                };
+                let insert = core_sql(&format!(
+                    "INSERT INTO usage_records ({USAGE_COLUMNS}) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10){on_conflict}"
+                ));
+                let mut next = first;
+                let mut ids = Vec::with_capacity(records.len());
+                for record in records {
+                    let cols = UsageColumns::of(record)?;
+                    let written = sqlx::query(&insert)
+                        .bind(next)
+                        .bind(&record.external_record_id)
+                        .bind(&cols.subscription_id)
+                        .bind(&record.resource_id)
+                        .bind(&record.service_type)
+                        .bind(&record.provider_name)
+                        .bind(cols.start_time)
+                        .bind(cols.end_time)
+                        .bind(&cols.properties)
+                        .bind(&cols.resources)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(unique_violation)?;
+                    if written.rows_affected() == 1 {
+                        ids.push(Some(next));
+                        next += 1;
+                    } else {
+                        ids.push(None);
+                    }
+                }
+                if next != first {
+                    sqlx::query(&core_sql("UPDATE usage_counter SET next_event_id = $1"))
+                        .bind(next)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(ids)
+            }
         }
 
         #[async_trait]
@@ -146,41 +215,15 @@ macro_rules! impl_core_store {
                 &self,
                 records: &[NewUsageRecord],
             ) -> Result<Vec<i64>, StoreError> {
-                if records.is_empty() {
-                    return Ok(Vec::new());
-                }
-                let count = i64::try_from(records.len()).unwrap_or(i64::MAX);
-                let mut tx = self.write().await?;
-                let (first,): (i64,) = sqlx::query_as(&core_sql(
-                    "UPDATE usage_counter SET next_event_id = next_event_id + $1 \
-                     RETURNING next_event_id - $1",
-                ))
-                .bind(count)
-                .fetch_one(&mut *tx)
-                .await?;
-                let mut ids = Vec::with_capacity(records.len());
-                for (event_id, record) in (first..).zip(records) {
-                    let cols = UsageColumns::of(record)?;
-                    sqlx::query(&core_sql(&format!(
-                        "INSERT INTO usage_records ({USAGE_COLUMNS}) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
-                    )))
-                    .bind(event_id)
-                    .bind(&record.external_record_id)
-                    .bind(&cols.subscription_id)
-                    .bind(&record.resource_id)
-                    .bind(&record.service_type)
-                    .bind(&record.provider_name)
-                    .bind(cols.start_time)
-                    .bind(cols.end_time)
-                    .bind(&cols.properties)
-                    .bind(&cols.resources)
-                    .execute(&mut *tx)
-                    .await?;
-                    ids.push(event_id);
-                }
-                tx.commit().await?;
-                Ok(ids)
+                let ids = self.append_usage_records(records, false).await?;
+                Ok(ids.into_iter().flatten().collect())
+            }
+
+            async fn append_usage_once(
+                &self,
+                records: &[NewUsageRecord],
+            ) -> Result<Vec<Option<i64>>, StoreError> {
+                self.append_usage_records(records, true).await
             }
 
             async fn usage_after(

@@ -138,8 +138,20 @@ pub trait Store:
 
     /// Appends usage records, giving each the next EventId. EventIds are strictly increasing,
     /// persist across restarts and are committed in order: a reader never sees EventId n+1
-    /// before n is visible (so a collector paging by `lastID` cannot skip a record).
+    /// before n is visible (so a collector paging by `lastID` cannot skip a record). External
+    /// record ids are unique: a record whose id is in the log already (or twice in `records`) is
+    /// [`StoreError::Conflict`] and nothing is appended.
     async fn append_usage(&self, records: &[NewUsageRecord]) -> Result<Vec<i64>, StoreError>;
+
+    /// Appends the records whose external record id is not in the log yet, as
+    /// [`append_usage`](Self::append_usage) does (same ordering guarantee, no EventId spent on a
+    /// skipped record); returns, per record in order, its new EventId, or `None` when a record
+    /// with its external id was there already (or earlier in `records`). Writers racing with the
+    /// same ids append each once, so metering a period again never bills it twice.
+    async fn append_usage_once(
+        &self,
+        records: &[NewUsageRecord],
+    ) -> Result<Vec<Option<i64>>, StoreError>;
 
     /// Up to `batch` records with EventId greater than `last_id`, in ascending order.
     async fn usage_after(&self, last_id: i64, batch: u32) -> Result<Vec<UsageRecord>, StoreError>;

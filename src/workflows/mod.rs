@@ -10,7 +10,8 @@
 //!   and drill cleanup timer; [`start_operation`], the one way every starter begins one;
 //! - `enable_dr` / `disable_dr`: a subscription's DR switched on (mirror, networks, every VM) and off;
 //! - the runbooks' `protect_new_vms` (VMs changed since a cursor), `replication_health` (health, RPO, alerts) and `reconcile_mirrors` (mirror
-//!   subscriptions and replica ownership kept in line).
+//!   subscriptions and replica ownership kept in line);
+//! - `usage_meter`: one usage record per DR subscription and period, for WAP's usage collector.
 //!
 //! Workflows reach the fabric only through `crate::fabric` and persist only through the store;
 //! every step looks before it acts, so it is safe to run again after a crash.
@@ -37,6 +38,7 @@ mod replication_health;
 mod runbook_support;
 mod stamp_clients;
 pub mod stamp_verify;
+mod usage_meter;
 
 use std::time::Duration;
 
@@ -53,6 +55,7 @@ pub use reconcile_mirrors::{RECONCILE_MIRRORS, ReconcileMirrors};
 pub use reconcile_vm::{RECONCILE_VM, ReconcileVm, reconcile_vm_params};
 pub use replication_health::{REPLICATION_HEALTH, ReplicationHealth};
 pub use stamp_clients::StampClients;
+pub use usage_meter::{USAGE_METER, UsageMeter};
 
 use crate::engine::{StepContext, StepOutcome};
 
