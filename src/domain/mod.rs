@@ -1,6 +1,7 @@
 //! The rules of the product: identifiers, the subscription lifecycle, the DR quota schema and
 //! provider setup (stamps, policies, cloud pairs and their resolution), and protection (DR
-//! subscriptions, protected VMs, exclusion and quota admission) and recovery plans.
+//! subscriptions, protected VMs, exclusion and quota admission), recovery plans, and site health
+//! (the heartbeat's verdict on each stamp).
 //!
 //! This module does no I/O: no HTTP, no SQL, no clock reads. The edges (api, store) parse into these
 //! types once and then pass them around.
@@ -13,6 +14,7 @@ pub mod protection;
 pub mod quota;
 pub mod recovery_plan;
 pub mod setup;
+pub mod site_health;
 pub mod subscription;
 pub mod usage;
 
@@ -38,6 +40,10 @@ pub use recovery_plan::{
 pub use setup::{
     CloudPair, InitialReplicationMethod, NetworkMapping, PairSide, PairState, ReplicationPolicy,
     SetupError, Stamp,
+};
+pub use site_health::{
+    Judgement, ServiceProbe, SiteHealth, SiteProbe, SiteProbeRecord, SiteService, SiteVerdict,
+    judge,
 };
 pub use subscription::{LifecycleState, Subscription, SubscriptionChanges, SubscriptionState};
 pub use usage::{NewUsageRecord, UsageRecord};
