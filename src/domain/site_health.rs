@@ -406,7 +406,10 @@ mod tests {
         );
         use SiteVerdict::*;
         assert_eq!(verdicts(&judged), [Down, Up, Up]);
-        assert!(judged[0].changed, "a first probe that is not Up is a change");
+        assert!(
+            judged[0].changed,
+            "a first probe that is not Up is a change"
+        );
         assert!(judged[1].changed && !judged[2].changed);
         assert_eq!(judged[1].health.previous_verdict, Some(Down));
         assert_eq!(judged[1].health.consecutive_misses, 0);
@@ -428,7 +431,10 @@ mod tests {
         assert!(!again.alert_pending);
         let healed = judge(stamp, Some(&again), probe(ok(), ok(), ok()), at, 3).health;
         assert!(healed.alert_pending);
-        assert_eq!(healed.version, again.version, "judged against the stored version");
+        assert_eq!(
+            healed.version, again.version,
+            "judged against the stored version"
+        );
     }
 
     #[test]
