@@ -71,7 +71,8 @@ pub struct ServiceProbe {
     /// Whether the service answered as DR needs it (reachable, credentials accepted, and for the
     /// replication engine, it knows the stamp's site).
     pub ok: bool,
-    /// Whether anything answered at all (no refused connection, no timeout).
+    /// Whether the service was reached: false only when no connection could be made, it broke or
+    /// it did not answer in time (a fault in wapdr's own settings is no sign the site is gone).
     pub reachable: bool,
     /// Whether the service accepted wapdr's credentials (`None` when that could not be told).
     pub credentials_accepted: Option<bool>,
