@@ -22,6 +22,7 @@ use wapdr::lab::LabHandle;
 on_both_backends!(
     every_registered_stamp_is_up_after_a_heartbeat_and_a_healthy_start_raises_no_alert,
     a_stamp_cut_off_is_degraded_then_down_and_up_again_with_one_alert_per_change,
+    heartbeats_running_at_once_record_every_probe_and_alert_a_change_once,
     the_history_lists_probes_newest_first_within_limit_and_since,
     stamps_never_probed_show_verdict_unknown,
     auto_failover_round_trips_through_the_stamps_api_and_reaches_the_heartbeat,
@@ -65,8 +66,14 @@ async fn world(backend: Backend) -> Option<World> {
 }
 
 /// Starts the site-heartbeat runbook with `parameters` and waits for its job to succeed; the
-/// per-stamp outputs by stamp id.
+/// per-stamp outputs.
 async fn heartbeat(w: &World, parameters: Value) -> Vec<Value> {
+    let id = start_heartbeat(w, parameters).await;
+    outputs_of(w, &id).await
+}
+
+/// Starts the site-heartbeat runbook with `parameters`; its job id.
+async fn start_heartbeat(w: &World, parameters: Value) -> String {
     let (status, job) = admin(
         &w.app,
         Method::POST,
@@ -75,7 +82,11 @@ async fn heartbeat(w: &World, parameters: Value) -> Vec<Value> {
     )
     .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{job}");
-    let id = job["Id"].as_str().unwrap().to_owned();
+    job["Id"].as_str().unwrap().to_owned()
+}
+
+/// Waits for heartbeat job `id` to succeed; the per-stamp outputs.
+async fn outputs_of(w: &World, id: &str) -> Vec<Value> {
     let deadline = Instant::now() + Duration::from_secs(60);
     let job = loop {
         let (_, job) = admin(&w.app, Method::GET, &format!("/jobs/{id}"), None).await;
@@ -285,6 +296,32 @@ async fn a_stamp_cut_off_is_degraded_then_down_and_up_again_with_one_alert_per_c
         verdicts,
         ["Up", "Down", "Down", "Degraded", "Degraded", "Up"]
     );
+}
+
+async fn heartbeats_running_at_once_record_every_probe_and_alert_a_change_once(backend: Backend) {
+    let Some(w) = world(backend).await else {
+        return;
+    };
+    heartbeat(&w, THREE()).await;
+    set_outage(&w.lab, "A", true).await;
+    // Two heartbeats at once (a manual start beside a tick, or two instances): both see A cut off.
+    let (one, two) = tokio::join!(start_heartbeat(&w, THREE()), start_heartbeat(&w, THREE()));
+    let (one, two) = tokio::join!(outputs_of(&w, &one), outputs_of(&w, &two));
+    let mine = [of(&one, &w.a), of(&two, &w.a)];
+    let changed = mine.iter().filter(|o| o["changed"] == true).count();
+    assert_eq!(changed, 1, "one of them records the change: {mine:#?}");
+    let mut misses: Vec<i64> = mine
+        .iter()
+        .map(|o| o["consecutiveMisses"].as_i64().unwrap())
+        .collect();
+    misses.sort_unstable();
+    assert_eq!(misses, [1, 2], "neither probe is lost: {mine:#?}");
+    let sent = alerts(&w);
+    assert_eq!(sent.len(), 1, "{sent:#?}");
+    assert_eq!(sent[0]["Verdict"], "Degraded");
+    let (_, detail) = health(&w, &w.a, "").await;
+    assert_eq!(detail["History"].as_array().unwrap().len(), 3, "{detail:#}");
+    assert_eq!(detail["ConsecutiveMisses"], 2);
 }
 
 async fn the_history_lists_probes_newest_first_within_limit_and_since(backend: Backend) {
