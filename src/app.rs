@@ -25,8 +25,8 @@ use crate::store::{self, SharedStore};
 use crate::workflows::{
     DISABLE_DR, DisableDr, ENABLE_DR, EnableDr, Failover, FailoverDeadline, PAIR_CLOUDS,
     PROTECT_NEW_VMS, PairClouds, ProtectNewVms, RECONCILE_MIRRORS, RECONCILE_VM,
-    REPLICATION_HEALTH, ReconcileMirrors, ReconcileVm, ReplicationHealth, StampClients,
-    USAGE_METER, UsageMeter,
+    REPLICATION_HEALTH, ReconcileMirrors, ReconcileVm, ReplicationHealth, SITE_HEARTBEAT,
+    SiteHeartbeat, StampClients, USAGE_METER, UsageMeter, probe_http,
 };
 
 /// A running wapdr: its bound address and a way to stop it.
@@ -71,8 +71,8 @@ impl Running {
 
 /// The workflows this build registers that need nothing but the store; those that need this
 /// instance's fabric clients (`pair_clouds`, `enable_dr`, `disable_dr`, `reconcile_vm`, and the
-/// runbooks' `protect_new_vms`, `replication_health` and `reconcile_mirrors`) or its
-/// configuration (the runbook's `usage_meter`, which writes the RP's name) are added by
+/// runbooks' `protect_new_vms`, `replication_health`, `reconcile_mirrors` and `site_heartbeat`)
+/// or its configuration (the runbook's `usage_meter`, which writes the RP's name) are added by
 /// [`start_with_workflows`].
 pub fn workflows() -> Registry {
     Registry::new()
@@ -90,12 +90,19 @@ pub async fn start_with_workflows(config: &Config, registry: Registry) -> anyhow
         .await
         .with_context(|| format!("opening the store at {}", redact_url(&config.database.url)))?;
     let secrets = resolve_secrets(config, &store).await?;
+    let http = HttpSettings::default();
     let fabric = Arc::new(
         StampClients::new(
-            HttpSettings::default(),
+            http.clone(),
             RetryPolicy::default(),
             replication_engine(config)?,
         )
+        // The heartbeat asks the vault through its own engine: short timeouts, no retries.
+        .with_probe_engine(replication_engine_with(
+            config,
+            &probe_http(&http),
+            RetryPolicy::no_retry(),
+        )?)
         .with_alert_webhook(config.alerts.webhook_url.clone()),
     );
     // The setup workflows need this instance's fabric clients, so they join here (unless the
@@ -126,6 +133,9 @@ pub async fn start_with_workflows(config: &Config, registry: Registry) -> anyhow
     }
     if registry.get(USAGE_METER).is_none() {
         registry.register(Arc::new(UsageMeter::new(config.rp.name.as_str())));
+    }
+    if registry.get(SITE_HEARTBEAT).is_none() {
+        registry.register(Arc::new(SiteHeartbeat::new(fabric.clone())));
     }
     let registry = Arc::new(registry);
     let definitions =
@@ -193,6 +203,15 @@ pub async fn start_with_workflows(config: &Config, registry: Registry) -> anyhow
 
 /// The replication engine the `[asr]` section configures, or `None` without one.
 pub fn replication_engine(config: &Config) -> anyhow::Result<Option<Arc<dyn ReplicationEngine>>> {
+    replication_engine_with(config, &HttpSettings::default(), RetryPolicy::default())
+}
+
+/// [`replication_engine`] with these transport settings and retries.
+pub fn replication_engine_with(
+    config: &Config,
+    http: &HttpSettings,
+    retry: RetryPolicy,
+) -> anyhow::Result<Option<Arc<dyn ReplicationEngine>>> {
     let Some(asr) = &config.asr else {
         return Ok(None);
     };
@@ -209,7 +228,7 @@ pub fn replication_engine(config: &Config) -> anyhow::Result<Option<Arc<dyn Repl
         setup_timeout: std::time::Duration::from_secs(120),
         poll: PollLimits::default(),
     };
-    let engine = AsrEngine::new(settings, &HttpSettings::default(), RetryPolicy::default())
+    let engine = AsrEngine::new(settings, http, retry)
         .context("configuring the [asr] replication engine")?
         .with_max_parallel_operations(asr.max_parallel_operations);
     Ok(Some(Arc::new(engine)))

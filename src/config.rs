@@ -41,7 +41,7 @@ pub struct Config {
 }
 
 /// Where wapdr sends alerts (`[alerts]`): replication health turning Warning or Critical, an RPO
-/// past a runbook's threshold.
+/// past a runbook's threshold, a stamp's site-heartbeat verdict changing.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AlertsConfig {

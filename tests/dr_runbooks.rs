@@ -8,9 +8,9 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::alerts::{Received, alert_sink};
 use common::app::{Backend, TestApp};
 use common::dr::{
     PROVISIONED, Tenant, add_vms, admin, gold_world_on, new_tenant, notification_body,
@@ -42,27 +42,7 @@ struct World {
     lab: LabHandle,
     stamp_a: String,
     tenant: Tenant,
-    alerts: Arc<Mutex<Vec<Value>>>,
-}
-
-/// Starts an HTTP server that records every JSON body posted to it.
-async fn alert_sink() -> (String, Arc<Mutex<Vec<Value>>>) {
-    let got = Arc::new(Mutex::new(Vec::new()));
-    let sink = got.clone();
-    let router = axum::Router::new().route(
-        "/hook",
-        axum::routing::post(move |axum::Json(body): axum::Json<Value>| {
-            let sink = sink.clone();
-            async move {
-                sink.lock().unwrap().push(body);
-                StatusCode::NO_CONTENT
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    (format!("http://{addr}/hook"), got)
+    alerts: Received,
 }
 
 async fn until<T>(what: &str, mut probe: impl AsyncFnMut() -> Option<T>) -> T {
@@ -85,7 +65,12 @@ async fn dr_world(backend: Backend) -> Option<World> {
     );
     let app = TestApp::start_configured(backend, wapdr::app::workflows(), &extra).await?;
     // The runbooks run when a test starts them, not on a schedule tick mid-test.
-    for runbook in ["protect-new-vms", "replication-health", "reconcile-mirrors"] {
+    for runbook in [
+        "protect-new-vms",
+        "replication-health",
+        "reconcile-mirrors",
+        "site-heartbeat",
+    ] {
         let (status, view) = admin(
             &app,
             Method::PUT,

@@ -53,6 +53,7 @@ setup_conformance!(
     a_primary_plan_belongs_to_one_pair_even_in_another_case,
     a_pair_needs_two_stamps_and_an_existing_policy,
     pair_state_test_network_and_mappings_are_kept_and_go_with_the_pair,
+    the_auto_failover_opt_in_is_off_unless_set_and_kept_with_the_stamp,
 );
 
 fn stamp(name: &str) -> Stamp {
@@ -66,6 +67,7 @@ fn stamp(name: &str) -> Stamp {
         wap_admin_url: format!("https://adminapi-{name}:30004"),
         wap_admin_token: SecretString::from(format!("token-{name}")),
         tenant_portal_url: format!("https://portal-{name}"),
+        auto_failover: false,
     }
 }
 
@@ -131,6 +133,25 @@ async fn a_stamp_reads_back_with_its_secrets_and_updates_in_place(store: SharedS
     assert_eq!(read.tenant_portal_url, "https://portal-a.example");
     assert!(!store.update_stamp(&stamp("ghost")).await.unwrap());
     assert!(store.get_stamp(Uuid::new_v4()).await.unwrap().is_none());
+}
+
+async fn the_auto_failover_opt_in_is_off_unless_set_and_kept_with_the_stamp(store: SharedStore) {
+    let mut a = stamp("A");
+    store.insert_stamp(&a).await.unwrap();
+    assert!(!store.get_stamp(a.id).await.unwrap().unwrap().auto_failover);
+    a.auto_failover = true;
+    assert!(store.update_stamp(&a).await.unwrap());
+    assert!(store.get_stamp(a.id).await.unwrap().unwrap().auto_failover);
+    // Recording what verify found leaves the provider's choice alone.
+    assert!(store.set_spf_stamp_id(a.id, Uuid::new_v4()).await.unwrap());
+    let listed = store.list_stamps().await.unwrap();
+    assert!(listed[0].auto_failover);
+    let b = Stamp {
+        auto_failover: true,
+        ..stamp("B")
+    };
+    store.insert_stamp(&b).await.unwrap();
+    assert!(store.get_stamp(b.id).await.unwrap().unwrap().auto_failover);
 }
 
 async fn recording_the_spf_stamp_id_changes_nothing_else(store: SharedStore) {

@@ -82,6 +82,10 @@ conformance!(
     ping_answers_and_the_backend_names_itself,
 );
 
+/// The site heartbeat's records (current verdict, probe history), in their own file.
+#[path = "store_conformance/site_health.rs"]
+mod site_health;
+
 fn subscription(name: &str) -> Subscription {
     Subscription {
         id: SubscriptionId::new_random(),

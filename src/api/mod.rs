@@ -5,7 +5,7 @@
 //! |---|---|---|
 //! | notification | `/notification/...` | WAP service management (subscriptions, quota) |
 //! | usage | `/usage` | WAP usage collector |
-//! | admin | `/admin/...` (provider setup: stamps, policies, cloud pairs; DR status, VMs and recovery plans; jobs, runbooks, VM events) | WAP admin API pass-through, provider tools |
+//! | admin | `/admin/...` (provider setup: stamps, policies, cloud pairs; site health; DR status, VMs and recovery plans; jobs, runbooks, VM events) | WAP admin API pass-through, provider tools |
 //! | tenant | `/tenant/subscriptions/{subid}/...` (DR status, VMs, exclusion, recovery plans) | WAP tenant API pass-through |
 //! | health | `/health`, `/health/ready` | load balancers, service managers |
 //! | runbook webhooks | `/webhooks/runbooks/{name}` (the runbook's own token) | a provider's SMA schedules |
@@ -30,6 +30,7 @@ mod recovery_plans;
 mod reports;
 mod runbooks;
 mod setup;
+mod site_health;
 mod stamp_checks;
 mod tenant;
 mod tenant_dr;
@@ -107,6 +108,7 @@ pub fn router(state: AppState, secrets: &EndpointSecrets, max_body_bytes: usize)
                 .merge(setup::routes())
                 .merge(cloud_pairs::routes())
                 .merge(stamp_checks::routes())
+                .merge(site_health::routes())
                 .route_layer(basic(guard("admin", &secrets.admin))),
         )
         .nest(

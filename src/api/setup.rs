@@ -74,6 +74,7 @@ impl ToWire for StampWire {
                 Out::Bool(!s.wap_admin_token.expose_secret().is_empty()),
             ),
             ("TenantPortalUrl", Out::Str(s.tenant_portal_url.clone())),
+            ("AutoFailover", Out::Bool(s.auto_failover)),
         ])
     }
 }
@@ -102,6 +103,7 @@ pub struct StampInput {
     wap_admin_url: Option<String>,
     wap_admin_token: Option<SecretString>,
     tenant_portal_url: Option<String>,
+    auto_failover: Option<bool>,
 }
 
 impl FromWire for StampInput {
@@ -117,6 +119,7 @@ impl FromWire for StampInput {
                 .optional_str(&["WapAdminToken"])?
                 .map(SecretString::from),
             tenant_portal_url: node.optional_str(&["TenantPortalUrl"])?,
+            auto_failover: node.optional_bool(&["AutoFailover"])?,
         })
     }
 }
@@ -165,7 +168,8 @@ async fn get_stamp(
 }
 
 /// `POST /admin/stamps` with `Name`, `SpfUrl`, `SpfUsername`, `SpfPassword`, `WapAdminUrl`,
-/// `WapAdminToken`, `TenantPortalUrl`: 201 with the stamp; 409 when the name is taken.
+/// `WapAdminToken`, `TenantPortalUrl` and optionally `AutoFailover` (false): 201 with the stamp;
+/// 409 when the name is taken.
 async fn create_stamp(
     State(state): State<AppState>,
     format: Negotiated,
@@ -181,6 +185,8 @@ async fn create_stamp(
         wap_admin_url: required(input.wap_admin_url, "WapAdminUrl")?,
         wap_admin_token: required(input.wap_admin_token, "WapAdminToken")?,
         tenant_portal_url: required(input.tenant_portal_url, "TenantPortalUrl")?,
+        // Automatic failover is never on unless the provider asks for it.
+        auto_failover: input.auto_failover.unwrap_or(false),
     };
     stamp.validate()?;
     state
@@ -217,6 +223,7 @@ async fn update_stamp(
     stamp.wap_admin_url = input.wap_admin_url.unwrap_or(stamp.wap_admin_url);
     stamp.wap_admin_token = input.wap_admin_token.unwrap_or(stamp.wap_admin_token);
     stamp.tenant_portal_url = input.tenant_portal_url.unwrap_or(stamp.tenant_portal_url);
+    stamp.auto_failover = input.auto_failover.unwrap_or(stamp.auto_failover);
     stamp.validate()?;
     let found =
         state.store.update_stamp(&stamp).await.map_err(|e| {

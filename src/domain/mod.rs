@@ -1,8 +1,8 @@
 //! The rules of the product: identifiers, the subscription lifecycle, the DR quota schema and
 //! provider setup (stamps, policies, cloud pairs and their resolution), and protection (DR
 //! subscriptions, protected VMs, exclusion and quota admission), recovery plans, failover
-//! (phases, settings, commit windows), and usage metering (periods, meters, the record of a
-//! subscription's period).
+//! (phases, settings, commit windows), site health (the heartbeat's verdict on each stamp), and
+//! usage metering (periods, meters, the record of a subscription's period).
 //!
 //! This module does no I/O: no HTTP, no SQL, no clock reads. The edges (api, store) parse into these
 //! types once and then pass them around.
@@ -16,6 +16,7 @@ pub mod protection;
 pub mod quota;
 pub mod recovery_plan;
 pub mod setup;
+pub mod site_health;
 pub mod subscription;
 pub mod usage;
 
@@ -44,6 +45,10 @@ pub use recovery_plan::{
 pub use setup::{
     CloudPair, InitialReplicationMethod, NetworkMapping, PairSide, PairState, ReplicationPolicy,
     SetupError, Stamp,
+};
+pub use site_health::{
+    Judgement, ServiceProbe, SiteHealth, SiteProbe, SiteProbeRecord, SiteService, SiteVerdict,
+    judge,
 };
 pub use subscription::{LifecycleState, Subscription, SubscriptionChanges, SubscriptionState};
 pub use usage::{

@@ -34,6 +34,9 @@ pub struct Stamp {
     pub wap_admin_token: SecretString,
     /// Where tenants of this stamp sign in (shown to a tenant after a failover).
     pub tenant_portal_url: String,
+    /// Whether the provider lets wapdr fail this stamp's subscriptions over on its own once the
+    /// heartbeat says the stamp is Down (off unless the provider opts in).
+    pub auto_failover: bool,
 }
 
 impl Stamp {
@@ -273,6 +276,7 @@ mod tests {
             wap_admin_url: "https://adminapi-a:30004".into(),
             wap_admin_token: SecretString::from("s3cret-token"),
             tenant_portal_url: "https://portal-a".into(),
+            auto_failover: false,
         }
     }
 

@@ -1,5 +1,6 @@
 //! The alert webhook: where wapdr tells a provider's monitoring that something needs attention
-//! (a VM's replication health turned Warning or Critical, its RPO passed the threshold).
+//! (a VM's replication health turned Warning or Critical, its RPO passed the threshold: [`Alert`];
+//! a stamp's site-health verdict changed: [`SiteAlert`]).
 //!
 //! One JSON `POST` per alert, through the fabric's [`HttpSettings`] (timeouts) and the one
 //! [`RetryPolicy`]. Every alert carries an `AlertId` that is the same on every re-send, so a
@@ -18,7 +19,14 @@ use super::{FabricError, HttpSettings};
 /// The service name in errors and traces.
 const SERVICE: &str = "alert webhook";
 
-/// One alert, as the webhook receives it (PascalCase JSON, as wapdr's own API writes).
+/// What the webhook can be sent: a JSON body with an id that is the same on every re-send.
+pub trait WebhookAlert: Serialize + Sync {
+    /// The id receivers drop duplicates by.
+    fn alert_id(&self) -> &str;
+}
+
+/// One replication-health alert about a VM, as the webhook receives it (PascalCase JSON, as
+/// wapdr's own API writes).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct Alert {
@@ -43,6 +51,43 @@ pub struct Alert {
     /// When wapdr noticed (RFC 3339).
     #[serde(with = "time::serde::rfc3339")]
     pub detected_at: OffsetDateTime,
+}
+
+impl WebhookAlert for Alert {
+    fn alert_id(&self) -> &str {
+        &self.alert_id
+    }
+}
+
+/// One site-health alert: a stamp's heartbeat verdict changed (PascalCase JSON).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SiteAlert {
+    /// The same for every re-send of this alert: receivers drop duplicates by it.
+    pub alert_id: String,
+    /// What kind of alert (`SiteHealth`).
+    pub kind: String,
+    /// The stamp concerned (wapdr's id).
+    pub stamp_id: String,
+    /// The stamp's name.
+    pub stamp_name: String,
+    /// The verdict now (`Up`, `Degraded`, `Down`).
+    pub verdict: String,
+    /// The verdict before, if the stamp had one.
+    pub previous_verdict: Option<String>,
+    /// Whether the provider opted this stamp in to automatic site failover.
+    pub auto_failover: bool,
+    /// Why: which services fail and what they said.
+    pub reason: String,
+    /// When the new verdict began (RFC 3339).
+    #[serde(with = "time::serde::rfc3339")]
+    pub detected_at: OffsetDateTime,
+}
+
+impl WebhookAlert for SiteAlert {
+    fn alert_id(&self) -> &str {
+        &self.alert_id
+    }
 }
 
 /// A client of the configured alert webhook.
@@ -76,8 +121,8 @@ impl AlertClient {
     }
 
     /// Posts one alert; any 2xx is success.
-    #[instrument(skip_all, fields(service = SERVICE, alert_id = %alert.alert_id), err)]
-    pub async fn send(&self, alert: &Alert) -> Result<(), FabricError> {
+    #[instrument(skip_all, fields(service = SERVICE, alert_id = %alert.alert_id()), err)]
+    pub async fn send<A: WebhookAlert>(&self, alert: &A) -> Result<(), FabricError> {
         let shown = self.shown_url();
         let body =
             serde_json::to_vec(alert).map_err(|e| FabricError::protocol(SERVICE, &shown, e))?;

@@ -4,7 +4,7 @@
 //! - [`wap_admin`]: the WAP admin API of a stamp (users, plans, add-ons, subscriptions);
 //! - [`replication`]: the engine-neutral [`ReplicationEngine`] trait the DR workflows drive, and
 //!   [`asr`], its Azure Site Recovery implementation (ARM REST, Azure AD client credentials);
-//! - [`alerts`]: the provider's alert webhook (replication health);
+//! - [`alerts`]: the provider's alert webhook (replication health, site health);
 //! - [`plan_webhook`]: the script actions of recovery plans (one attempt, the action's timeout).
 //!
 //! Every client is built from one [`HttpSettings`] (timeouts, CA bundle, user agent) and sends
@@ -29,7 +29,7 @@ pub mod wap_admin;
 
 use std::fmt;
 
-pub use alerts::{Alert, AlertClient};
+pub use alerts::{Alert, AlertClient, SiteAlert, WebhookAlert};
 pub use asr::{AsrEngine, AsrSettings};
 pub use http::HttpSettings;
 pub use plan_webhook::{PlanWebhookClient, WebhookAnswer};

@@ -5,7 +5,7 @@
 //! Queries are built at run time (`query` + `bind`), so both backends compile without a live
 //! database. The store knows nothing of HTTP or of the WAP wire format; one conformance suite
 //! (`tests/store_conformance.rs`) runs against both backends. The engine's tables and operations
-//! are in [`engine`], provider setup's in [`setup`].
+//! are in [`engine`], provider setup's in [`setup`], the site heartbeat's in [`site_health`].
 //!
 //! Every statement is written once, in PostgreSQL's dialect, and translated per backend by
 //! `sql::Dialect`; `core_impl` (this trait) and `engine_impl` ([`EngineStore`]) are macros
@@ -28,6 +28,7 @@ mod recovery_plan_rows;
 mod rows;
 pub mod setup;
 mod setup_impl;
+pub mod site_health;
 mod sql;
 mod sqlite;
 
@@ -50,6 +51,7 @@ pub use postgres::PostgresStore;
 pub use protection::{DrFilter, ProtectionStore, StateCounts, VmFilter};
 pub use recovery_plan::RecoveryPlanStore;
 pub use setup::{Deletion, SetupStore};
+pub use site_health::SiteHealthStore;
 pub use sqlite::SqliteStore;
 
 /// A store shared by every handler and worker.
@@ -91,8 +93,8 @@ pub struct SubscriptionFilter {
 }
 
 /// The persistence operations wapdr needs; every method is one transaction. The engine's
-/// operations are in [`EngineStore`] and provider setup's in [`SetupStore`], which every store
-/// also implements.
+/// operations are in [`EngineStore`], provider setup's in [`SetupStore`] and the site heartbeat's
+/// in [`SiteHealthStore`], which every store also implements.
 #[async_trait]
 pub trait Store:
     EngineStore
@@ -100,6 +102,7 @@ pub trait Store:
     + ProtectionStore
     + RecoveryPlanStore
     + FailoverStore
+    + SiteHealthStore
     + Send
     + Sync
     + 'static

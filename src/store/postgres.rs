@@ -53,3 +53,4 @@ super::setup_impl::impl_setup_store!(PostgresStore, Postgres, DIALECT);
 super::protection_impl::impl_protection_store!(PostgresStore, Postgres, DIALECT);
 super::recovery_plan_impl::impl_recovery_plan_store!(PostgresStore, Postgres, DIALECT);
 super::failover::impl_failover_store!(PostgresStore, Postgres, DIALECT);
+super::site_health::impl_site_health_store!(PostgresStore, Postgres, DIALECT);

@@ -107,7 +107,7 @@ pub trait SetupStore: Send + Sync {
 
 /// The `stamps` columns, in the order [`StampRow`] reads them.
 pub(super) const STAMP_COLUMNS: &str = "id, name, spf_url, spf_username, spf_password, \
-     spf_stamp_id, wap_admin_url, wap_admin_token, tenant_portal_url";
+     spf_stamp_id, wap_admin_url, wap_admin_token, tenant_portal_url, auto_failover";
 
 /// The `replication_policies` columns, in the order [`PolicyRow`] reads them.
 pub(super) const POLICY_COLUMNS: &str = "name, copy_frequency_seconds, recovery_points, \
@@ -130,6 +130,7 @@ pub(super) struct StampRow {
     wap_admin_url: String,
     wap_admin_token: String,
     tenant_portal_url: String,
+    auto_failover: bool,
 }
 
 impl StampRow {
@@ -149,6 +150,7 @@ impl StampRow {
             wap_admin_url: self.wap_admin_url,
             wap_admin_token: SecretString::from(self.wap_admin_token),
             tenant_portal_url: self.tenant_portal_url,
+            auto_failover: self.auto_failover,
         })
     }
 }

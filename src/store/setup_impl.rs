@@ -61,7 +61,7 @@ macro_rules! impl_setup_store {
                     use secrecy::ExposeSecret as _;
                     sqlx::query(&sql(&format!(
                         "INSERT INTO stamps ({STAMP_COLUMNS}, name_key) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
                     )))
                     .bind(stamp.id.to_string())
                     .bind(&stamp.name)
@@ -72,6 +72,7 @@ macro_rules! impl_setup_store {
                     .bind(&stamp.wap_admin_url)
                     .bind(stamp.wap_admin_token.expose_secret())
                     .bind(&stamp.tenant_portal_url)
+                    .bind(stamp.auto_failover)
                     .bind(key(&stamp.name))
                     .execute(&self.pool)
                     .await
@@ -84,8 +85,8 @@ macro_rules! impl_setup_store {
                     let done = sqlx::query(&sql(
                         "UPDATE stamps SET name = $2, spf_url = $3, spf_username = $4, \
                          spf_password = $5, spf_stamp_id = $6, wap_admin_url = $7, \
-                         wap_admin_token = $8, tenant_portal_url = $9, name_key = $10 \
-                         WHERE id = $1",
+                         wap_admin_token = $8, tenant_portal_url = $9, auto_failover = $10, \
+                         name_key = $11 WHERE id = $1",
                     ))
                     .bind(stamp.id.to_string())
                     .bind(&stamp.name)
@@ -96,6 +97,7 @@ macro_rules! impl_setup_store {
                     .bind(&stamp.wap_admin_url)
                     .bind(stamp.wap_admin_token.expose_secret())
                     .bind(&stamp.tenant_portal_url)
+                    .bind(stamp.auto_failover)
                     .bind(key(&stamp.name))
                     .execute(&self.pool)
                     .await

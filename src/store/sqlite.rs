@@ -78,3 +78,4 @@ super::setup_impl::impl_setup_store!(SqliteStore, Sqlite, DIALECT);
 super::protection_impl::impl_protection_store!(SqliteStore, Sqlite, DIALECT);
 super::recovery_plan_impl::impl_recovery_plan_store!(SqliteStore, Sqlite, DIALECT);
 super::failover::impl_failover_store!(SqliteStore, Sqlite, DIALECT);
+super::site_health::impl_site_health_store!(SqliteStore, Sqlite, DIALECT);

@@ -11,7 +11,9 @@
 //! - `enable_dr` / `disable_dr`: a subscription's DR switched on (mirror, networks, every VM) and off;
 //! - the runbooks' `protect_new_vms` (VMs changed since a cursor), `replication_health` (health, RPO, alerts) and `reconcile_mirrors` (mirror
 //!   subscriptions and replica ownership kept in line);
-//! - `usage_meter`: one usage record per DR subscription and period, for WAP's usage collector.
+//! - `usage_meter`: one usage record per DR subscription and period, for WAP's usage collector;
+//! - the runbook `site_heartbeat`: each stamp probed ([`site_probe`]), its verdict and history
+//!   recorded, an alert on every change ([`heartbeat_stamp`]).
 //!
 //! Workflows reach the fabric only through `crate::fabric` and persist only through the store;
 //! every step looks before it acts, so it is safe to run again after a crash.
@@ -36,6 +38,8 @@ mod reconcile_mirrors;
 mod reconcile_vm;
 mod replication_health;
 mod runbook_support;
+mod site_heartbeat;
+pub mod site_probe;
 mod stamp_clients;
 pub mod stamp_verify;
 mod usage_meter;
@@ -54,7 +58,10 @@ pub use protect_new_vms::{PROTECT_NEW_VMS, ProtectNewVms, cursor_name};
 pub use reconcile_mirrors::{RECONCILE_MIRRORS, ReconcileMirrors};
 pub use reconcile_vm::{RECONCILE_VM, ReconcileVm, reconcile_vm_params};
 pub use replication_health::{REPLICATION_HEALTH, ReplicationHealth};
-pub use stamp_clients::StampClients;
+pub use site_heartbeat::{
+    OWED_AFTER, SITE_HEARTBEAT, SiteHeartbeat, StampHeartbeat, heartbeat_stamp, site_alert,
+};
+pub use stamp_clients::{PROBE_CONNECT_TIMEOUT, PROBE_TIMEOUT, StampClients, probe_http};
 pub use usage_meter::{USAGE_METER, UsageMeter};
 
 use crate::engine::{StepContext, StepOutcome};

@@ -2,9 +2,12 @@
 //! engine, so handlers and steps never assemble clients themselves.
 //!
 //! Clients are built per call from the stamp as stored, so a stamp's new URL or credentials take
-//! effect at once; building one is cheap next to the calls it makes.
+//! effect at once; building one is cheap next to the calls it makes. [`StampClients::probes`] gives
+//! the same clients for the site heartbeat: short timeouts and one attempt, because a heartbeat
+//! must answer within seconds and a retried probe would only hide the outage it looks for.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use uuid::Uuid;
 
@@ -17,12 +20,29 @@ use crate::fabric::{
 /// The principal wapdr acts as on a stamp's WAP admin API (`x-ms-principal-id`).
 const WAP_ADMIN_PRINCIPAL: &str = "wapdr";
 
+/// The longest a heartbeat probe's connection may take to open.
+pub const PROBE_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The longest a heartbeat probe's request may take, answer included.
+pub const PROBE_TIMEOUT: Duration = Duration::from_secs(4);
+
+/// The transport settings of heartbeat probes: `http`'s trust, with the probe timeouts (or
+/// `http`'s own, when shorter).
+pub fn probe_http(http: &HttpSettings) -> HttpSettings {
+    HttpSettings {
+        connect_timeout: http.connect_timeout.min(PROBE_CONNECT_TIMEOUT),
+        request_timeout: http.request_timeout.min(PROBE_TIMEOUT),
+        ca_bundle: http.ca_bundle.clone(),
+    }
+}
+
 /// The fabric as provider setup and the workflows reach it.
 #[derive(Clone)]
 pub struct StampClients {
     http: HttpSettings,
     retry: RetryPolicy,
     replication: Option<Arc<dyn ReplicationEngine>>,
+    probe_replication: Option<Arc<dyn ReplicationEngine>>,
     alert_webhook: Option<String>,
 }
 
@@ -37,6 +57,29 @@ impl StampClients {
             http,
             retry,
             replication,
+            probe_replication: None,
+            alert_webhook: None,
+        }
+    }
+
+    /// The same clients, with `engine` (the replication engine built with [`probe_http`] settings
+    /// and one attempt) for heartbeat probes.
+    pub fn with_probe_engine(mut self, engine: Option<Arc<dyn ReplicationEngine>>) -> Self {
+        self.probe_replication = engine;
+        self
+    }
+
+    /// The clients heartbeat probes use: [`probe_http`] timeouts, one attempt, the probe engine
+    /// (or the usual one when none was given: the caller bounds its calls), no alert webhook.
+    pub fn probes(&self) -> Self {
+        Self {
+            http: probe_http(&self.http),
+            retry: RetryPolicy::no_retry(),
+            replication: self
+                .probe_replication
+                .clone()
+                .or_else(|| self.replication.clone()),
+            probe_replication: None,
             alert_webhook: None,
         }
     }
@@ -111,5 +154,29 @@ impl StampClients {
             stamp_name: stamp.name.clone(),
             plans: bindings,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn probes_take_one_attempt_with_short_timeouts_and_post_no_alerts() {
+        let clients = StampClients::new(HttpSettings::default(), RetryPolicy::default(), None)
+            .with_alert_webhook(Some("https://hooks.example/a".into()));
+        let probes = clients.probes();
+        assert_eq!(probes.retry.max_attempts, 1);
+        assert_eq!(probes.http.connect_timeout, PROBE_CONNECT_TIMEOUT);
+        assert_eq!(probes.http.request_timeout, PROBE_TIMEOUT);
+        assert!(probes.alerts().is_none());
+        let quick = HttpSettings {
+            connect_timeout: Duration::from_millis(100),
+            ..HttpSettings::default()
+        };
+        assert_eq!(
+            probe_http(&quick).connect_timeout,
+            Duration::from_millis(100)
+        );
     }
 }

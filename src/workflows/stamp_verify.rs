@@ -420,6 +420,7 @@ mod tests {
             wap_admin_url: "https://wap".into(),
             wap_admin_token: SecretString::from("t"),
             tenant_portal_url: "https://portal".into(),
+            auto_failover: false,
         }
     }
 

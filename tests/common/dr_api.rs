@@ -67,6 +67,7 @@ pub fn stamp(name: &str) -> Stamp {
         wap_admin_url: format!("https://wap-{name}/"),
         wap_admin_token: SecretString::from("token"),
         tenant_portal_url: format!("https://portal-{name}"),
+        auto_failover: false,
     }
 }
 

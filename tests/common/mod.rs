@@ -7,6 +7,7 @@
 
 #![allow(dead_code)]
 
+pub mod alerts;
 pub mod app;
 pub mod dr;
 pub mod dr_api;
