@@ -26,7 +26,7 @@ use crate::workflows::{
     DISABLE_DR, DisableDr, ENABLE_DR, EnableDr, Failover, FailoverDeadline, PAIR_CLOUDS,
     PROTECT_NEW_VMS, PairClouds, ProtectNewVms, RECONCILE_MIRRORS, RECONCILE_VM,
     REPLICATION_HEALTH, ReconcileMirrors, ReconcileVm, ReplicationHealth, SITE_HEARTBEAT,
-    SiteHeartbeat, StampClients, USAGE_METER, UsageMeter, probe_http,
+    SiteFailover, SiteHeartbeat, StampClients, USAGE_METER, UsageMeter, probe_http,
 };
 
 /// A running wapdr: its bound address and a way to stop it.
@@ -59,6 +59,16 @@ impl Running {
         }
         self.server.await.context("server task panicked")??;
         Ok(())
+    }
+
+    /// Stops everything at once, as a killed process would: requests and steps are dropped
+    /// mid-call, nothing is given back, and other instances take over when the leases run out.
+    /// For crash tests.
+    pub fn abort(self) {
+        self.server.abort();
+        for task in self.engine_tasks {
+            task.abort();
+        }
     }
 
     /// Serves until ctrl-c (or SIGTERM), then shuts down gracefully.
@@ -115,6 +125,7 @@ pub async fn start_with_workflows(config: &Config, registry: Registry) -> anyhow
         registry.register(Arc::new(EnableDr::new(fabric.clone())));
         registry.register(Arc::new(Failover::new(fabric.clone())));
         registry.register(Arc::new(FailoverDeadline));
+        registry.register(Arc::new(SiteFailover));
     }
     if registry.get(DISABLE_DR).is_none() {
         registry.register(Arc::new(DisableDr::new(fabric.clone())));

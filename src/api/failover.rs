@@ -124,8 +124,23 @@ impl FromWire for FailoverInput {
 }
 
 impl FailoverInput {
+    /// Whether the admin confirmed the source stamp is down.
+    pub(super) fn source_down(&self) -> bool {
+        self.source_down == Some(true)
+    }
+
+    /// The reason given, if any.
+    pub(super) fn reason(&self) -> Option<String> {
+        self.reason.clone()
+    }
+
+    /// Whether the input names per-operation commit or cleanup options.
+    pub(super) fn has_window_options(&self) -> bool {
+        self.commit_policy.is_some() || self.cleanup_after_minutes.is_some()
+    }
+
     /// The operation asked for; 400 for an unknown kind or options the kind does not take.
-    fn kind(&self) -> Result<FailoverKind, ApiError> {
+    pub(super) fn kind(&self) -> Result<FailoverKind, ApiError> {
         let point = match &self.recovery_point {
             Some(text) => RecoveryPointChoice::parse(text).map_err(ApiError::BadRequest)?,
             None => RecoveryPointChoice::Latest,

@@ -102,6 +102,10 @@ impl ToWire for JobView {
             ("StartedBy", Out::Str(run.started_by.clone())),
             ("Reason", Out::opt_str(&run.reason)),
             ("SubscriptionId", Out::opt_str(&run.subscription_id)),
+            (
+                "ParentJobId",
+                run.parent_id.map_or(Out::Null, |p| Out::Str(p.to_string())),
+            ),
             ("Error", Out::opt_str(&run.error)),
             ("Parameters", Out::Str(run.params.to_string())),
             ("CurrentStage", Out::Int(run.current_stage)),
@@ -167,8 +171,9 @@ pub(super) fn json_body<T: serde::de::DeserializeOwned + Default>(
         .map_err(|e| ApiError::BadRequest(format!("The request body is not valid: {e}.")))
 }
 
-/// `GET /admin/jobs?state=&workflow=&subscription=&limit=&after=`: jobs newest first; pass the
-/// last id of a page as `after` for the next.
+/// `GET /admin/jobs?state=&workflow=&subscription=&parent=&limit=&after=`: jobs newest first
+/// (`parent`: the jobs a job started, such as a site failover's); pass the last id of a page as
+/// `after` for the next.
 async fn list_jobs(
     State(state): State<AppState>,
     format: Negotiated,
@@ -186,6 +191,12 @@ async fn list_jobs(
         },
         workflow: query_param(query, "workflow"),
         subscription_id: query_param(query, "subscription").map(|s| s.to_ascii_lowercase()),
+        parent_id: match query_param(query, "parent") {
+            Some(v) => Some(Uuid::parse_str(&v).map_err(|_| {
+                ApiError::BadRequest(format!("parent '{v}' is not a job id."))
+            })?),
+            None => None,
+        },
         after: match query_param(query, "after") {
             Some(v) => Some(Uuid::parse_str(&v).map_err(|_| {
                 ApiError::BadRequest(format!("after '{v}' is not a job id."))

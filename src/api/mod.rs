@@ -30,6 +30,7 @@ mod recovery_plans;
 mod reports;
 mod runbooks;
 mod setup;
+mod site_failover;
 mod site_health;
 mod stamp_checks;
 mod tenant;
@@ -102,6 +103,7 @@ pub fn router(state: AppState, secrets: &EndpointSecrets, max_body_bytes: usize)
                 .merge(recovery_plans::admin_routes())
                 .merge(failover::admin_routes())
                 .merge(reports::admin_routes())
+                .merge(site_failover::admin_routes())
                 .merge(jobs::routes())
                 .merge(runbooks::routes())
                 .merge(events::routes())

@@ -136,6 +136,7 @@ async fn list(state: &AppState, query: &ListQuery) -> Result<Vec<RunRecord>, Api
                 state: None,
                 workflow: Some(FAILOVER.into()),
                 subscription_id: query.subscription.clone(),
+                parent_id: None,
                 after,
                 limit: Some(1000),
             })

@@ -285,7 +285,7 @@ impl std::fmt::Display for FailoverRefusal {
                 allowed.join(", ")
             ),
             Self::SourceNotFenced => f.write_str(
-                "An unplanned failover needs the source stamp fenced: confirm with \"sourceDown\": true that the stamp the subscription is active on is down and will not run its VMs.",
+                "An unplanned failover needs the source stamp fenced: confirm with \"sourceDown\": true that the stamp the subscription is active on is down and will not run its VMs, or wait for the site heartbeat to judge it Down.",
             ),
         }
     }

@@ -110,6 +110,7 @@ pub fn plan_run(registry: &Registry, request: StartRequest) -> Result<NewRun, En
         started_by: request.started_by,
         reason: request.reason,
         dedupe_key: request.dedupe_key,
+        parent_id: None,
         stages,
     })
 }

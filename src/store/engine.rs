@@ -90,6 +90,8 @@ pub struct NewRun {
     pub subscription_id: Option<String>,
     /// A key naming the logical job: a second run with the same key is never created.
     pub dedupe_key: Option<String>,
+    /// The run whose step started this one, if any.
+    pub parent_id: Option<Uuid>,
     /// The stages known at the start, in order; each holds steps that may run in parallel.
     pub stages: Vec<Vec<NewStep>>,
 }
@@ -153,6 +155,8 @@ pub struct RunRecord {
     pub error: Option<String>,
     /// The logical job's key, when it has one.
     pub dedupe_key: Option<String>,
+    /// The run whose step started this one, if any.
+    pub parent_id: Option<Uuid>,
     /// The stage whose steps may run now.
     pub current_stage: i64,
     /// When it was created (database clock).
@@ -336,6 +340,8 @@ pub struct RunFilter {
     pub workflow: Option<String>,
     /// Only about this subscription.
     pub subscription_id: Option<String>,
+    /// Only runs started by this run's steps.
+    pub parent_id: Option<Uuid>,
     /// Keyset paging: only runs older than this one.
     pub after: Option<Uuid>,
     /// At most this many (default 100, capped at 1000).
@@ -405,6 +411,9 @@ pub trait EngineStore: Send + Sync {
 
     /// Runs, newest first.
     async fn list_runs(&self, filter: &RunFilter) -> Result<Vec<RunRecord>, StoreError>;
+
+    /// How many runs `parent`'s steps started are in each state (states with none left out).
+    async fn child_run_states(&self, parent: Uuid) -> Result<Vec<(RunState, i64)>, StoreError>;
 
     /// The runbook's state, created with `webhook_token` and a last tick of now if it is new.
     async fn ensure_runbook(

@@ -409,6 +409,7 @@ macro_rules! impl_engine_store {
                      WHERE ($1::text IS NULL OR state = $1) AND ($2::text IS NULL OR workflow = $2) \
                        AND ($3::text IS NULL OR subscription_id = $3) \
                        AND ($4::text IS NULL OR id < $4) \
+                       AND ($6::text IS NULL OR parent_id = $6) \
                      ORDER BY id DESC LIMIT $5"
                 )))
                 .bind(filter.state.map(RunState::as_str))
@@ -416,9 +417,29 @@ macro_rules! impl_engine_store {
                 .bind(&filter.subscription_id)
                 .bind(filter.after.map(|id| id.to_string()))
                 .bind(count_limit(filter))
+                .bind(filter.parent_id.map(|id| id.to_string()))
                 .fetch_all(&self.pool)
                 .await?;
                 rows.into_iter().map(RunRow::into_record).collect()
+            }
+
+            async fn child_run_states(
+                &self,
+                parent: uuid::Uuid,
+            ) -> Result<Vec<(RunState, i64)>, StoreError> {
+                let rows: Vec<(String, i64)> = sqlx::query_as(&engine_sql(
+                    "SELECT state, COUNT(*) FROM workflow_runs WHERE parent_id = $1 GROUP BY state",
+                ))
+                .bind(parent.to_string())
+                .fetch_all(&self.pool)
+                .await?;
+                rows.into_iter()
+                    .map(|(state, count)| {
+                        RunState::from_name(&state)
+                            .map(|s| (s, count))
+                            .ok_or_else(|| StoreError::Corrupt(format!("workflow_runs.state '{state}'")))
+                    })
+                    .collect()
             }
 
             async fn ensure_runbook(

@@ -12,7 +12,8 @@ use super::engine::{RunRecord, RunState, RunbookState, StepRecord, WaitKind};
 
 /// The `workflow_runs` columns, in the order [`RunRow`] reads them.
 pub(super) const RUN_COLUMNS: &str = "id, workflow, params, state, trigger, started_by, reason, \
-     subscription_id, error, dedupe_key, current_stage, created_at, started_at, finished_at";
+     subscription_id, error, dedupe_key, parent_id, current_stage, created_at, started_at, \
+     finished_at";
 
 /// The `workflow_steps` columns, in the order [`StepRow`] reads them.
 pub(super) const STEP_COLUMNS: &str = "run_id, id, stage, seq, name, kind, input, output, \
@@ -37,6 +38,7 @@ pub(super) struct RunRow {
     subscription_id: Option<String>,
     error: Option<String>,
     dedupe_key: Option<String>,
+    parent_id: Option<String>,
     current_stage: i64,
     created_at: OffsetDateTime,
     started_at: Option<OffsetDateTime>,
@@ -58,6 +60,11 @@ impl RunRow {
             subscription_id: self.subscription_id,
             error: self.error,
             dedupe_key: self.dedupe_key,
+            parent_id: self
+                .parent_id
+                .as_deref()
+                .map(|p| parse_uuid("workflow_runs.parent_id", p))
+                .transpose()?,
             current_stage: self.current_stage,
             created_at: self.created_at,
             started_at: self.started_at,

@@ -9,9 +9,9 @@ use uuid::Uuid;
 
 use crate::domain::{
     CommitPolicy, DrPhase, FailoverKind, FailoverRefusal, FailoverState, RunningFailover,
-    SubscriptionId, switch_target,
+    SiteVerdict, SubscriptionId, switch_target,
 };
-use crate::engine::{EngineError, Registry, StartRequest, start_run};
+use crate::engine::{EngineError, Registry, StartRequest, plan_run};
 use crate::store::{RunState, SharedStore, StoreError};
 
 use super::failover::{FAILOVER, FailoverParams};
@@ -106,8 +106,18 @@ pub async fn start_operation(
         .await?
         .unwrap_or_else(|| FailoverState::new(id));
     let running = last_job_running(store, &record).await?;
+    // Fenced: an operator confirmed the source is down, or the site heartbeat judged it Down.
+    let judged_down = store
+        .get_site_health(source)
+        .await?
+        .is_some_and(|health| health.verdict == SiteVerdict::Down);
     record
-        .check(kind, running, on_recovery, request.source_fenced)
+        .check(
+            kind,
+            running,
+            on_recovery,
+            request.source_fenced || judged_down,
+        )
         .map_err(StartError::Refused)?;
     let reason = request.reason.clone().filter(|r| !r.trim().is_empty());
     let params = FailoverParams {
@@ -132,7 +142,9 @@ pub async fn start_operation(
         // second finds the first's run and is refused.
         dedupe_key: Some(format!("{FAILOVER}:{id}:v{}", record.version)),
     };
-    let created = start_run(store, registry, start).await?;
+    let mut run = plan_run(registry, start)?;
+    run.parent_id = request.site_job;
+    let created = store.create_run(&run).await?;
     if !created.created {
         return Err(StartError::Refused(FailoverRefusal::Running {
             kind: "failover".into(),

@@ -38,6 +38,7 @@ mod reconcile_mirrors;
 mod reconcile_vm;
 mod replication_health;
 mod runbook_support;
+mod site_failover;
 mod site_heartbeat;
 pub mod site_probe;
 mod stamp_clients;
@@ -58,6 +59,9 @@ pub use protect_new_vms::{PROTECT_NEW_VMS, ProtectNewVms, cursor_name};
 pub use reconcile_mirrors::{RECONCILE_MIRRORS, ReconcileMirrors};
 pub use reconcile_vm::{RECONCILE_VM, ReconcileVm, reconcile_vm_params};
 pub use replication_health::{REPLICATION_HEALTH, ReplicationHealth};
+pub use site_failover::{
+    SITE_FAILOVER, SiteFailover, SiteParams, SiteStartError, start_site_operation,
+};
 pub use site_heartbeat::{
     OWED_AFTER, SITE_HEARTBEAT, SiteHeartbeat, StampHeartbeat, heartbeat_stamp, site_alert,
 };

@@ -14,8 +14,11 @@
 //! change stays marked as owed until the post succeeds. One the webhook did not take is sent
 //! again, with the same `AlertId`, by the first heartbeat at least [`OWED_AFTER`] after the change:
 //! by then the heartbeat that recorded it has given up, so two heartbeats never post a fresh one.
-//! [`heartbeat_stamp`] is the per-stamp logic and its [`StampHeartbeat`] the step's output, which
-//! automatic site failover reads (`changed`, `verdict`, `autoFailover`).
+//! [`heartbeat_stamp`] is the per-stamp logic and its [`StampHeartbeat`] the step's output.
+//!
+//! A stamp the provider opted in to automatic failover (`AutoFailover`) that is judged Down gets
+//! an unplanned site failover, started once per outage (the verdict is its fencing); the step
+//! output's `autoFailover` then names the site job instead of `true`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,7 +29,7 @@ use time::OffsetDateTime;
 use tracing::instrument;
 use uuid::Uuid;
 
-use crate::domain::{SiteHealth, SiteVerdict, Stamp, judge};
+use crate::domain::{FailoverKind, RecoveryPointChoice, SiteHealth, SiteVerdict, Stamp, judge};
 use crate::engine::{StepContext, StepOutcome, StepSpec, Workflow};
 use crate::fabric::SiteAlert;
 use crate::store::{SharedStore, StoreError};
@@ -34,6 +37,7 @@ use crate::store::{SharedStore, StoreError};
 use super::StampClients;
 use super::Stop;
 use super::runbook_support::{outcome, u64_param};
+use super::site_failover::{SiteStartError, start_site_operation};
 use super::site_probe::probe_stamp;
 
 /// The workflow's registered name.
@@ -138,15 +142,54 @@ impl SiteHeartbeat {
             .and_then(Value::as_str)
             .and_then(|s| Uuid::parse_str(s).ok())
             .ok_or_else(|| Stop::Final("the step names no stamp".into()))?;
-        Ok(
-            match heartbeat_stamp(&self.clients, &ctx.store, stamp_id, missed).await? {
-                Some(beat) => beat.to_json(),
-                None => {
-                    json!({ "stampId": stamp_id.to_string(), "skipped": "the stamp was deleted" })
-                }
-            },
-        )
+        let Some(beat) = heartbeat_stamp(&self.clients, &ctx.store, stamp_id, missed).await? else {
+            return Ok(
+                json!({ "stampId": stamp_id.to_string(), "skipped": "the stamp was deleted" }),
+            );
+        };
+        let mut output = beat.to_json();
+        if beat.verdict == SiteVerdict::Down && beat.auto_failover {
+            output["autoFailover"] = auto_failover(ctx, &beat).await?;
+        }
+        Ok(output)
     }
+}
+
+/// Starts the automatic unplanned failover of a stamp the provider opted in and the heartbeat
+/// judged Down (its verdict is the fencing): once per outage, however many heartbeats see it
+/// Down and whichever of them crashes — each asks again with the same outage key, which creates
+/// the site job only the first time. Returns what the step output shows.
+async fn auto_failover(ctx: &StepContext, beat: &StampHeartbeat) -> Result<Value, Stop> {
+    let Some(health) = ctx.store.get_site_health(beat.stamp_id).await? else {
+        return Ok(Value::Bool(true));
+    };
+    let since = health
+        .since
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    let started = start_site_operation(
+        &ctx.store,
+        &ctx.registry,
+        beat.stamp_id,
+        FailoverKind::UnplannedFailover {
+            point: RecoveryPointChoice::Latest,
+        },
+        false,
+        Some(format!(
+            "automatic failover: the site heartbeat judged stamp '{}' Down since {since} ({})",
+            beat.name, health.reason
+        )),
+        "wapdr (site-heartbeat)",
+        "heartbeat",
+        Some(format!("auto-site-failover:{}:{since}", beat.stamp_id)),
+    )
+    .await;
+    Ok(match started {
+        Ok(job) => json!({ "siteJobId": job.to_string() }),
+        Err(SiteStartError::Store(err)) => return Err(err.into()),
+        // Another site operation of the stamp is under way (an operator's): it is not doubled.
+        Err(other) => json!({ "notStarted": other.to_string() }),
+    })
 }
 
 /// What one heartbeat made of a stamp: the step's output, and what automatic site failover

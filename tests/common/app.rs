@@ -54,6 +54,17 @@ impl TestApp {
         registry: Registry,
         extra: &str,
     ) -> Option<Self> {
+        Self::start_with_engine(backend, registry, extra, "").await
+    }
+
+    /// [`start_configured`](Self::start_configured) with `engine` lines added to the `[engine]`
+    /// section (`concurrency = 32`, `lease_seconds = 2`, ...).
+    pub async fn start_with_engine(
+        backend: Backend,
+        registry: Registry,
+        extra: &str,
+        engine: &str,
+    ) -> Option<Self> {
         let dir = tempfile::tempdir().expect("tempdir");
         let database_url = match backend {
             Backend::Sqlite => super::sqlite_url(dir.path()),
@@ -69,6 +80,7 @@ impl TestApp {
             max_body_bytes = 65536
             [engine]
             poll_interval_ms = 50
+            {engine}
             [endpoints.notification]
             username = "{}"
             password = "{}"
@@ -97,6 +109,18 @@ impl TestApp {
             client: reqwest::Client::new(),
             _dir: dir,
         })
+    }
+
+    /// Kills wapdr at once (requests and steps dropped mid-call, leases left to run out) and
+    /// starts it again on the same database, as a crashed and restarted instance.
+    pub async fn crash_and_restart(&mut self) {
+        if let Some(running) = self.running.take() {
+            running.abort();
+        }
+        let running = app::start_with_workflows(&self.config, self.registry.clone())
+            .await
+            .expect("wapdr restarts");
+        self.url = running.url();
     }
 
     /// Stops wapdr and starts it again on the same database (a new port).

@@ -12,6 +12,7 @@ pub mod app;
 pub mod dr;
 pub mod dr_api;
 pub mod engine;
+pub mod failover;
 pub mod lab;
 pub mod setup;
 

@@ -15,6 +15,11 @@ CREATE TABLE engine_slots (
     claims  BIGINT NOT NULL
 );
 
+-- A run started by another run's step (a site failover's per-subscription failovers) names it,
+-- so the parent can follow its children with one query.
+ALTER TABLE workflow_runs ADD COLUMN parent_id TEXT;
+CREATE INDEX workflow_runs_parent ON workflow_runs (parent_id, state) WHERE parent_id IS NOT NULL;
+
 -- Per-subscription failover settings (JSON: priority tier, commit policy, drill cleanup) and the
 -- deadline of an open commit window or drill (JSON: action, at, job), beside the phase.
 ALTER TABLE failovers ADD COLUMN settings TEXT NOT NULL DEFAULT '{}';
