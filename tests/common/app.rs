@@ -121,6 +121,7 @@ impl TestApp {
             .await
             .expect("wapdr restarts");
         self.url = running.url();
+        self.running = Some(running);
     }
 
     /// Stops wapdr and starts it again on the same database (a new port).
