@@ -6,21 +6,19 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
-
 use common::app::{Backend, TestApp, json_of};
-use common::dr::{
-    DrWorld, Tenant, add_network, add_vms, admin, gold_world, new_tenant, notification_body,
-    notify_create, settled_lifecycle, until_all,
+use common::dr::{admin, gold_world, until_all};
+use common::failover::{
+    dr, failover, finished, job_id, protected_tenant, run_ok, test_vms_on_b, vm_status, wap_state,
+    world_uuid,
 };
-use common::lab::{calls, set_outage, spf, wap_admin};
+use common::lab::{calls, set_outage, spf};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use uuid::Uuid;
-use wapdr::domain::{DrSubscription, MirrorState, VmProtectionState};
+use wapdr::domain::{MirrorState, VmProtectionState};
 use wapdr::fabric::wap_admin::AdminSubscriptionState;
-use wapdr::lab::LabHandle;
-use wapdr::store::{RunRecord, RunState};
+use wapdr::store::RunState;
 
 on_both_backends!(
     a_drill_and_its_cleanup_leave_production_and_replication_untouched,
@@ -29,142 +27,12 @@ on_both_backends!(
     a_second_operation_while_one_runs_or_out_of_turn_is_refused,
 );
 
-/// A tenant with `count` VMs on stamp A, DR enabled (with `quota`) and every VM protected.
-async fn protected_tenant(
-    world: &DrWorld,
-    user: &str,
-    count: usize,
-    quota: &[(&str, &str)],
-) -> (Tenant, Vec<Uuid>) {
-    let (app, lab) = (&world.app, &world.lab);
-    let tenant = new_tenant(lab, user, "a-gold").await;
-    let net = add_network(lab, &tenant, &format!("{user}-net")).await;
-    let vms = add_vms(
-        lab,
-        &tenant,
-        "Gold",
-        user.split('@').next().unwrap_or("vm"),
-        count,
-        &[net],
-    )
-    .await;
-    let mut settings = vec![("DrEnabled", "true")];
-    settings.extend_from_slice(quota);
-    let (status, body) = notify_create(app, &notification_body(&tenant, &settings)).await;
-    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
-    settled_lifecycle(app, &tenant).await;
-    let protected = until_all(app, &tenant, &vms, VmProtectionState::Protected).await;
-    assert!(
-        protected.len() == count
-            && protected
-                .iter()
-                .all(|vm| vm.state == VmProtectionState::Protected && vm.replica_owned),
-        "{protected:?}"
-    );
-    (tenant, vms)
-}
-
-/// `POST /admin/subscriptions/{id}/failover`.
-async fn failover(app: &TestApp, tenant: &Tenant, body: Value) -> (StatusCode, Value) {
-    admin(
-        app,
-        Method::POST,
-        &format!("/subscriptions/{}/failover", tenant.id),
-        Some(body),
-    )
-    .await
-}
-
-/// Starts an operation as the provider and waits for its job to succeed; returns the final
-/// output (the `finish` step's).
-async fn run_ok(app: &TestApp, tenant: &Tenant, body: Value) -> Value {
-    let (status, started) = failover(app, tenant, body.clone()).await;
-    assert_eq!(status, StatusCode::ACCEPTED, "{body} → {started}");
-    let job = job_id(&started);
-    let run = finished(app, job).await;
-    assert_eq!(run.state, RunState::Succeeded, "{body}: {:?}", run.error);
-    let steps = app.store().run_steps(job).await.expect("steps");
-    let mut out = steps
-        .into_iter()
-        .find(|s| s.name == "finish")
-        .and_then(|s| s.output)
-        .expect("the finish step's output");
-    out["job"] = json!({ "JobId": job.to_string() });
-    out
-}
-
 /// The report of the job a [`run_ok`] output names.
 async fn report(app: &TestApp, out: &Value) -> Value {
     let job = out["job"]["JobId"].as_str().expect("a job");
     let (status, report) = admin(app, Method::GET, &format!("/reports/{job}"), None).await;
     assert_eq!(status, StatusCode::OK, "{report}");
     report
-}
-
-fn job_id(body: &Value) -> Uuid {
-    Uuid::parse_str(body["JobId"].as_str().expect("a JobId")).expect("a GUID")
-}
-
-/// Polls a job until it ends (120 s at most).
-async fn finished(app: &TestApp, job: Uuid) -> RunRecord {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let run = app.store().get_run(job).await.expect("store").expect("run");
-        if matches!(
-            run.state,
-            RunState::Succeeded | RunState::Failed | RunState::Cancelled
-        ) || Instant::now() > deadline
-        {
-            return run;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-async fn dr(app: &TestApp, tenant: &Tenant) -> DrSubscription {
-    app.store()
-        .get_dr_subscription(tenant.id)
-        .await
-        .expect("store")
-        .expect("a DR record")
-}
-
-/// The subscription's state in stamp `index`'s WAP.
-async fn wap_state(lab: &LabHandle, index: usize, tenant: &Tenant) -> AdminSubscriptionState {
-    wap_admin(lab, index)
-        .get_subscription(tenant.id)
-        .await
-        .expect("WAP")
-        .expect("the subscription on the stamp")
-        .state
-}
-
-/// `Status` of VM `vm` on stamp `index`.
-async fn vm_status(lab: &LabHandle, index: usize, vm: Uuid) -> String {
-    let stamp = spf(lab, index).list_stamps().await.expect("SPF")[0].id;
-    spf(lab, index)
-        .get_vm(stamp, vm)
-        .await
-        .expect("SPF")
-        .unwrap_or_else(|| panic!("VM {vm} on stamp {index}"))
-        .status
-        .unwrap_or_default()
-}
-
-/// The drill VMs (test failover copies) on stamp B.
-async fn test_vms_on_b(lab: &LabHandle) -> Vec<String> {
-    spf(lab, 1)
-        .list_vms(&Default::default())
-        .await
-        .expect("SPF-B")
-        .into_iter()
-        .filter(|vm| vm.name.ends_with("-test"))
-        .map(|vm| vm.name)
-        .collect()
-}
-
-fn world_uuid(id: &str) -> Uuid {
-    Uuid::parse_str(id).expect("stamp id")
 }
 
 async fn a_drill_and_its_cleanup_leave_production_and_replication_untouched(backend: Backend) {

@@ -12,6 +12,7 @@ pub mod app;
 pub mod dr;
 pub mod dr_api;
 pub mod engine;
+pub mod failover;
 pub mod lab;
 pub mod setup;
 
@@ -161,6 +162,20 @@ async fn drop_stale_databases(admin: &mut PgConnection) {
                 .execute(&mut *admin)
                 .await;
         }
+    }
+}
+
+/// Runs raw SQL on the database at `url` (to simulate what no API does, like a lease running out
+/// or time passing).
+pub async fn execute_sql(url: &str, sql: &str) {
+    if url.starts_with("sqlite:") {
+        let pool = sqlx::SqlitePool::connect(url).await.expect("sqlite");
+        sqlx::raw_sql(sql).execute(&pool).await.expect("sql");
+        pool.close().await;
+    } else {
+        let pool = sqlx::PgPool::connect(url).await.expect("postgres");
+        sqlx::raw_sql(sql).execute(&pool).await.expect("sql");
+        pool.close().await;
     }
 }
 
