@@ -6,16 +6,18 @@
 
 mod common;
 
-use common::app::{Backend, json_of};
-use common::dr::{Tenant, admin, gold_world, until_all};
-use common::failover::{dr, failover, finished, job_id, protected_tenant, report, run_ok};
-use common::lab::{calls, set_outage, spf, wap_admin};
+use common::app::{Backend, TestApp, json_of};
+use common::dr::{admin, gold_world, until_all};
+use common::failover::{
+    dr, failover, finished, job_id, protected_tenant, run_ok, test_vms_on_b, vm_status, wap_state,
+    world_uuid,
+};
+use common::lab::{calls, set_outage, spf};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use uuid::Uuid;
 use wapdr::domain::{MirrorState, VmProtectionState};
 use wapdr::fabric::wap_admin::AdminSubscriptionState;
-use wapdr::lab::LabHandle;
 use wapdr::store::RunState;
 
 on_both_backends!(
@@ -25,42 +27,12 @@ on_both_backends!(
     a_second_operation_while_one_runs_or_out_of_turn_is_refused,
 );
 
-/// The subscription's state in stamp `index`'s WAP.
-async fn wap_state(lab: &LabHandle, index: usize, tenant: &Tenant) -> AdminSubscriptionState {
-    wap_admin(lab, index)
-        .get_subscription(tenant.id)
-        .await
-        .expect("WAP")
-        .expect("the subscription on the stamp")
-        .state
-}
-
-/// `Status` of VM `vm` on stamp `index`.
-async fn vm_status(lab: &LabHandle, index: usize, vm: Uuid) -> String {
-    let stamp = spf(lab, index).list_stamps().await.expect("SPF")[0].id;
-    spf(lab, index)
-        .get_vm(stamp, vm)
-        .await
-        .expect("SPF")
-        .unwrap_or_else(|| panic!("VM {vm} on stamp {index}"))
-        .status
-        .unwrap_or_default()
-}
-
-/// The drill VMs (test failover copies) on stamp B.
-async fn test_vms_on_b(lab: &LabHandle) -> Vec<String> {
-    spf(lab, 1)
-        .list_vms(&Default::default())
-        .await
-        .expect("SPF-B")
-        .into_iter()
-        .filter(|vm| vm.name.ends_with("-test"))
-        .map(|vm| vm.name)
-        .collect()
-}
-
-fn world_uuid(id: &str) -> Uuid {
-    Uuid::parse_str(id).expect("stamp id")
+/// The report of the job a [`run_ok`] output names.
+async fn report(app: &TestApp, out: &Value) -> Value {
+    let job = out["job"]["JobId"].as_str().expect("a job");
+    let (status, report) = admin(app, Method::GET, &format!("/reports/{job}"), None).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    report
 }
 
 async fn a_drill_and_its_cleanup_leave_production_and_replication_untouched(backend: Backend) {

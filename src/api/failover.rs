@@ -434,7 +434,7 @@ impl FromWire for SettingsInput {
     fn from_wire(node: &Node) -> Result<Self, ContractError> {
         node.expect_object()?;
         let drill_names = ["DrillCleanupAfterMinutes", "drillCleanupAfterMinutes"];
-        let drill_cleanup = match node.get(&drill_names) {
+        let drill_cleanup = match node.member(&drill_names) {
             None => None,
             Some(Node::Null) => Some(None),
             Some(_) => Some(node.optional_i64(&drill_names)?),

@@ -141,6 +141,11 @@ impl TestApp {
         self.running.as_ref().expect("running").store.clone()
     }
 
+    /// Runs raw SQL on the app's database (to simulate what no API does, like time passing).
+    pub async fn execute(&self, sql: &str) {
+        super::execute_sql(&self.config.database.url, sql).await;
+    }
+
     /// A request to `path` with no credentials.
     pub fn anonymous(&self, method: Method, path: &str) -> RequestBuilder {
         self.client.request(method, format!("{}{path}", self.url))

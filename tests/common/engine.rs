@@ -56,15 +56,7 @@ impl TestStore {
 
     /// Runs raw SQL on the test database (to simulate what no API does, like a lease running out).
     pub async fn execute(&self, sql: &str) {
-        if self.url.starts_with("sqlite:") {
-            let pool = sqlx::SqlitePool::connect(&self.url).await.expect("sqlite");
-            sqlx::raw_sql(sql).execute(&pool).await.expect("sql");
-            pool.close().await;
-        } else {
-            let pool = sqlx::PgPool::connect(&self.url).await.expect("postgres");
-            sqlx::raw_sql(sql).execute(&pool).await.expect("sql");
-            pool.close().await;
-        }
+        super::execute_sql(&self.url, sql).await;
     }
 }
 

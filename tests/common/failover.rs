@@ -1,5 +1,12 @@
-//! Failover test support: a protected tenant on stamp A, starting operations through the admin
-//! API and waiting for their jobs, and reading what they did (the DR record, the job's report).
+//! Failover tests' shared steps on a [`DrWorld`]: a protected tenant, starting an operation
+//! through the admin API and waiting for its job, reading where the subscription and its VMs
+//! are (the DR record, the DR view, each stamp's WAP and SPF), and letting a commit window's or
+//! drill's deadline pass without waiting its minutes.
+//!
+//! Deadlines are minutes of the database clock. [`let_time_pass`] moves both stored times of an
+//! open deadline to a second ago — the failover record's `Deadline.At` and the `not_before` of
+//! the timer run's waiting step — so the `failover_deadline` run then acts by itself through the
+//! engine, as it would once the minutes had gone by.
 
 #![allow(dead_code)]
 
@@ -7,15 +14,19 @@ use std::time::{Duration, Instant};
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use time::OffsetDateTime;
 use uuid::Uuid;
 use wapdr::domain::{DrSubscription, VmProtectionState};
-use wapdr::store::{RunRecord, RunState};
+use wapdr::fabric::wap_admin::AdminSubscriptionState;
+use wapdr::lab::LabHandle;
+use wapdr::store::{RunFilter, RunRecord, RunState, WaitKind};
 
 use super::app::TestApp;
 use super::dr::{
     DrWorld, Tenant, add_network, add_vms, admin, new_tenant, notification_body, notify_create,
     settled_lifecycle, until_all,
 };
+use super::lab::{spf, wap_admin};
 
 /// A tenant with `count` VMs on stamp A, DR enabled (with `quota`) and every VM protected.
 pub async fn protected_tenant(
@@ -64,13 +75,18 @@ pub async fn failover(app: &TestApp, tenant: &Tenant, body: Value) -> (StatusCod
 }
 
 /// Starts an operation as the provider and waits for its job to succeed; returns the final
-/// output (the `finish` step's).
+/// output (the `finish` step's, with the job under `job`).
 pub async fn run_ok(app: &TestApp, tenant: &Tenant, body: Value) -> Value {
     let (status, started) = failover(app, tenant, body.clone()).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body} → {started}");
-    let job = job_id(&started);
+    finish_output(app, job_id(&started)).await
+}
+
+/// Waits for failover job `job` to succeed; returns its `finish` step's output with the job
+/// under `job`.
+pub async fn finish_output(app: &TestApp, job: Uuid) -> Value {
     let run = finished(app, job).await;
-    assert_eq!(run.state, RunState::Succeeded, "{body}: {:?}", run.error);
+    assert_eq!(run.state, RunState::Succeeded, "job {job}: {:?}", run.error);
     let steps = app.store().run_steps(job).await.expect("steps");
     let mut out = steps
         .into_iter()
@@ -81,14 +97,7 @@ pub async fn run_ok(app: &TestApp, tenant: &Tenant, body: Value) -> Value {
     out
 }
 
-/// The report of the job a [`run_ok`] output names.
-pub async fn report(app: &TestApp, out: &Value) -> Value {
-    let job = out["job"]["JobId"].as_str().expect("a job");
-    let (status, report) = admin(app, Method::GET, &format!("/reports/{job}"), None).await;
-    assert_eq!(status, StatusCode::OK, "{report}");
-    report
-}
-
+/// The `JobId` of an answer or a [`run_ok`] output's `job`.
 pub fn job_id(body: &Value) -> Uuid {
     Uuid::parse_str(body["JobId"].as_str().expect("a JobId")).expect("a GUID")
 }
@@ -98,21 +107,173 @@ pub async fn finished(app: &TestApp, job: Uuid) -> RunRecord {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let run = app.store().get_run(job).await.expect("store").expect("run");
-        if matches!(
-            run.state,
-            RunState::Succeeded | RunState::Failed | RunState::Cancelled
-        ) || Instant::now() > deadline
-        {
+        if run.state.is_final() || Instant::now() > deadline {
             return run;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
+/// The subscription's DR record.
 pub async fn dr(app: &TestApp, tenant: &Tenant) -> DrSubscription {
     app.store()
         .get_dr_subscription(tenant.id)
         .await
         .expect("store")
         .expect("a DR record")
+}
+
+/// The `Failover` member of `GET /admin/subscriptions/{id}/dr`.
+pub async fn failover_view(app: &TestApp, tenant: &Tenant) -> Value {
+    let (status, view) = admin(
+        app,
+        Method::GET,
+        &format!("/subscriptions/{}/dr", tenant.id),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{view}");
+    view["Failover"].clone()
+}
+
+/// The subscription's state in stamp `index`'s WAP.
+pub async fn wap_state(lab: &LabHandle, index: usize, tenant: &Tenant) -> AdminSubscriptionState {
+    wap_admin(lab, index)
+        .get_subscription(tenant.id)
+        .await
+        .expect("WAP")
+        .expect("the subscription on the stamp")
+        .state
+}
+
+/// `Status` of VM `vm` on stamp `index`.
+pub async fn vm_status(lab: &LabHandle, index: usize, vm: Uuid) -> String {
+    let stamp = spf(lab, index).list_stamps().await.expect("SPF")[0].id;
+    spf(lab, index)
+        .get_vm(stamp, vm)
+        .await
+        .expect("SPF")
+        .unwrap_or_else(|| panic!("VM {vm} on stamp {index}"))
+        .status
+        .unwrap_or_default()
+}
+
+/// The drill VMs (test failover copies) on stamp B.
+pub async fn test_vms_on_b(lab: &LabHandle) -> Vec<String> {
+    spf(lab, 1)
+        .list_vms(&Default::default())
+        .await
+        .expect("SPF-B")
+        .into_iter()
+        .filter(|vm| vm.name.ends_with("-test"))
+        .map(|vm| vm.name)
+        .collect()
+}
+
+/// A stamp id of the world as a GUID.
+pub fn world_uuid(id: &str) -> Uuid {
+    Uuid::parse_str(id).expect("stamp id")
+}
+
+/// The database clock now.
+pub async fn database_now(app: &TestApp) -> OffsetDateTime {
+    app.store().database_now().await.expect("store")
+}
+
+/// The subscription's runs of `workflow`, oldest first.
+pub async fn runs_of(app: &TestApp, tenant: &Tenant, workflow: &str) -> Vec<RunRecord> {
+    let mut runs = app
+        .store()
+        .list_runs(&RunFilter {
+            workflow: Some(workflow.into()),
+            subscription_id: Some(tenant.id.to_string()),
+            ..RunFilter::default()
+        })
+        .await
+        .expect("store");
+    runs.sort_by_key(|r| r.id);
+    runs
+}
+
+/// The `failover_deadline` run of the deadline job `opened_by` opened, once its wait step is
+/// waiting for the deadline (20 s at most).
+pub async fn waiting_timer(app: &TestApp, tenant: &Tenant, opened_by: Uuid) -> RunRecord {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let timer = runs_of(app, tenant, "failover_deadline")
+            .await
+            .into_iter()
+            .find(|r| r.params["openedBy"] == opened_by.to_string())
+            .unwrap_or_else(|| panic!("no timer for the deadline of job {opened_by}"));
+        let steps = app.store().run_steps(timer.id).await.expect("steps");
+        let waiting = steps
+            .iter()
+            .any(|s| s.kind == "wait" && s.wait == Some(WaitKind::Until));
+        if waiting {
+            return timer;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the timer never waited: {steps:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Lets the timer's time pass: the subscription's open deadline (if any) and the timer's waiting
+/// step are both moved to a second ago by the database clock, as if the minutes had gone by.
+pub async fn let_time_pass(app: &TestApp, tenant: &Tenant, timer: &RunRecord) {
+    let past = database_now(app).await - time::Duration::seconds(1);
+    let store = app.store();
+    let mut record = store
+        .get_failover(tenant.id)
+        .await
+        .expect("store")
+        .expect("a failover record");
+    if let Some(deadline) = record.deadline.as_mut() {
+        deadline.at = past;
+        store.save_failover(&record).await.expect("deadline moved");
+    }
+    // The deadline first: a timer woken before it moved would find it not due yet. The step's
+    // time is written as the store writes times (fixed-width UTC text, which SQLite compares).
+    let past = past
+        .to_offset(time::UtcOffset::UTC)
+        .format(time::macros::format_description!(
+            "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+        ))
+        .expect("a time");
+    app.execute(&format!(
+        "UPDATE workflow_steps SET not_before = '{past}' \
+         WHERE run_id = '{}' AND state = 'Waiting' AND wait_kind = 'until'",
+        timer.id
+    ))
+    .await;
+}
+
+/// Waits for the timer to end and returns its `expire` step's output.
+pub async fn timer_outcome(app: &TestApp, timer: &RunRecord) -> Value {
+    let run = finished(app, timer.id).await;
+    assert_eq!(run.state, RunState::Succeeded, "{:?}", run.error);
+    app.store()
+        .run_steps(timer.id)
+        .await
+        .expect("steps")
+        .into_iter()
+        .find(|s| s.kind == "expire")
+        .and_then(|s| s.output)
+        .expect("the expire step's output")
+}
+
+/// The job the timer started for `action`, checked to be a `failover` job of `action` that
+/// wapdr started on the deadline's word.
+pub async fn started_by_timer(app: &TestApp, timer: &RunRecord, action: &str) -> Uuid {
+    let outcome = timer_outcome(app, timer).await;
+    assert_eq!(outcome["started"], action, "{outcome}");
+    let job = job_id(&json!({ "JobId": outcome["jobId"] }));
+    let run = app.store().get_run(job).await.expect("store").expect("run");
+    assert_eq!(run.workflow, "failover");
+    assert_eq!(run.params["kind"], action, "{:?}", run.params);
+    assert_eq!(run.trigger, "deadline");
+    assert_eq!(run.started_by, "wapdr");
+    job
 }

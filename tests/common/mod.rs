@@ -165,6 +165,20 @@ async fn drop_stale_databases(admin: &mut PgConnection) {
     }
 }
 
+/// Runs raw SQL on the database at `url` (to simulate what no API does, like a lease running out
+/// or time passing).
+pub async fn execute_sql(url: &str, sql: &str) {
+    if url.starts_with("sqlite:") {
+        let pool = sqlx::SqlitePool::connect(url).await.expect("sqlite");
+        sqlx::raw_sql(sql).execute(&pool).await.expect("sql");
+        pool.close().await;
+    } else {
+        let pool = sqlx::PgPool::connect(url).await.expect("postgres");
+        sqlx::raw_sql(sql).execute(&pool).await.expect("sql");
+        pool.close().await;
+    }
+}
+
 fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)

@@ -88,6 +88,18 @@ impl Node {
         }
     }
 
+    /// The member named any of `names` as given: [`Node::Null`] when it is there but only as
+    /// `null` or `i:nil`, which a reader that clears a value on null tells from one left out.
+    pub fn member(&self, names: &[&str]) -> Option<&Node> {
+        self.get(names).or_else(|| match self {
+            Node::Map(members) => members
+                .iter()
+                .find(|(name, _)| names.iter().any(|n| n.eq_ignore_ascii_case(name)))
+                .map(|(_, value)| value),
+            _ => None,
+        })
+    }
+
     /// The text of a scalar.
     pub fn as_str(&self) -> Option<&str> {
         match self {

@@ -97,6 +97,23 @@ fn nil_and_null_members_read_as_absent() {
 }
 
 #[test]
+fn a_null_member_is_there_for_a_reader_that_asks() {
+    for (format, body) in [
+        (Format::Json, r#"{"Limit":null,"Other":1}"#),
+        (
+            Format::Xml,
+            r#"<Settings xmlns:i="http://www.w3.org/2001/XMLSchema-instance"><limit i:nil="true"/><Other>1</Other></Settings>"#,
+        ),
+    ] {
+        let node = parse(format, body.as_bytes()).unwrap();
+        assert_eq!(node.get(&["Limit"]), None, "{body}");
+        assert_eq!(node.member(&["Limit"]), Some(&Node::Null), "{body}");
+        assert_eq!(node.member(&["Missing"]), None, "{body}");
+        assert_eq!(node.member(&["other"]), node.get(&["Other"]), "{body}");
+    }
+}
+
+#[test]
 fn co_admins_may_be_a_single_string_or_spelled_co_admins() {
     let single = json_subscription(&format!(
         r#"{{"SubscriptionId":"{ID}","CoAdminIds":"a@b"}}"#
