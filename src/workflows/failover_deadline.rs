@@ -6,14 +6,19 @@
 //! step), then `expire`: if the subscription's record still holds the same deadline — no
 //! operator committed, rolled back or cleaned up since — it starts the deadline's operation
 //! through [`start_operation`](super::start_operation), on the same rules as an operator's
-//! request; otherwise it does nothing and says why.
+//! request; otherwise it does nothing and says why. A phase that no longer takes the action
+//! closes the deadline; anything else that stops it (DR being updated, an unreachable store) is
+//! tried again later, backing off, so an expired window is never forgotten.
+
+use std::time::Duration;
 
 use async_trait::async_trait;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::domain::{Deadline, SubscriptionId};
-use crate::engine::{StepContext, StepOutcome, StepSpec, Workflow};
+use crate::domain::{Deadline, FailoverRefusal, SubscriptionId};
+use crate::engine::{RetryPolicy, StepContext, StepOutcome, StepSpec, Workflow};
+use crate::store::StoreError;
 
 use super::failover_start::{OperationRequest, StartError, start_operation};
 use super::reconcile_vm::subscription_id_of;
@@ -61,6 +66,17 @@ impl Workflow for FailoverDeadline {
     fn validate(&self, params: &Value) -> Result<(), String> {
         subscription_id_of(params)?;
         opened_by(params).map(drop)
+    }
+
+    fn retry_policy(&self, _kind: &str) -> RetryPolicy {
+        // A deadline must act however long the subscription stays busy: keep trying, backing
+        // off to five minutes, for days.
+        RetryPolicy {
+            max_attempts: 10_000,
+            initial_backoff: Duration::from_secs(5),
+            max_backoff: Duration::from_secs(300),
+            jitter: 0.2,
+        }
     }
 
     fn first_stages(&self, _params: &Value) -> Vec<Vec<StepSpec>> {
@@ -133,9 +149,37 @@ async fn expire(ctx: &StepContext, id: SubscriptionId, job: Uuid) -> Result<Step
             "started": deadline.action.as_str(),
             "jobId": started.to_string(),
         }))),
-        Err(StartError::Store(err)) => Err(err.into()),
-        Err(refused) => Ok(StepOutcome::Done(json!({
-            "skipped": refused.to_string(),
-        }))),
+        Err(StartError::Refused(refusal @ FailoverRefusal::NotAllowed { .. })) => {
+            // The subscription moved on (its phase no longer takes the action): the deadline is
+            // moot, so it is closed rather than shown as pending forever.
+            close(ctx, id, job).await?;
+            Ok(StepOutcome::Done(json!({ "skipped": refusal.to_string() })))
+        }
+        // Anything else (DR being updated, the store, the engine) passes: try again later.
+        Err(other) => Err(Stop::Transient(format!(
+            "the deadline's {} could not start yet: {other}",
+            deadline.action.as_str()
+        ))),
     }
+}
+
+/// Clears the deadline `job` opened, if it is still the subscription's.
+async fn close(ctx: &StepContext, id: SubscriptionId, job: Uuid) -> Result<(), Stop> {
+    for _ in 0..5 {
+        let Some(mut state) = ctx.store.get_failover(id).await? else {
+            return Ok(());
+        };
+        if state.deadline.is_none_or(|d| d.opened_by != job) {
+            return Ok(());
+        }
+        state.deadline = None;
+        match ctx.store.save_failover(&state).await {
+            Ok(_) => return Ok(()),
+            Err(StoreError::Conflict) => continue,
+            Err(err) => return Err(err.into()),
+        }
+    }
+    Err(Stop::Transient(format!(
+        "the failover record of subscription {id} kept changing"
+    )))
 }
