@@ -62,6 +62,19 @@ fn the_demo_scenario_succeeds_and_ends_with_a_json_summary() {
             "{figure}: {summary}"
         );
     }
+    // The drill ran by the demo's recovery plan and left its report as a self-contained page.
+    let drill = summary["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["step"] == "drill")
+        .expect("the drill step");
+    let page = std::fs::read_to_string(drill["data"]["reportHtml"].as_str().expect("a report"))
+        .expect("the saved report");
+    assert!(
+        page.starts_with("<!DOCTYPE html>") && page.contains("Databases first"),
+        "the drill report names its plan"
+    );
     // Each failover operation reported its recovery time.
     for operation in ["test", "planned", "failback"] {
         assert!(

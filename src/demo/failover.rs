@@ -1,6 +1,7 @@
-//! The demo's failover act (DESIGN.md flow 5): a drill and its cleanup, a planned failover to
-//! stamp B (the tenant's portal switches), commit, reprotect, and failback home, each a job whose
-//! RTO the scenario prints.
+//! The demo's failover act (DESIGN.md flows 5–6): a recovery plan of two groups, a drill by that
+//! plan with its report (JSON summary printed, the self-contained HTML page saved for the audit
+//! file) and its cleanup, a planned failover to stamp B (the tenant's portal switches), commit,
+//! reprotect, and failback home, each a job whose RTO the scenario prints.
 
 use std::time::{Duration, Instant};
 
@@ -37,10 +38,28 @@ async fn operate(
     kind: &str,
     reason: &str,
 ) -> anyhow::Result<f64> {
+    operate_by(admin, subscription, None, kind, reason)
+        .await
+        .map(|(_, rto)| rto)
+}
+
+/// [`operate`] ordered by recovery plan `plan` (the default plan when `None`); returns the job
+/// and its RTO.
+async fn operate_by(
+    admin: &Admin<'_>,
+    subscription: SubscriptionId,
+    plan: Option<&str>,
+    kind: &str,
+    reason: &str,
+) -> anyhow::Result<(String, f64)> {
+    let path = match plan {
+        Some(plan) => format!("/subscriptions/{subscription}/recovery-plans/{plan}/failover"),
+        None => format!("/subscriptions/{subscription}/failover"),
+    };
     let started = admin
         .call(
             reqwest::Method::POST,
-            &format!("/subscriptions/{subscription}/failover"),
+            &path,
             Some(json!({ "Kind": kind, "Reason": reason })),
         )
         .await
@@ -53,7 +72,10 @@ async fn operate(
             .call(reqwest::Method::GET, &format!("/jobs/{job_id}"), None)
             .await?;
         match text(&job, "State") {
-            "Succeeded" => return rto_of(&job).context("the job measured no RTO"),
+            "Succeeded" => {
+                let rto = rto_of(&job).context("the job measured no RTO")?;
+                return Ok((job_id, rto));
+            }
             "Failed" | "Cancelled" => bail!(
                 "'{kind}' ended {}: {}",
                 text(&job, "State"),
@@ -88,15 +110,50 @@ pub async fn fail_over_and_back(
     let admin = Admin::new(running)?;
     let mut rto = serde_json::Map::new();
 
-    let drill = operate(&admin, subscription, "test", "demo: quarterly DR drill").await?;
+    let plan = two_tier_plan(&admin, subscription).await?;
+    let (drill_job, drill) = operate_by(
+        &admin,
+        subscription,
+        Some(&plan),
+        "test",
+        "demo: quarterly DR drill",
+    )
+    .await?;
+    let report = admin
+        .call(reqwest::Method::GET, &format!("/reports/{drill_job}"), None)
+        .await?;
+    let saved = save_report(&admin, &drill_job).await?;
     let cleanup = operate(&admin, subscription, "testCleanup", "demo: drill done").await?;
     let (home, home_portal) = active(&admin, subscription).await?;
+    let timing = member(&report, "Timing");
+    let groups: Vec<String> = member(&report, "Groups")
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|g| {
+            format!(
+                "{} ({} VMs)",
+                text(g, "Name"),
+                member(g, "Vms").as_array().map_or(0, Vec::len)
+            )
+        })
+        .collect();
     summary.step(
         "drill",
         format!(
-            "drill: test failover into the isolated network in {drill:.1}s, cleaned up in {cleanup:.1}s; production stays on stamp {home}"
+            "drill by plan '{}' ({}): test failover into the isolated network, RTO {drill:.1}s ({:.1}s of it the plan's delay), cleaned up in {cleanup:.1}s; production stays on stamp {home}; report {}",
+            text(member(&report, "Plan"), "name"),
+            groups.join(" then "),
+            member(timing, "DelaySeconds").as_f64().unwrap_or_default(),
+            saved.display()
         ),
-        json!({ "rtoSeconds": drill, "cleanupSeconds": cleanup, "active": home }),
+        json!({
+            "rtoSeconds": drill,
+            "cleanupSeconds": cleanup,
+            "active": home,
+            "reportJobId": drill_job,
+            "reportHtml": saved.display().to_string(),
+        }),
     );
     rto.insert("test".into(), json!(drill));
 
@@ -140,4 +197,49 @@ pub async fn fail_over_and_back(
     rto.insert("failback".into(), json!(failback));
     summary.figure("rtoSeconds", Value::Object(rto));
     Ok(())
+}
+
+/// Creates the demo's recovery plan: the tenant's VMs in two groups by name, the second starting
+/// a second after the first (databases first, then the rest, as a provider would order them).
+async fn two_tier_plan(admin: &Admin<'_>, subscription: SubscriptionId) -> anyhow::Result<String> {
+    let mut vms: Vec<(String, String)> = admin
+        .vms(subscription)
+        .await?
+        .iter()
+        .filter(|vm| text(vm, "State") == "Protected")
+        .map(|vm| (text(vm, "Name").to_owned(), text(vm, "Id").to_owned()))
+        .collect();
+    vms.sort();
+    ensure!(
+        vms.len() >= 2,
+        "the demo needs two protected VMs for its plan"
+    );
+    let (first, rest) = vms.split_at(vms.len() / 3 + 1);
+    let ids = |part: &[(String, String)]| part.iter().map(|(_, id)| id.clone()).collect::<Vec<_>>();
+    let plan = admin
+        .call(
+            reqwest::Method::POST,
+            &format!("/subscriptions/{subscription}/recovery-plans"),
+            Some(json!({
+                "Name": "Databases first",
+                "Description": "The demo's plan: one group, then the rest a second later.",
+                "Groups": [
+                    { "Name": "Databases", "Vms": ids(first) },
+                    { "Name": "Applications", "Vms": ids(rest), "DelaySeconds": 1 },
+                ],
+            })),
+        )
+        .await
+        .context("creating the demo's recovery plan")?;
+    Ok(text(&plan, "Id").to_owned())
+}
+
+/// Saves a job's HTML report where the operator can open it; returns the file.
+async fn save_report(admin: &Admin<'_>, job: &str) -> anyhow::Result<std::path::PathBuf> {
+    let html = admin.text(&format!("/reports/{job}/html")).await?;
+    let dir = std::env::temp_dir().join("wapdr-demo-reports");
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let file = dir.join(format!("drill-{job}.html"));
+    std::fs::write(&file, html).with_context(|| format!("writing {}", file.display()))?;
+    Ok(file)
 }

@@ -83,7 +83,25 @@ impl<'a> Admin<'a> {
         Ok(body)
     }
 
-    async fn vms(&self, subscription: SubscriptionId) -> anyhow::Result<Vec<Value>> {
+    /// One admin `GET` answered with text (an HTML report); a non-success answer is an error.
+    pub(super) async fn text(&self, path: &str) -> anyhow::Result<String> {
+        let (user, password) = &self.running.secrets.admin;
+        let response = self
+            .client
+            .get(format!("{}/admin{path}", self.running.url()))
+            .basic_auth(user, Some(password.expose_secret()))
+            .send()
+            .await?;
+        let status = response.status();
+        let body = response.text().await?;
+        ensure!(
+            status.is_success(),
+            "GET /admin{path} answered {status}: {body}"
+        );
+        Ok(body)
+    }
+
+    pub(super) async fn vms(&self, subscription: SubscriptionId) -> anyhow::Result<Vec<Value>> {
         let body = self
             .call(
                 reqwest::Method::GET,
