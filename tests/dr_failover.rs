@@ -387,6 +387,29 @@ async fn a_second_operation_while_one_runs_or_out_of_turn_is_refused(backend: Ba
     assert_eq!(finished(app, job).await.state, RunState::Succeeded);
     assert_eq!(dr(app, &tenant).await.active_stamp_id, Some(a));
     assert_eq!(test_vms_on_b(lab).await.len(), 2);
+    // A VM of a subscription in a drill keeps its protection as the drill found it.
+    let vm = app
+        .store()
+        .list_protected_vms(tenant.id)
+        .await
+        .expect("store")[0]
+        .clone();
+    let (status, body) = admin(
+        app,
+        Method::PUT,
+        &format!("/subscriptions/{}/vms/{}/protection", tenant.id, vm.vm_id),
+        Some(json!({ "excluded": true })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(body.to_string().contains("TestRunning"), "{body}");
+    let unchanged = app
+        .store()
+        .get_protected_vm(tenant.id, vm.vm_id)
+        .await
+        .expect("store")
+        .expect("the VM");
+    assert_eq!(unchanged.exclusion, vm.exclusion, "nothing changed");
     let out = run_ok(app, &tenant, json!({ "kind": "testCleanup" })).await;
     assert_eq!(out["phase"], "Replicating");
 

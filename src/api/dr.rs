@@ -16,10 +16,10 @@ use crate::domain::{
     DrPhase, DrSubscription, ExclusionActor, ExclusionError, ProtectedVm, SubscriptionId, VmHealth,
     VmProtectionState, set_exclusion,
 };
-use crate::domain::{DrQuota, FailoverState, Stamp, Subscription};
+use crate::domain::{DrQuota, FailoverPhase, FailoverState, Stamp, Subscription};
 use crate::engine::{StartRequest, start_run};
 use crate::store::StoreError;
-use crate::workflows::{RECONCILE_VM, reconcile_vm_params};
+use crate::workflows::{RECONCILE_VM, last_job_running, reconcile_vm_params};
 
 use super::AppState;
 use super::error::ApiError;
@@ -406,6 +406,23 @@ pub async fn change_protection(
                 _ => "off",
             }
         )));
+    }
+    // A VM whose subscription is mid-failover is not touched: its protection is the failover's.
+    if let Some(record) = state.store.get_failover(id).await? {
+        if let Some(running) = &record.running {
+            if last_job_running(&state.store, &record).await? {
+                return Err(ApiError::Conflict(format!(
+                    "A '{}' operation is running on this subscription (job {}); change exclusions when it has ended.",
+                    running.kind, running.job_id
+                )));
+            }
+        }
+        if record.phase != FailoverPhase::Replicating {
+            return Err(ApiError::Conflict(format!(
+                "The subscription is {} after a failover or drill; exclusions can change once it replicates again.",
+                record.phase.as_str()
+            )));
+        }
     }
     let not_found = || ApiError::NotFound(format!("VM {vm_id} is not a VM of this subscription."));
     let mut saved = None;
