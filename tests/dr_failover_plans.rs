@@ -5,7 +5,8 @@
 //! holds its group until an operator acknowledges it, and the recovery time is shown with and
 //! without the wait; a runbook action runs its runbook and waits for it; drills by plan are
 //! reported (JSON and a self-contained HTML page) to the provider and the tenant; an unknown or
-//! foreign plan is 404 and starts nothing.
+//! foreign plan is 404 and starts nothing; a tenant follows its own jobs and acknowledges its own
+//! drill's manual step, and no other tenant can.
 
 mod common;
 #[path = "dr_failover_plans/hooks.rs"]
@@ -28,6 +29,7 @@ use uuid::Uuid;
 use operators::{
     a_manual_step_holds_its_group_until_an_operator_acknowledges_it,
     a_runbook_action_runs_its_runbook_and_waits_and_an_unknown_runbook_fails_clearly,
+    a_tenant_follows_its_jobs_and_acknowledges_its_own_drills_manual_step,
 };
 use reports::a_drill_by_plan_is_reported_listed_and_served_as_html_to_the_provider_and_its_tenant;
 use scripts::{
@@ -46,6 +48,7 @@ on_both_backends!(
     a_runbook_action_runs_its_runbook_and_waits_and_an_unknown_runbook_fails_clearly,
     a_drill_by_plan_is_reported_listed_and_served_as_html_to_the_provider_and_its_tenant,
     a_failover_by_an_unknown_or_foreign_plan_is_not_found_and_starts_nothing,
+    a_tenant_follows_its_jobs_and_acknowledges_its_own_drills_manual_step,
 );
 
 async fn a_recovery_plan_orders_a_planned_failover_group_by_group_with_its_delay_and_the_rest_last(

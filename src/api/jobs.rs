@@ -39,6 +39,17 @@ pub struct JobView {
 /// A page of jobs, newest first.
 pub struct JobList(Vec<JobView>);
 
+impl JobList {
+    /// The page of `runs`, shown without their steps.
+    pub(super) fn of(runs: Vec<RunRecord>) -> Self {
+        Self(
+            runs.into_iter()
+                .map(|run| JobView { run, steps: None })
+                .collect(),
+        )
+    }
+}
+
 /// An optional time: null when absent.
 pub(super) fn opt_time(time: Option<OffsetDateTime>) -> Out {
     time.map_or(Out::Null, Out::Time)
@@ -257,9 +268,9 @@ async fn cancel_job(
 /// The body of an acknowledgement.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-struct AcknowledgeBody {
-    by: String,
-    comment: Option<String>,
+pub(super) struct AcknowledgeBody {
+    pub(super) by: String,
+    pub(super) comment: Option<String>,
 }
 
 /// `POST /admin/jobs/{id}/steps/{step}/acknowledge` with `{"by": "...", "comment": "..."}`:
@@ -271,21 +282,34 @@ async fn acknowledge_step(
     body: Bytes,
 ) -> Result<Reply<JobView>, ApiError> {
     let id = parse_job_id(&id)?;
-    let step_id: i64 = step
-        .parse()
-        .map_err(|_| ApiError::NotFound(format!("Job {id} has no step {step}.")))?;
     let body: AcknowledgeBody = json_body(&body)?;
     if body.by.trim().is_empty() {
         return Err(ApiError::BadRequest(
             "by (who acknowledges) is required.".into(),
         ));
     }
+    let job = acknowledge(&state, id, &step, body.by.trim(), body.comment.as_deref()).await?;
+    Ok(Reply::ok(format, job))
+}
+
+/// Acknowledges step `step` (its number, as text) of job `id` for `by`; the job afterwards.
+/// 404 for a step the job does not have, 409 when it is not waiting for an acknowledgement.
+pub(super) async fn acknowledge(
+    state: &AppState,
+    id: Uuid,
+    step: &str,
+    by: &str,
+    comment: Option<&str>,
+) -> Result<JobView, ApiError> {
+    let step_id: i64 = step
+        .parse()
+        .map_err(|_| ApiError::NotFound(format!("Job {id} has no step {step}.")))?;
     match state
         .store
-        .acknowledge_step(id, step_id, body.by.trim(), body.comment.as_deref())
+        .acknowledge_step(id, step_id, by, comment)
         .await?
     {
-        AckOutcome::Acknowledged => Ok(Reply::ok(format, job_detail(&state, id).await?)),
+        AckOutcome::Acknowledged => job_detail(state, id).await,
         AckOutcome::NotWaiting(step_state) => Err(ApiError::Conflict(format!(
             "Step {step_id} of job {id} is not waiting for an acknowledgement (it is {}).",
             step_state.as_str()

@@ -35,6 +35,7 @@ mod site_health;
 mod stamp_checks;
 mod tenant;
 mod tenant_dr;
+mod tenant_jobs;
 mod usage;
 mod wire;
 

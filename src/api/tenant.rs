@@ -32,6 +32,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .merge(super::recovery_plans::tenant_routes())
         .merge(super::failover::tenant_routes())
         .merge(super::reports::tenant_routes())
+        .merge(super::tenant_jobs::tenant_routes())
         .route_layer(from_fn_with_state(state, authorize_tenant));
     Router::new().nest("/subscriptions/{subid}", scoped)
 }

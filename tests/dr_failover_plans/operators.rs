@@ -261,3 +261,118 @@ pub(crate) async fn a_runbook_action_runs_its_runbook_and_waits_and_an_unknown_r
     );
     assert_on_b(&world, &tenant, &vms).await;
 }
+
+pub(crate) async fn a_tenant_follows_its_jobs_and_acknowledges_its_own_drills_manual_step(
+    backend: Backend,
+) {
+    let Some(world) = gold_world(backend).await else {
+        return;
+    };
+    let app = &world.app;
+    let (tenant, vms) = protected_tenant(&world, "nell@tailspin.lab", 2).await;
+    let (other, _) = protected_tenant(&world, "otto@tailspin.lab", 1).await;
+    let plan = create_plan(
+        app,
+        &tenant,
+        json!({
+            "Name": "Checked drill",
+            "Groups": [
+                { "Name": "All", "Vms": vms, "PreActions": [{ "Kind": "Manual", "Prompt": "Tell the app team" }] },
+            ],
+        }),
+    )
+    .await;
+    let tenant_call =
+        |method: Method, path: String, who: &str| app.tenant(method, &path, Some(who));
+    // The plan's SelfService is Drill (the default): the tenant runs the drill itself.
+    let started = tenant_call(
+        Method::POST,
+        format!(
+            "/subscriptions/{}/recovery-plans/{plan}/failover",
+            tenant.id
+        ),
+        &tenant.user,
+    )
+    .json(&json!({ "kind": "test" }))
+    .send()
+    .await
+    .expect("tenant call");
+    assert_eq!(started.status(), StatusCode::ACCEPTED);
+    let job = job_id(&started.json().await.expect("JSON"));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while job_view(app, job).await["State"] != "Waiting" {
+        assert!(Instant::now() < deadline, "the drill waits for the tenant");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let listed: Value = tenant_call(
+        Method::GET,
+        format!("/subscriptions/{}/jobs", tenant.id),
+        &tenant.user,
+    )
+    .send()
+    .await
+    .expect("tenant call")
+    .json()
+    .await
+    .expect("JSON");
+    assert!(
+        listed
+            .as_array()
+            .expect("jobs")
+            .iter()
+            .any(|j| j["Id"] == job.to_string() && j["State"] == "Waiting"),
+        "the tenant follows its drill: {listed}"
+    );
+    let detail: Value = tenant_call(
+        Method::GET,
+        format!("/subscriptions/{}/jobs/{job}", tenant.id),
+        &tenant.co_admin,
+    )
+    .send()
+    .await
+    .expect("tenant call")
+    .json()
+    .await
+    .expect("JSON");
+    let step = detail["Steps"]
+        .as_array()
+        .expect("Steps")
+        .iter()
+        .find(|s| s["State"] == "Waiting")
+        .expect("the manual step")["Id"]
+        .as_i64()
+        .expect("Id");
+    let ack = |who: &str, subscription: String| {
+        tenant_call(
+            Method::POST,
+            format!("/subscriptions/{subscription}/jobs/{job}/steps/{step}/acknowledge"),
+            who,
+        )
+        .json(&json!({ "comment": "app team told" }))
+        .send()
+    };
+    // Another tenant sees no such job, under its own subscription or this one.
+    let foreign = ack(&other.user, other.id.to_string()).await.expect("call");
+    assert_eq!(foreign.status(), StatusCode::NOT_FOUND);
+    let stranger = ack(&other.user, tenant.id.to_string()).await.expect("call");
+    assert_eq!(stranger.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        job_view(app, job).await["State"],
+        "Waiting",
+        "nothing changed"
+    );
+
+    let done = ack(&tenant.co_admin, tenant.id.to_string())
+        .await
+        .expect("call");
+    assert_eq!(done.status(), StatusCode::OK);
+    let run = finished(app, job).await;
+    succeeded(app, &run).await;
+    let report = report(app, job).await;
+    assert_eq!(
+        group(&report, "All")["Actions"][0]["AcknowledgedBy"],
+        tenant.co_admin.as_str(),
+        "{report}"
+    );
+}
