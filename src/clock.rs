@@ -1,4 +1,5 @@
-//! The one clock abstraction: where wapdr's own code reads the time and waits.
+//! The one clock abstraction: where wapdr's own code reads the time and waits, and how it writes
+//! a time ([`rfc3339`]).
 //!
 //! Workers sleep through a [`Clock`] so that the lab can accelerate time and tests can control it.
 //! It must never be used to decide anything shared between instances (leases, due times, schedule
@@ -18,6 +19,13 @@ pub trait Clock: Send + Sync + 'static {
 
     /// Waits for `duration` by this clock.
     async fn sleep(&self, duration: Duration);
+}
+
+/// A time as wapdr writes it in outputs, keys and messages: RFC 3339 in UTC.
+pub fn rfc3339(time: OffsetDateTime) -> String {
+    time.to_offset(time::UtcOffset::UTC)
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| time.unix_timestamp().to_string())
 }
 
 /// A clock shared by every worker.

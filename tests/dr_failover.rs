@@ -2,7 +2,8 @@
 //! production alone; a planned failover moves the subscription to stamp B (active stamp, WAP
 //! subscriptions, portal, VMs running there) and commit, reprotect and failback bring it home;
 //! an unplanned failover with stamp A down needs the admin's confirmation and never calls A;
-//! a second operation while one runs, or one the phase does not allow, is refused.
+//! a second operation while one runs, or one the phase does not allow, is refused; an unplanned
+//! failover asked for the latest app-consistent point lands every VM on it.
 
 mod common;
 
@@ -17,6 +18,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use uuid::Uuid;
 use wapdr::domain::{MirrorState, VmProtectionState};
+use wapdr::fabric::ReplicationEngine as _;
 use wapdr::fabric::wap_admin::AdminSubscriptionState;
 use wapdr::store::RunState;
 
@@ -25,6 +27,7 @@ on_both_backends!(
     a_planned_failover_moves_the_subscription_to_b_and_failback_brings_it_home,
     an_unplanned_failover_with_stamp_a_down_needs_confirmation_and_never_calls_a,
     a_second_operation_while_one_runs_or_out_of_turn_is_refused,
+    an_unplanned_failover_lands_every_vm_on_its_latest_app_consistent_point,
 );
 
 /// The report of the job a [`run_ok`] output names.
@@ -447,4 +450,92 @@ async fn a_second_operation_while_one_runs_or_out_of_turn_is_refused(backend: Ba
         out["phase"], "TestRunning",
         "the failed job left the phase as it was"
     );
+}
+
+async fn an_unplanned_failover_lands_every_vm_on_its_latest_app_consistent_point(backend: Backend) {
+    let Some(world) = gold_world(backend).await else {
+        return;
+    };
+    let (app, lab) = (&world.app, &world.lab);
+    let (tenant, vms) = protected_tenant(&world, "ivy@tailspin.lab", 2, &[]).await;
+    let engine = common::lab::asr(lab);
+    let a_stamp = spf(lab, 0).list_stamps().await.expect("SPF-A")[0].id;
+    let site = engine
+        .sites()
+        .await
+        .expect("sites")
+        .into_iter()
+        .find(|s| s.stamp_id.eq_ignore_ascii_case(&a_stamp.to_string()))
+        .expect("A's site");
+    let cloud = common::setup::bound_cloud(lab, 0, "a-gold").await;
+    let item = |vm: Uuid| wapdr::fabric::replication::ItemRef {
+        site: site.id.clone(),
+        container: cloud.to_string(),
+        vm_id: vm.to_string(),
+    };
+    // The policy takes an app-consistent point every lab hour (six seconds here): wait for one
+    // on every VM, and for a newer crash-consistent point after it, so "latest" would differ.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let mut wanted = Vec::new();
+    for vm in &vms {
+        loop {
+            let points = engine.recovery_points(&item(*vm)).await.expect("points");
+            let app_point = points
+                .iter()
+                .filter(|p| p.app_consistent)
+                .max_by_key(|p| p.time);
+            let newest = points.iter().max_by_key(|p| p.time);
+            if let (Some(app_point), Some(newest)) = (app_point, newest) {
+                if newest.time > app_point.time {
+                    wanted.push(app_point.id.clone());
+                    break;
+                }
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no app-consistent point: {points:?}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    }
+    set_outage(lab, "A", true).await;
+
+    let out = run_ok(
+        app,
+        &tenant,
+        json!({ "kind": "unplanned", "sourceDown": true, "recoveryPoint": "latestAppConsistent" }),
+    )
+    .await;
+    assert_eq!(out["phase"], "FailedOver", "{out}");
+    let applied: Vec<String> = report(app, &out).await["Groups"]
+        .as_array()
+        .expect("groups")
+        .iter()
+        .flat_map(|g| g["Vms"].as_array().cloned().unwrap_or_default())
+        .filter(|v| v["Operation"] == "applyRecoveryPoint")
+        .map(|v| v["Result"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(
+        applied,
+        ["Succeeded", "Succeeded"],
+        "a point applied per VM"
+    );
+    for (vm, point) in vms.iter().zip(&wanted) {
+        let status = common::dr::vault_get(
+            lab,
+            &format!(
+                "replicationFabrics/{}/replicationProtectionContainers/{cloud}/replicationProtectedItems/{vm}",
+                site.id
+            ),
+        )
+        .await;
+        let landed = status["properties"]["failoverRecoveryPointId"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        assert!(
+            landed.ends_with(&format!("/{point}")),
+            "VM {vm} runs from its latest app-consistent point {point}, not {landed}"
+        );
+    }
 }

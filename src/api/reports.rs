@@ -104,12 +104,7 @@ impl ListQuery {
 
 /// One line of a report list.
 fn summary(run: &RunRecord) -> Value {
-    let rfc = |t: Option<OffsetDateTime>| {
-        t.and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-    };
+    let rfc = |t: Option<OffsetDateTime>| t.map(crate::clock::rfc3339);
     json!({
         "JobId": run.id.to_string(),
         "Kind": run.params["kind"],

@@ -19,7 +19,6 @@ mod worker;
 mod workflow;
 
 use serde_json::Value;
-use time::OffsetDateTime;
 use uuid::Uuid;
 
 pub use context::{StepContext, StopReason, idempotency_key};
@@ -28,6 +27,7 @@ pub use schedule::Schedule;
 pub use worker::{Engine, EngineSettings};
 pub use workflow::{Registry, RetryPolicy, StepOutcome, StepSpec, Workflow};
 
+use crate::clock::rfc3339;
 use crate::store::{CreatedRun, NewRun, SharedStore, StoreError};
 
 /// What can go wrong starting or scheduling work; each message is fit for an operator.
@@ -123,11 +123,4 @@ pub async fn start_run(
 ) -> Result<CreatedRun, EngineError> {
     let run = plan_run(registry, request)?;
     Ok(store.create_run(&run).await?)
-}
-
-/// A time as RFC 3339 UTC text (keys, reasons).
-fn rfc3339(time: OffsetDateTime) -> String {
-    time.to_offset(time::UtcOffset::UTC)
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_else(|_| time.unix_timestamp().to_string())
 }

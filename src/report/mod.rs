@@ -97,11 +97,7 @@ pub fn recovery_timing(run: &RunRecord, steps: &[StepRecord]) -> RecoveryTiming 
 }
 
 fn rfc3339(time: Option<OffsetDateTime>) -> Value {
-    time.and_then(|t| {
-        t.format(&time::format_description::well_known::Rfc3339)
-            .ok()
-    })
-    .map_or(Value::Null, Value::String)
+    time.map_or(Value::Null, |t| Value::String(crate::clock::rfc3339(t)))
 }
 
 /// How a step ended, in a report's words.

@@ -20,6 +20,7 @@ use async_trait::async_trait;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use crate::clock::rfc3339;
 use crate::domain::{
     CommitPolicy, FailoverKind, FailoverPhase, FailoverState, RecoveryPointChoice, SubscriptionId,
     deadline_after,
@@ -110,17 +111,7 @@ impl FailoverParams {
     /// Reads a run's parameters.
     pub fn from_json(params: &Value) -> Result<Self, String> {
         let subscription_id = subscription_id_of(params)?;
-        let point = match params.get("recoveryPoint").and_then(Value::as_str) {
-            Some(text) => RecoveryPointChoice::parse(text)?,
-            None => RecoveryPointChoice::Latest,
-        };
-        let name = params.get("kind").and_then(Value::as_str).unwrap_or("");
-        let kind = FailoverKind::from_name(name, point).ok_or_else(|| {
-            format!(
-                "kind '{name}' is not one of {}",
-                FailoverKind::NAMES.join(", ")
-            )
-        })?;
+        let kind = kind_of(params)?;
         let uuid = |key: &str| -> Result<Option<Uuid>, String> {
             match params.get(key).and_then(Value::as_str) {
                 None => Ok(None),
@@ -150,6 +141,21 @@ impl FailoverParams {
             site_job: uuid("siteJobId")?,
         })
     }
+}
+
+/// The operation a run's parameters name (`kind`, and `recoveryPoint` for an unplanned one).
+pub(super) fn kind_of(params: &Value) -> Result<FailoverKind, String> {
+    let point = match params.get("recoveryPoint").and_then(Value::as_str) {
+        Some(text) => RecoveryPointChoice::parse(text)?,
+        None => RecoveryPointChoice::Latest,
+    };
+    let name = params.get("kind").and_then(Value::as_str).unwrap_or("");
+    FailoverKind::from_name(name, point).ok_or_else(|| {
+        format!(
+            "kind '{name}' is not one of {}",
+            FailoverKind::NAMES.join(", ")
+        )
+    })
 }
 
 #[async_trait]
@@ -353,12 +359,6 @@ impl Failover {
             }
         )))
     }
-}
-
-/// A time as RFC 3339 text.
-fn rfc3339(time: time::OffsetDateTime) -> String {
-    time.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
 }
 
 /// Records the phase `kind` leaves the subscription in, the pending work and the deadline it

@@ -136,11 +136,6 @@ pub(super) async fn prepare(
     } else {
         (vec![everything(&protected)], Vec::new())
     };
-    if let FailoverKind::UnplannedFailover { point } = kind {
-        if point != RecoveryPointChoice::Latest {
-            check_points(clients, ctx, dr, &protected, &names, point).await?;
-        }
-    }
     let pair = fabric_refs::pair(&ctx.store, dr.pair_id.unwrap_or_default()).await?;
     // Items are always addressed in the primary cloud, whichever way the VM runs now.
     let container = fabric_refs::container(
@@ -155,6 +150,11 @@ pub(super) async fn prepare(
         container: container.id.clone(),
         vm_id: vm.to_string(),
     };
+    if let FailoverKind::UnplannedFailover { point } = kind {
+        if point != RecoveryPointChoice::Latest {
+            check_points(clients, &protected, &item, &names, point).await?;
+        }
+    }
     let name_of = |vm: &Uuid| names.get(vm).cloned().unwrap_or_else(|| vm.to_string());
     let limit = fabric_refs::engine(clients)?.max_parallel_operations();
     let context = json!({
@@ -250,18 +250,16 @@ fn everything(vms: &[Uuid]) -> Group {
 /// point that fits (a failover half done with no point to land on helps nobody).
 async fn check_points(
     clients: &StampClients,
-    ctx: &StepContext,
-    dr: &DrSubscription,
     vms: &[Uuid],
+    item: &impl Fn(Uuid) -> ItemRef,
     names: &BTreeMap<Uuid, String>,
     point: RecoveryPointChoice,
 ) -> Result<(), Stop> {
     let engine = fabric_refs::engine(clients)?;
     let mut missing = Vec::new();
     for vm in vms {
-        let item = super::failover_vm::item_of(clients, ctx, dr, *vm).await?;
         let points: Vec<_> = engine
-            .recovery_points(&item)
+            .recovery_points(&item(*vm))
             .await?
             .iter()
             .map(|p| (p.time, p.app_consistent))

@@ -148,8 +148,9 @@ fn direction_of(input: &Value) -> Direction {
     }
 }
 
-/// The engine's item of a VM of `dr`'s subscription (always addressed in the primary cloud).
-pub(super) async fn item_of(
+/// The engine's item of a VM of `dr`'s subscription (always addressed in the primary cloud), for
+/// steps planned before `prepare` put it in their input.
+async fn item_of(
     clients: &StampClients,
     ctx: &StepContext,
     dr: &DrSubscription,
@@ -287,10 +288,7 @@ async fn output(
     status: Option<&ProtectionStatus>,
 ) -> Result<Value, Stop> {
     let done_at = ctx.store.database_now().await?;
-    let rfc = |t: time::OffsetDateTime| {
-        t.format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default()
-    };
+    let rfc = crate::clock::rfc3339;
     let tasks: Vec<Value> = ended
         .map(|s| {
             s.tasks

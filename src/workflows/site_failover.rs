@@ -24,13 +24,13 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::domain::{
-    DrPhase, DrSubscription, FailoverKind, FailoverRefusal, FailoverState, RecoveryPointChoice,
-    SubscriptionId,
+    DrPhase, DrSubscription, FailoverKind, FailoverRefusal, FailoverState, SubscriptionId,
 };
 use crate::engine::{RetryPolicy, StepContext, StepOutcome, StepSpec, Workflow};
 use crate::report::recovery_timing;
 use crate::store::{DrFilter, RunFilter, RunState};
 
+use super::failover::kind_of;
 use super::failover_start::{OperationRequest, StartError, start_operation};
 use super::{Stop, check_again, fabric_refs, retry};
 
@@ -76,20 +76,9 @@ impl SiteParams {
             .and_then(Value::as_str)
             .and_then(|s| Uuid::parse_str(s).ok())
             .ok_or("stampId must be the GUID of a stamp")?;
-        let point = match params.get("recoveryPoint").and_then(Value::as_str) {
-            Some(text) => RecoveryPointChoice::parse(text)?,
-            None => RecoveryPointChoice::Latest,
-        };
-        let name = params.get("kind").and_then(Value::as_str).unwrap_or("");
-        let kind = FailoverKind::from_name(name, point).ok_or_else(|| {
-            format!(
-                "kind '{name}' is not one of {}",
-                FailoverKind::NAMES.join(", ")
-            )
-        })?;
         Ok(Self {
             stamp_id,
-            kind,
+            kind: kind_of(params)?,
             source_fenced: params
                 .get("sourceFenced")
                 .and_then(Value::as_bool)

@@ -163,10 +163,7 @@ async fn auto_failover(ctx: &StepContext, beat: &StampHeartbeat) -> Result<Value
     let Some(health) = ctx.store.get_site_health(beat.stamp_id).await? else {
         return Ok(Value::Bool(true));
     };
-    let since = health
-        .since
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default();
+    let since = crate::clock::rfc3339(health.since);
     let started = start_site_operation(
         &ctx.store,
         &ctx.registry,
