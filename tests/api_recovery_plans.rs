@@ -285,6 +285,50 @@ async fn a_tenant_with_full_self_service_edits_plans_others_only_read_them(backe
     let (status, _) = w.tenant(Method::DELETE, &one, STRANGER, None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 
+    // Script and runbook actions run from wapdr's network: the tenant adds manual steps only,
+    // and keeps the provider's script when it edits the plan.
+    let hook = json!({"Kind": "Script", "Url": "http://10.0.0.1/admin", "TimeoutSeconds": 5});
+    let manual = json!({"Kind": "Manual", "Prompt": "Tell the app team"});
+    let with = |actions: Value| json!({"Name": "Mine", "Groups": [{"Name": "G", "Vms": [vm.to_string()], "PreActions": actions}]});
+    let (status, answer) = w
+        .tenant(Method::PUT, &one, OWNER, Some(with(json!([hook]))))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{answer}");
+    assert!(
+        answer["Message"].as_str().unwrap().contains("Script"),
+        "{answer}"
+    );
+    let (status, answer) = w
+        .tenant(Method::POST, "/recovery-plans", OWNER, Some(json!({"Name": "Other", "Groups": [{"Name": "G", "Vms": [], "PostActions": [{"Kind": "Runbook", "Runbook": "reconcile-mirrors"}]}]})))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{answer}");
+    let (status, read) = w.tenant(Method::GET, &one, OWNER, None).await;
+    assert_eq!(
+        (status, read["Groups"][0]["PreActions"].clone()),
+        (StatusCode::OK, json!([])),
+        "nothing changed"
+    );
+    let (status, answer) = w
+        .admin(
+            Method::PUT,
+            &format!("{}/{}", plans(w.sub), created["Id"].as_str().unwrap()),
+            Some(with(json!([hook]))),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the provider adds the script: {answer}"
+    );
+    let (status, answer) = w
+        .tenant(Method::PUT, &one, OWNER, Some(with(json!([hook, manual]))))
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the tenant keeps it and adds a manual step: {answer}"
+    );
+
     // A suspended subscription's plans can be read, not changed.
     let store = w.app.store();
     let mut sub = store.get_subscription(w.sub).await.unwrap().unwrap();

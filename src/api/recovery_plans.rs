@@ -3,7 +3,9 @@
 //! and delete a subscription's plans.
 //!
 //! The provider may always write; a tenant may read always and write only when the quota's
-//! `SelfService` is `Full` and the subscription is active. The default plan is wapdr's: it is kept
+//! `SelfService` is `Full` and the subscription is active, and only manual steps as actions: a
+//! script or runbook action runs from wapdr's own network, so a tenant may keep those its
+//! provider put in a plan but not add or change one. The default plan is wapdr's: it is kept
 //! in sync with the protected VMs, so nobody may edit or delete it. Every write is validated by
 //! the domain first and changes nothing when refused.
 
@@ -17,7 +19,7 @@ use tracing::instrument;
 use uuid::Uuid;
 
 use crate::domain::{
-    PlanDraft, PlanError, RecoveryPlan, SelfService, Subscription, SubscriptionId,
+    Action, PlanDraft, PlanError, RecoveryPlan, SelfService, Subscription, SubscriptionId,
     SubscriptionState, validate_plan,
 };
 use crate::store::StoreError;
@@ -77,6 +79,32 @@ fn tenant_may_write(sub: &Subscription) -> Result<(), ApiError> {
         }));
     }
     Ok(())
+}
+
+/// Refuses a tenant's plan whose script or runbook actions are not ones the provider already put
+/// in it (`stored`): they run from wapdr's own network and services, so a tenant could reach
+/// what it must not; manual steps are the tenant's to add.
+fn tenant_actions_allowed(
+    draft: &PlanDraft,
+    stored: Option<&RecoveryPlan>,
+) -> Result<(), ApiError> {
+    let provided: Vec<&Action> = stored
+        .into_iter()
+        .flat_map(|plan| &plan.groups)
+        .flat_map(|group| group.pre_actions.iter().chain(&group.post_actions))
+        .collect();
+    let added = draft
+        .groups
+        .iter()
+        .flat_map(|group| group.pre_actions.iter().chain(&group.post_actions))
+        .find(|action| !matches!(action, Action::Manual { .. }) && !provided.contains(action));
+    match added {
+        None => Ok(()),
+        Some(action) => Err(ApiError::Forbidden(format!(
+            "{} actions run from your provider's own network and services, so only your provider can add or change them; add manual steps, or ask your provider.",
+            action.kind()
+        ))),
+    }
 }
 
 fn parse_plan_id(text: &str) -> Result<Uuid, ApiError> {
@@ -281,6 +309,7 @@ async fn tenant_create(
     WapBody(input): WapBody<PlanInput>,
 ) -> Result<Reply<PlanView>, ApiError> {
     tenant_may_write(&sub)?;
+    tenant_actions_allowed(&input.draft, None)?;
     let plan = create(&state, sub.id, input).await?;
     Ok(Reply::with_status(
         StatusCode::CREATED,
@@ -312,6 +341,8 @@ async fn tenant_replace(
     WapBody(input): WapBody<PlanInput>,
 ) -> Result<Reply<PlanView>, ApiError> {
     tenant_may_write(&sub)?;
+    let stored = plan_of(&state, sub.id, &plan_id).await?;
+    tenant_actions_allowed(&input.draft, Some(&stored))?;
     let plan = replace(&state, sub.id, &plan_id, input).await?;
     Ok(Reply::ok(format, PlanView(plan)))
 }
