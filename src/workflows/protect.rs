@@ -16,8 +16,8 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::domain::{
-    Admission, CloudPair, DrPhase, DrQuota, DrSubscription, Exclusion, ProtectedVm, Stamp,
-    Subscription, VmHealth, VmProtectionState, admit,
+    Admission, CloudPair, DrPhase, DrQuota, DrSubscription, Exclusion, FailoverPhase, ProtectedVm,
+    Stamp, Subscription, VmHealth, VmProtectionState, admit,
 };
 use crate::fabric::replication::{
     Container, Health, ItemRef, OperationState, Phase, ProtectionStatus,
@@ -150,6 +150,8 @@ impl Scope {
 /// `Disabling`, or protected with a replica not yet owned, [`needs_another_look`]. A failure of
 /// the engine to enable is recorded as `Failed` with its reason (and returned as the record);
 /// transient trouble (a stamp or the vault unreachable, a store race) is `Stop::Transient`.
+/// While a failover job runs on the subscription the VM waits (transient); while the
+/// subscription is failed over, drilling or committed its record is returned untouched.
 pub async fn reconcile_vm(
     clients: &StampClients,
     store: &SharedStore,
@@ -157,6 +159,26 @@ pub async fn reconcile_vm(
     vm_id: Uuid,
 ) -> Result<ProtectedVm, Stop> {
     let record = store.get_protected_vm(dr.subscription_id, vm_id).await?;
+    if let Some(failover) = store.get_failover(dr.subscription_id).await? {
+        // A VM of a subscription mid-failover belongs to the failover: it waits for a running
+        // job, and is left as it is while the subscription is failed over, drilling or committed.
+        if let Some(running) = failover.running.as_ref() {
+            if super::last_job_running(store, &failover).await? {
+                return Err(Stop::Transient(format!(
+                    "a '{}' operation (job {}) is running on the subscription; the VM is reconciled after it",
+                    running.kind, running.job_id
+                )));
+            }
+        }
+        if failover.phase != FailoverPhase::Replicating {
+            return record.ok_or_else(|| {
+                Stop::Final(format!(
+                    "VM {vm_id} is not protected while the subscription is {}; it will be once the subscription replicates again.",
+                    failover.phase.as_str()
+                ))
+            });
+        }
+    }
     let before = record.as_ref().map(|r| r.state);
     let after = reconcile_record(clients, store, dr, vm_id, record).await?;
     // While enable DR runs, its last step writes the default plan once; a rewrite per VM would
