@@ -85,9 +85,14 @@ export function tenantClient({ user, password, principal, subscriptionId }) {
   });
 }
 
-/** The client of the admin API. */
-export function adminClient({ user, password }) {
-  return createClient({ base: '/admin', headers: { Authorization: basicAuth(user, password) } });
+/**
+ * The client of the admin API. `operator` goes in `x-ms-principal-id`, as WAP's admin API sends
+ * the signed-in administrator, so the jobs this page starts record who started them.
+ */
+export function adminClient({ user, password, operator }) {
+  const headers = { Authorization: basicAuth(user, password) };
+  if (operator) headers['x-ms-principal-id'] = encodeURIComponent(operator);
+  return createClient({ base: '/admin', headers });
 }
 
 /** Query text from an object, leaving out empty values: `?a=1&b=x`. */

@@ -37,7 +37,7 @@ export function operationButtons(allowed, permitted, open, { running } = {}) {
   if (running) return h('p', { class: 'muted' }, 'An operation is running: follow it under Jobs.');
   if (!kinds.length) return h('p', { class: 'muted' }, 'No operation is open to you in the current phase.');
   return h('div', { class: 'actions', role: 'group', 'aria-label': 'Operations' },
-    kinds.map((kind) => button(OPERATION_LABELS[kind] || kind, (event) => open(kind, event.currentTarget), { class: kind === 'test' || kind === 'planned' ? 'primary' : '' })));
+    kinds.map((kind) => button(OPERATION_LABELS[kind] || kind, (event) => open(kind, event.currentTarget), { class: kind === 'test' || kind === 'planned' ? 'primary' : undefined })));
 }
 
 /**

@@ -57,7 +57,7 @@ function groupTables(report) {
     for (const vm of group.Vms || []) {
       rows.push([vm.Name, vm.Operation, badge(vm.Result), time(vm.StartedAt), time(vm.FinishedAt), duration(vm.Seconds), vm.Error || '—']);
     }
-    return table(`Group ${group.Name}`, ['Step', 'Kind', 'Result', 'Started', 'Finished', 'Took', 'Notes'], rows, `Group ${group.Name} ran nothing.`);
+    return table(group.Name, ['Step', 'Kind', 'Result', 'Started', 'Finished', 'Took', 'Notes'], rows, `Group ${group.Name} ran nothing.`);
   });
 }
 

@@ -27,11 +27,21 @@ export function timelineRows(report) {
       if (start === null) return;
       rows.push({ label, start, end: at(item.FinishedAt) ?? start, kind, result: item.Result });
     };
+    const first = rows.length;
     if (group.Delay) add(`Delay ${group.Delay.Seconds} s`, group.Delay, 'delay');
     for (const action of group.Actions || []) add(action.Name, action, action.Kind === 'Manual' ? 'manual' : 'script');
     for (const vm of group.Vms || []) add(`${vm.Name} (${vm.Operation})`, vm, vm.Result === 'Failed' ? 'failed' : 'vm');
+    // Within a group, in the order things started: delay, actions before, VMs, actions after.
+    rows.splice(first, rows.length - first, ...rows.slice(first).sort((a, b) => a.start - b.start));
   }
   return rows;
+}
+
+// An axis label precise enough to tell the ticks apart.
+function tick(seconds, total) {
+  if (total < 1) return `${seconds.toFixed(2)} s`;
+  if (total < 60) return `${seconds.toFixed(1)} s`;
+  return duration(seconds);
 }
 
 /** The chart as an `<svg>` (or null when nothing has run yet). */
@@ -58,7 +68,7 @@ export function timelineChart(report) {
     const tx = LABEL + seconds * scale;
     chart.append(
       svg('line', { x1: tx, x2: tx, y1: TOP - 6, y2: height - 10, class: 'tick' }),
-      svg('text', { x: tx, y: TOP - 12, 'text-anchor': 'middle', class: 'axis' }, duration(seconds)));
+      svg('text', { x: tx, y: TOP - 12, 'text-anchor': 'middle', class: 'axis' }, tick(seconds, total)));
   }
   rows.forEach((row, i) => {
     const y = TOP + i * ROW;

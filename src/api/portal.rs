@@ -68,9 +68,6 @@ const ASSETS: &[(&str, &[u8])] = assets!(
     "admin/subscriptions.js",
 );
 
-/// The folders of `portal-extension/` that are served.
-pub const SERVED_FOLDERS: [&str; 3] = ["shared", "tenant", "admin"];
-
 /// One embedded file, ready to answer with.
 #[derive(Clone)]
 struct Asset {
@@ -200,6 +197,9 @@ mod tests {
     use tower::ServiceExt as _;
 
     use super::*;
+
+    /// The folders of `portal-extension/` whose files are served.
+    const SERVED_FOLDERS: [&str; 3] = ["shared", "tenant", "admin"];
 
     async fn get(path: &str, if_none_match: Option<&str>) -> Response {
         let mut request = Request::get(path);
