@@ -3,7 +3,8 @@
 //! headless against the standalone pages — a tenant sees every VM protected, runs a drill and
 //! opens its report; a provider runs the site heartbeat, creates a cloud pair, runs a planned
 //! failover by a plan with a manual step, acknowledges it, watches the job to its end and sees
-//! the tenant's banner switch to the recovery stamp's portal. Screenshots go to
+//! the tenant's banner switch to the recovery stamp's portal; the tenant writes a recovery plan of
+//! its own, and every other view is opened and checked for labels and contrast. Screenshots go to
 //! `target/portal-screenshots/<backend>/`.
 //!
 //! The browser tests need node, `portal-extension/node_modules` (`npm ci`) and chromium

@@ -92,7 +92,7 @@ export async function subscriptionView(main, api, id, signal) {
     jobsBox);
   let last = '';
   await poll(async () => {
-    const [dr, vms, jobs, reports] = await Promise.all([api.get(`${base}/dr`), api.get(`${base}/vms`), api.get(`/jobs${query({ subscription: id, limit: 10 })}`), api.get(`/reports${query({ subscription: id, limit: 5 })}`)]);
+    const [dr, vms, jobs, reports] = await Promise.all([api.get(`${base}/dr`), api.get(`${base}/vms`), api.get(`/jobs${query({ subscription: id, limit: 10 })}`), api.get(`/reports${query({ subscription: id, limit: 5 })}`).then((r) => r.Reports)]);
     const key = JSON.stringify([dr, vms.map((v) => [v.State, v.Exclusion, v.Health]), jobs.map((j) => j.State), reports.length]);
     if (key === last) return false;
     last = key;

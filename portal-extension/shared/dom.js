@@ -133,13 +133,24 @@ export function route(main, views, fallback) {
   return { refresh: show };
 }
 
-/** Calls `tick` now and every `ms` until `signal` aborts or `tick` returns true (done). */
-export function poll(tick, ms, signal) {
-  return new Promise((resolve) => {
+/**
+ * Calls `tick` now and every `ms` until `signal` aborts or `tick` returns true (done). A failure
+ * of the first call rejects (the view cannot show anything); later failures are passed to
+ * `onError` and the next tick tries again (wapdr restarting, a network blip).
+ */
+export function poll(tick, ms, signal, onError) {
+  return new Promise((resolve, reject) => {
+    let first = true;
     const run = async () => {
       if (signal.aborted) return resolve(false);
       let done = false;
-      try { done = await tick(); } catch { done = false; }
+      try {
+        done = await tick();
+      } catch (err) {
+        if (first) return reject(err);
+        onError?.(err);
+      }
+      first = false;
       if (done || signal.aborted) return resolve(done);
       setTimeout(run, ms);
     };

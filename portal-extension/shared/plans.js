@@ -96,7 +96,7 @@ export function planEditor({ plan, vms, save, done }) {
           const kind = kindSelect.value;
           list.push(kind === 'Manual' ? { Kind: 'Manual', Prompt: value } : kind === 'Script' ? { Kind: 'Script', Url: value } : { Kind: 'Runbook', Runbook: value });
           draw();
-        }, { 'aria-label': `Add to ${label.toLowerCase()} of ${group.Name}` })));
+        }, { 'aria-label': `Add the action ${key === 'PreActions' ? 'before' : 'after'} the VMs of group ${gi + 1}` })));
   };
 
   const drawGroup = (group, gi) => {

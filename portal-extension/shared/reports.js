@@ -32,7 +32,7 @@ export function reportTable(list, { showSubscription = false } = {}) {
 
 /** Renders the report list view into `main`. */
 export async function reportsView(main, api, { filters = {}, showSubscription = false, intro } = {}) {
-  const list = await api.get(`/reports${query(filters)}`);
+  const { Reports: list } = await api.get(`/reports${query(filters)}`);
   replace(main, h('h2', {}, 'Reports'), intro || null, reportTable(list, { showSubscription }));
 }
 

@@ -68,7 +68,8 @@ export function mount({ api, main, nav, bannerSlot }) {
     if (key !== lastDr) { lastDr = key; rerender(bannerSlot, () => bannerFor(dr)); }
     return false;
   };
-  poll(refreshBanner, 4000, new AbortController().signal);
+  poll(refreshBanner, 4000, new AbortController().signal)
+    .catch((err) => rerender(bannerSlot, () => notice(`The disaster-recovery status cannot be read: ${err.message}`)));
 
   const plansAndVms = async () => {
     const [plans, vms] = await Promise.all([api.get('/recovery-plans'), api.get('/vms')]);

@@ -272,6 +272,55 @@ test('a provider pairs clouds, fails the subscription over by plan, acknowledges
   await shot(tenant, 'tenant-banner-after-failover.png');
 });
 
+/** Opens `#/route` and waits for its view: a heading and no error in its place. */
+async function visit(page, route, heading) {
+  await page.evaluate((hash) => { location.hash = hash; }, `#${route}`);
+  try {
+    await page.getByRole('heading', { name: heading }).first().waitFor();
+  } catch (err) {
+    await shot(page, `failed-${route.replaceAll('/', '_')}.png`);
+    throw new Error(`${route}: ${await page.locator('main').innerText()}`, { cause: err });
+  }
+  assert.equal(await page.getByRole('heading', { name: 'Something went wrong' }).count(), 0, `${route} failed`);
+  await checkView(page, route);
+}
+
+test('a tenant with full self-service writes a recovery plan of its own', async () => {
+  const page = tenant;
+  await visit(page, '/plans', 'Recovery plans');
+  await page.getByRole('link', { name: 'New recovery plan' }).click();
+  await page.getByLabel('Plan name').fill('Web tier last');
+  await page.getByLabel('Group name').fill('Back end');
+  await page.getByRole('group', { name: 'VMs in this group' }).getByRole('checkbox').first().check();
+  await page.getByLabel('Prompt, URL or runbook').nth(1).fill('Tell the web team');
+  await page.getByRole('button', { name: 'Add the action after the VMs of group 1' }).click();
+  await checkView(page, 'plan editor');
+  await page.getByRole('button', { name: 'Save the plan' }).click();
+  await page.getByRole('heading', { name: 'Web tier last' }).waitFor();
+  await page.getByText('Manual step: Tell the web team').waitFor();
+  await shot(page, 'tenant-plan.png');
+});
+
+test('every other view renders, labelled and readable', async () => {
+  for (const [route, heading] of [['/jobs', 'Jobs'], ['/reports', 'Reports'], ['/vms', 'Virtual machines']]) {
+    await visit(tenant, route, heading);
+  }
+  const sub = env('WAPDR_SUBSCRIPTION_ID');
+  for (const [route, heading] of [
+    ['/policies', 'Replication policies'], [`/policies/${env('WAPDR_POLICY')}`, `Edit ${env('WAPDR_POLICY')}`],
+    ['/stamps/new', 'Register a stamp'], ['/pairs', 'Cloud pairs'], ['/subscriptions', 'DR subscriptions'],
+    [`/subscriptions/${sub}/plans/new`, 'New recovery plan'], ['/jobs', 'Jobs'], ['/reports', 'Reports'],
+    ['/runbooks', 'Runbooks'],
+  ]) {
+    await visit(provider, route, heading);
+  }
+  await visit(provider, '/subscriptions', 'DR subscriptions');
+  await provider.getByLabel('Active stamp').selectOption({ label: RECOVERY });
+  await provider.getByRole('button', { name: 'Apply the filters' }).click();
+  await provider.getByRole('link', { name: sub }).waitFor();
+  await shot(provider, 'admin-subscriptions.png');
+});
+
 test('no script error or CSP violation happened on any page', () => {
   assert.deepEqual(problems, []);
 });
