@@ -25,6 +25,7 @@ mod health;
 mod jobs;
 mod notification;
 mod notification_dr;
+mod portal;
 mod recovery_plan_wire;
 mod recovery_plans;
 mod reports;
@@ -120,6 +121,7 @@ pub fn router(state: AppState, secrets: &EndpointSecrets, max_body_bytes: usize)
         )
         .merge(runbooks::webhook_routes())
         .merge(health::routes())
+        .merge(portal::routes())
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(from_fn(error::render_errors))
         .layer(TraceLayer::new_for_http())
