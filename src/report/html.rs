@@ -64,10 +64,19 @@ struct Bar {
 
 /// The report (from [`failover_report`](super::failover_report)) as an HTML page.
 pub fn report_html(report: &Value) -> String {
-    let kind = text(&report["Kind"]);
+    let kind = match report["Kind"].as_str() {
+        Some("test") => "Drill".to_owned(),
+        Some("testCleanup") => "Drill cleanup".to_owned(),
+        Some("planned") => "Planned failover".to_owned(),
+        Some("unplanned") => "Unplanned failover".to_owned(),
+        Some("commit") => "Commit".to_owned(),
+        Some("rollback") => "Rollback".to_owned(),
+        Some("reprotect") => "Reprotect".to_owned(),
+        Some("failback") => "Failback".to_owned(),
+        _ => text(&report["Kind"]),
+    };
     let title = format!(
-        "wapdr {} report — subscription {}",
-        kind,
+        "{kind} report — subscription {}",
         text(&report["SubscriptionId"])
     );
     let mut page = String::new();
