@@ -1,5 +1,6 @@
 //! The `wapdr` binary: one command per job (serve, migrate, config, register, lab, demo).
 
+use std::io::IsTerminal as _;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -146,7 +147,10 @@ fn init_tracing(config: &Config) {
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     let _ = match config.log.format {
         LogFormat::Json => builder.json().try_init(),
-        LogFormat::Pretty => builder.try_init(),
+        // Colours only for a terminal: a service's journal or log file would keep the escapes.
+        LogFormat::Pretty => builder
+            .with_ansi(std::io::stdout().is_terminal())
+            .try_init(),
     };
 }
 
@@ -160,22 +164,37 @@ async fn serve(args: ConfigArg) -> anyhow::Result<()> {
         .unwrap_or_else(|| running.url())
         .trim_end_matches('/')
         .to_owned();
-    println!(
-        "wapdr {} is serving ({} store)",
-        env!("CARGO_PKG_VERSION"),
-        running.store.backend()
-    );
-    println!("  notification endpoint  {base}/notification");
-    println!("  usage endpoint         {base}/");
-    println!("  admin endpoint         {base}/admin");
-    println!("  tenant endpoint        {base}/tenant/");
-    println!("  health                 {base}/health  {base}/health/ready");
-    println!(
-        "Register it in WAP: `wapdr register` prints the body (with the endpoint credentials);"
-    );
-    println!(
-        "`wapdr register --admin-api https://ADMINAPI:30004 --token TOKEN` posts it. Ctrl-C stops."
-    );
+    if config.log.format == LogFormat::Json {
+        // Every line of stdout is a JSON object for the log shipper: the endpoints are one event.
+        tracing::info!(
+            version = env!("CARGO_PKG_VERSION"),
+            store = running.store.backend(),
+            notification = format!("{base}/notification"),
+            usage = format!("{base}/"),
+            admin = format!("{base}/admin"),
+            tenant = format!("{base}/tenant/"),
+            health = format!("{base}/health"),
+            "wapdr is serving"
+        );
+    } else {
+        println!(
+            "wapdr {} is serving ({} store)",
+            env!("CARGO_PKG_VERSION"),
+            running.store.backend()
+        );
+        println!("  notification endpoint  {base}/notification");
+        println!("  usage endpoint         {base}/");
+        println!("  admin endpoint         {base}/admin");
+        println!("  tenant endpoint        {base}/tenant/");
+        println!("  health                 {base}/health  {base}/health/ready");
+        println!(
+            "Register it in WAP: `wapdr register` prints the body (with the endpoint credentials);"
+        );
+        println!(
+            "`wapdr register --admin-api https://ADMINAPI:30004 --token TOKEN` posts it. `wapdr \
+             status` and the other admin commands drive it. Ctrl-C stops."
+        );
+    }
     running.until_signal().await
 }
 
