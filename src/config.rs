@@ -3,6 +3,10 @@
 //!
 //! Secrets are [`SecretString`]s: their `Debug` is redacted, so a logged config shows no password.
 //! An unknown key in the file or the environment is an error, so a typo is caught at start.
+//! Every key is documented once, in [`reference`], which `wapdr config reference` prints and
+//! `docs/configuration.md` holds.
+
+pub mod reference;
 
 use std::net::SocketAddr;
 use std::path::Path;

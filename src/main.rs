@@ -11,7 +11,7 @@ use tracing_subscriber::EnvFilter;
 mod demo;
 
 use wapdr::app;
-use wapdr::config::{Config, EXAMPLE, LogFormat};
+use wapdr::config::{Config, EXAMPLE, LogFormat, reference};
 use wapdr::contract::{self, Format};
 use wapdr::lab::{Lab, LabConfig};
 use wapdr::store;
@@ -79,6 +79,8 @@ struct ConfigArg {
 enum ConfigCommand {
     /// Print a commented example of every key, with its default.
     Example,
+    /// Print the reference of every key (type, default, environment variable) as Markdown.
+    Reference,
     /// Load the configuration (file + environment) and print it, secrets redacted.
     Check(ConfigArg),
 }
@@ -122,6 +124,10 @@ async fn main() -> anyhow::Result<()> {
         Command::Config { command } => match command {
             ConfigCommand::Example => {
                 print!("{EXAMPLE}");
+                Ok(())
+            }
+            ConfigCommand::Reference => {
+                print!("{}", reference::markdown());
                 Ok(())
             }
             ConfigCommand::Check(args) => {

@@ -1,6 +1,6 @@
 //! The command line as a user runs it: `wapdr demo` (the README's first command) plays its
 //! scenario and exits 0; `wapdr register` prints and posts the registration; `config example`
-//! and `wapdr serve` stops cleanly on SIGTERM, its JSON logs saying so.
+//! and `config reference`; `wapdr serve` stops cleanly on SIGTERM, its JSON logs saying so.
 
 use std::process::Command;
 
@@ -232,6 +232,20 @@ fn config_example_documents_every_key_and_parses() {
         assert!(text.contains(key), "the example documents {key}");
     }
     wapdr::config::Config::from_toml(&text).expect("the printed example is a valid configuration");
+}
+
+#[test]
+fn config_reference_prints_docs_configuration_md() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = wapdr(dir.path(), &["config", "reference"]);
+    assert!(output.status.success());
+    let printed = String::from_utf8(output.stdout).unwrap();
+    let committed = include_str!("../docs/configuration.md");
+    assert!(
+        printed == committed,
+        "docs/configuration.md is out of date: run `cargo run -- config reference > docs/configuration.md`"
+    );
+    assert!(printed.contains("| `engine.shutdown_grace_seconds` | integer | `10` | `WAPDR_ENGINE__SHUTDOWN_GRACE_SECONDS` |"));
 }
 
 /// `wapdr serve` as a service manager stops it: SIGTERM, then it must exit 0 within the engine's
