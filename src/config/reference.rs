@@ -290,10 +290,13 @@ mod tests {
     use super::super::{Config, EXAMPLE};
     use super::*;
 
-    /// The documented leaves of `struct_name` in `source` (the text of config.rs), as
+    /// A struct's public fields: `(name, type, doc comment)`.
+    type Fields = Vec<(String, String, String)>;
+
+    /// The documented leaves of `struct_name` among `structs` (those of config.rs), as
     /// `(path, doc comment)`: fields whose type is another struct of the file are walked into.
     fn leaves(
-        structs: &BTreeMap<String, Vec<(String, String, String)>>,
+        structs: &BTreeMap<String, Fields>,
         struct_name: &str,
         prefix: &str,
         out: &mut Vec<(String, String)>,
@@ -317,10 +320,10 @@ mod tests {
     }
 
     /// Every `pub struct` of config.rs with its public fields: `(name, type, doc comment)`.
-    fn config_structs() -> BTreeMap<String, Vec<(String, String, String)>> {
+    fn config_structs() -> BTreeMap<String, Fields> {
         let source = include_str!("../config.rs");
         let mut structs = BTreeMap::new();
-        let mut current: Option<(String, Vec<(String, String, String)>)> = None;
+        let mut current: Option<(String, Fields)> = None;
         let mut doc = Vec::new();
         for line in source.lines() {
             let trimmed = line.trim();
