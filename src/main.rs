@@ -1,13 +1,16 @@
-//! The `wapdr` binary: one command per job (serve, migrate, config, register, lab, demo).
+//! The `wapdr` binary: one command per job (serve, migrate, config, register, lab, demo), and
+//! the admin commands that drive a running wapdr over its admin API ([`cli`]).
 
 use std::io::IsTerminal as _;
 use std::path::PathBuf;
+use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use clap::{Args, Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
+mod cli;
 mod demo;
 
 use wapdr::app;
@@ -43,6 +46,8 @@ enum Command {
     /// Run the lab and the resource provider together and play a scripted scenario over HTTP;
     /// exits 0 only if every step succeeded.
     Demo(DemoArgs),
+    #[command(flatten)]
+    Admin(cli::AdminCommand),
 }
 
 #[derive(Args)]
@@ -105,10 +110,21 @@ struct RegisterArgs {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
-    match cli.command {
-        Command::Serve(args) => serve(args).await,
+async fn main() -> ExitCode {
+    match run(Cli::parse().command).await {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("Error: {err:?}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        // The admin commands report their own errors, with exit codes of their own.
+        Command::Admin(command) => return Ok(cli::run(command).await),
+        Command::Serve(args) => serve(args).await?,
         Command::Migrate(args) => {
             let config = load(&args)?;
             init_tracing(&config);
@@ -119,27 +135,20 @@ async fn main() -> anyhow::Result<()> {
                 app::redact_url(&config.database.url),
                 store.backend()
             );
-            Ok(())
         }
         Command::Config { command } => match command {
-            ConfigCommand::Example => {
-                print!("{EXAMPLE}");
-                Ok(())
-            }
-            ConfigCommand::Reference => {
-                print!("{}", reference::markdown());
-                Ok(())
-            }
+            ConfigCommand::Example => print!("{EXAMPLE}"),
+            ConfigCommand::Reference => print!("{}", reference::markdown()),
             ConfigCommand::Check(args) => {
                 let config = load(&args)?;
                 println!("{config:#?}");
-                Ok(())
             }
         },
-        Command::Register(args) => register(args).await,
-        Command::Lab(args) => run_lab(args).await,
-        Command::Demo(args) => demo(args).await,
+        Command::Register(args) => register(args).await?,
+        Command::Lab(args) => run_lab(args).await?,
+        Command::Demo(args) => demo(args).await?,
     }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn load(args: &ConfigArg) -> anyhow::Result<Config> {
