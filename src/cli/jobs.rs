@@ -38,6 +38,7 @@ pub struct JobsArgs {
     /// Print the admin API's JSON.
     #[arg(long)]
     pub json: bool,
+    /// Which wapdr, and the admin credentials.
     #[command(flatten)]
     pub connection: ConnectionArgs,
 }
@@ -53,6 +54,7 @@ pub struct JobArgs {
     /// Print the admin API's JSON.
     #[arg(long)]
     pub json: bool,
+    /// Which wapdr, and the admin credentials.
     #[command(flatten)]
     pub connection: ConnectionArgs,
 }
@@ -68,6 +70,7 @@ pub struct ReportArgs {
     /// Print the report's JSON.
     #[arg(long)]
     pub json: bool,
+    /// Which wapdr, and the admin credentials.
     #[command(flatten)]
     pub connection: ConnectionArgs,
 }
@@ -85,6 +88,7 @@ pub struct AckArgs {
     /// Print the job's JSON afterwards.
     #[arg(long)]
     pub json: bool,
+    /// Which wapdr, and the admin credentials.
     #[command(flatten)]
     pub connection: ConnectionArgs,
 }
@@ -97,6 +101,7 @@ pub struct CancelArgs {
     /// Print the job's JSON afterwards.
     #[arg(long)]
     pub json: bool,
+    /// Which wapdr, and the admin credentials.
     #[command(flatten)]
     pub connection: ConnectionArgs,
 }

@@ -38,6 +38,7 @@ pub struct OperationArgs {
     /// Print one JSON object (the outcome, or the job started with --no-wait) instead of bars.
     #[arg(long)]
     pub json: bool,
+    /// Which wapdr, and the admin credentials.
     #[command(flatten)]
     pub connection: ConnectionArgs,
 }
@@ -45,6 +46,7 @@ pub struct OperationArgs {
 /// `wapdr failover`: planned unless `--unplanned`.
 #[derive(Debug, Args)]
 pub struct FailoverArgs {
+    /// What every operation takes.
     #[command(flatten)]
     pub operation: OperationArgs,
     /// A planned failover: shut the VMs down, sync the last changes, no data lost (the default).

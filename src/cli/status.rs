@@ -28,6 +28,7 @@ pub struct StatusArgs {
     /// Print one JSON object: `stamps`, `subscriptions`, `jobs`.
     #[arg(long)]
     pub json: bool,
+    /// Which wapdr, and the admin credentials.
     #[command(flatten)]
     pub connection: ConnectionArgs,
 }
