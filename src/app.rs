@@ -41,6 +41,7 @@ pub struct Running {
     server: JoinHandle<std::io::Result<()>>,
     engine_shutdown: tokio::sync::watch::Sender<bool>,
     engine_tasks: Vec<JoinHandle<()>>,
+    shutdown_grace: std::time::Duration,
 }
 
 impl Running {
@@ -71,11 +72,28 @@ impl Running {
         }
     }
 
-    /// Serves until ctrl-c (or SIGTERM), then shuts down gracefully.
+    /// Serves until ctrl-c (or SIGTERM), then shuts down gracefully and logs that it stopped. A
+    /// second signal while steps still finish stops at once (an error: their leases are left to
+    /// run out, and other instances take the steps over then).
     pub async fn until_signal(self) -> anyhow::Result<()> {
         shutdown_signal().await;
-        tracing::info!("shutting down");
-        self.stop().await
+        let grace = self.shutdown_grace.as_secs();
+        tracing::info!(
+            grace_seconds = grace,
+            "shutting down: no new requests or steps; running steps have {grace} s to finish, \
+             then their leases are given back"
+        );
+        tokio::select! {
+            stopped = self.stop() => {
+                stopped?;
+                tracing::info!("stopped");
+                Ok(())
+            }
+            () = shutdown_signal() => {
+                tracing::warn!("a second signal: stopping at once, leaving running steps to their leases");
+                anyhow::bail!("stopped at once by a second signal")
+            }
+        }
     }
 }
 
@@ -183,7 +201,7 @@ pub async fn start_with_workflows(config: &Config, registry: Registry) -> anyhow
             concurrency: config.engine.concurrency,
             lease: std::time::Duration::from_secs(config.engine.lease_seconds),
             poll_interval: std::time::Duration::from_millis(config.engine.poll_interval_ms),
-            ..EngineSettings::default()
+            shutdown_grace: std::time::Duration::from_secs(config.engine.shutdown_grace_seconds),
         };
         let instance = format!("wapdr-{}-{}", std::process::id(), Uuid::new_v4().simple());
         let worker = Engine::new(store.clone(), registry, instance)
@@ -209,6 +227,7 @@ pub async fn start_with_workflows(config: &Config, registry: Registry) -> anyhow
         server,
         engine_shutdown,
         engine_tasks,
+        shutdown_grace: std::time::Duration::from_secs(config.engine.shutdown_grace_seconds),
     })
 }
 

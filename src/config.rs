@@ -3,6 +3,10 @@
 //!
 //! Secrets are [`SecretString`]s: their `Debug` is redacted, so a logged config shows no password.
 //! An unknown key in the file or the environment is an error, so a typo is caught at start.
+//! Every key is documented once, in [`reference`], which `wapdr config reference` prints and
+//! `docs/configuration.md` holds.
+
+pub mod reference;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -18,7 +22,8 @@ use serde::{Deserialize, Deserializer};
 pub struct Config {
     /// The address the HTTP server binds.
     pub listen: SocketAddr,
-    /// The base URL WAP uses to reach this instance (for the registration); defaults to `http://{listen}`.
+    /// The base URL WAP (and the admin command line) uses to reach this instance; defaults to
+    /// `http://{listen}`.
     #[serde(deserialize_with = "lenient_option_string")]
     pub public_url: Option<String>,
     /// The store.
@@ -109,6 +114,9 @@ pub struct EngineConfig {
     pub lease_seconds: u64,
     /// How long an idle worker waits before looking for work again, in milliseconds.
     pub poll_interval_ms: u64,
+    /// On shutdown, how long running steps may take to finish before their leases are given
+    /// back to other instances, in seconds; keep the service manager's stop timeout above it.
+    pub shutdown_grace_seconds: u64,
     /// The folder of runbook files (`*.toml`), relative to the working directory.
     #[serde(deserialize_with = "lenient_string")]
     pub runbooks_dir: String,
@@ -121,6 +129,7 @@ impl Default for EngineConfig {
             concurrency: 8,
             lease_seconds: 30,
             poll_interval_ms: 500,
+            shutdown_grace_seconds: 10,
             runbooks_dir: "runbooks".into(),
         }
     }

@@ -1,16 +1,20 @@
-//! The `wapdr` binary: one command per job (serve, migrate, config, register, lab, demo).
+//! The `wapdr` binary: one command per job (serve, migrate, config, register, lab, demo), and
+//! the admin commands that drive a running wapdr over its admin API ([`cli`]).
 
+use std::io::IsTerminal as _;
 use std::path::PathBuf;
+use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use clap::{Args, Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
+mod cli;
 mod demo;
 
 use wapdr::app;
-use wapdr::config::{Config, EXAMPLE, LogFormat};
+use wapdr::config::{Config, EXAMPLE, LogFormat, reference};
 use wapdr::contract::{self, Format};
 use wapdr::lab::{Lab, LabConfig};
 use wapdr::store;
@@ -42,6 +46,8 @@ enum Command {
     /// Run the lab and the resource provider together and play a scripted scenario over HTTP;
     /// exits 0 only if every step succeeded.
     Demo(DemoArgs),
+    #[command(flatten)]
+    Admin(cli::AdminCommand),
 }
 
 #[derive(Args)]
@@ -78,6 +84,8 @@ struct ConfigArg {
 enum ConfigCommand {
     /// Print a commented example of every key, with its default.
     Example,
+    /// Print the reference of every key (type, default, environment variable) as Markdown.
+    Reference,
     /// Load the configuration (file + environment) and print it, secrets redacted.
     Check(ConfigArg),
 }
@@ -102,10 +110,21 @@ struct RegisterArgs {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
-    match cli.command {
-        Command::Serve(args) => serve(args).await,
+async fn main() -> ExitCode {
+    match run(Cli::parse().command).await {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("Error: {err:?}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        // The admin commands report their own errors, with exit codes of their own.
+        Command::Admin(command) => return Ok(cli::run(command).await),
+        Command::Serve(args) => serve(args).await?,
         Command::Migrate(args) => {
             let config = load(&args)?;
             init_tracing(&config);
@@ -116,23 +135,20 @@ async fn main() -> anyhow::Result<()> {
                 app::redact_url(&config.database.url),
                 store.backend()
             );
-            Ok(())
         }
         Command::Config { command } => match command {
-            ConfigCommand::Example => {
-                print!("{EXAMPLE}");
-                Ok(())
-            }
+            ConfigCommand::Example => print!("{EXAMPLE}"),
+            ConfigCommand::Reference => print!("{}", reference::markdown()),
             ConfigCommand::Check(args) => {
                 let config = load(&args)?;
                 println!("{config:#?}");
-                Ok(())
             }
         },
-        Command::Register(args) => register(args).await,
-        Command::Lab(args) => run_lab(args).await,
-        Command::Demo(args) => demo(args).await,
+        Command::Register(args) => register(args).await?,
+        Command::Lab(args) => run_lab(args).await?,
+        Command::Demo(args) => demo(args).await?,
     }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn load(args: &ConfigArg) -> anyhow::Result<Config> {
@@ -146,7 +162,10 @@ fn init_tracing(config: &Config) {
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     let _ = match config.log.format {
         LogFormat::Json => builder.json().try_init(),
-        LogFormat::Pretty => builder.try_init(),
+        // Colours only for a terminal: a service's journal or log file would keep the escapes.
+        LogFormat::Pretty => builder
+            .with_ansi(std::io::stdout().is_terminal())
+            .try_init(),
     };
 }
 
@@ -160,22 +179,37 @@ async fn serve(args: ConfigArg) -> anyhow::Result<()> {
         .unwrap_or_else(|| running.url())
         .trim_end_matches('/')
         .to_owned();
-    println!(
-        "wapdr {} is serving ({} store)",
-        env!("CARGO_PKG_VERSION"),
-        running.store.backend()
-    );
-    println!("  notification endpoint  {base}/notification");
-    println!("  usage endpoint         {base}/");
-    println!("  admin endpoint         {base}/admin");
-    println!("  tenant endpoint        {base}/tenant/");
-    println!("  health                 {base}/health  {base}/health/ready");
-    println!(
-        "Register it in WAP: `wapdr register` prints the body (with the endpoint credentials);"
-    );
-    println!(
-        "`wapdr register --admin-api https://ADMINAPI:30004 --token TOKEN` posts it. Ctrl-C stops."
-    );
+    if config.log.format == LogFormat::Json {
+        // Every line of stdout is a JSON object for the log shipper: the endpoints are one event.
+        tracing::info!(
+            version = env!("CARGO_PKG_VERSION"),
+            store = running.store.backend(),
+            notification = format!("{base}/notification"),
+            usage = format!("{base}/"),
+            admin = format!("{base}/admin"),
+            tenant = format!("{base}/tenant/"),
+            health = format!("{base}/health"),
+            "wapdr is serving"
+        );
+    } else {
+        println!(
+            "wapdr {} is serving ({} store)",
+            env!("CARGO_PKG_VERSION"),
+            running.store.backend()
+        );
+        println!("  notification endpoint  {base}/notification");
+        println!("  usage endpoint         {base}/");
+        println!("  admin endpoint         {base}/admin");
+        println!("  tenant endpoint        {base}/tenant/");
+        println!("  health                 {base}/health  {base}/health/ready");
+        println!(
+            "Register it in WAP: `wapdr register` prints the body (with the endpoint credentials);"
+        );
+        println!(
+            "`wapdr register --admin-api https://ADMINAPI:30004 --token TOKEN` posts it. `wapdr \
+             status` and the other admin commands drive it. Ctrl-C stops."
+        );
+    }
     running.until_signal().await
 }
 

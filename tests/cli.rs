@@ -1,5 +1,6 @@
 //! The command line as a user runs it: `wapdr demo` (the README's first command) plays its
-//! scenario and exits 0; `wapdr register` prints and posts the registration; `config example`.
+//! scenario and exits 0; `wapdr register` prints and posts the registration; `config example`
+//! and `config reference`; `wapdr serve` stops cleanly on SIGTERM, its JSON logs saying so.
 
 use std::process::Command;
 
@@ -231,4 +232,111 @@ fn config_example_documents_every_key_and_parses() {
         assert!(text.contains(key), "the example documents {key}");
     }
     wapdr::config::Config::from_toml(&text).expect("the printed example is a valid configuration");
+}
+
+#[test]
+fn config_reference_prints_docs_configuration_md() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = wapdr(dir.path(), &["config", "reference"]);
+    assert!(output.status.success());
+    let printed = String::from_utf8(output.stdout).unwrap();
+    let committed = include_str!("../docs/configuration.md");
+    assert!(
+        printed == committed,
+        "docs/configuration.md is out of date: run `cargo run -- config reference > docs/configuration.md`"
+    );
+    assert!(printed.contains("| `engine.shutdown_grace_seconds` | integer | `10` | `WAPDR_ENGINE__SHUTDOWN_GRACE_SECONDS` |"));
+}
+
+/// `wapdr serve` as a service manager stops it: SIGTERM, then it must exit 0 within the engine's
+/// grace, every log line a JSON object (`[log] format = "json"`) and the last ones saying it
+/// shut down and stopped.
+#[cfg(unix)]
+#[test]
+fn serve_stops_on_sigterm_within_its_grace_and_logs_its_shutdown() {
+    use std::io::BufRead as _;
+    use std::process::Stdio;
+    use std::sync::mpsc;
+    use std::time::{Duration, Instant};
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wapdr"))
+        .arg("serve")
+        .env_remove("WAPDR_CONFIG")
+        .env_remove("RUST_LOG")
+        .env("WAPDR_LISTEN", "127.0.0.1:0")
+        .env(
+            "WAPDR_DATABASE__URL",
+            format!("sqlite://{}", dir.path().join("wapdr.db").display()),
+        )
+        .env("WAPDR_LOG__FORMAT", "json")
+        .env("WAPDR_ENGINE__SHUTDOWN_GRACE_SECONDS", "2")
+        .env(
+            "WAPDR_ENGINE__RUNBOOKS_DIR",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/runbooks"),
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("wapdr serve starts");
+    let stdout = child.stdout.take().unwrap();
+    let (lines, received) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = lines.send(line);
+        }
+    });
+    let mut log = Vec::new();
+    let started = Instant::now();
+    while !log.iter().any(|l: &String| l.contains("wapdr is serving")) {
+        let line = received
+            .recv_timeout(Duration::from_secs(30).saturating_sub(started.elapsed()))
+            .unwrap_or_else(|_| panic!("wapdr serve never said it serves: {log:?}"));
+        log.push(line);
+    }
+
+    let signalled = Instant::now();
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(killed.success());
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if signalled.elapsed() > Duration::from_secs(10) {
+            let _ = child.kill();
+            panic!("wapdr serve did not stop within 10 s of SIGTERM: {log:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    log.extend(received.iter());
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(status.success(), "exit {status}: {stderr}\n{log:?}");
+    let events: Vec<Value> = log
+        .iter()
+        .map(|line| {
+            serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("a log line that is not JSON ({e}): {line}"))
+        })
+        .collect();
+    let messages: Vec<&str> = events
+        .iter()
+        .map(|e| e["fields"]["message"].as_str().unwrap_or_default())
+        .collect();
+    let position = |text: &str| messages.iter().position(|m| m.starts_with(text));
+    let serving = position("wapdr is serving").expect("the endpoints logged");
+    let shutting = position("shutting down").unwrap_or_else(|| panic!("{messages:?}"));
+    let stopped = position("stopped").unwrap_or_else(|| panic!("{messages:?}"));
+    assert!(serving < shutting && shutting < stopped, "{messages:?}");
+    assert_eq!(
+        events[shutting]["fields"]["grace_seconds"], 2,
+        "{:?}",
+        events[shutting]
+    );
 }
