@@ -182,7 +182,12 @@ async fn a_planned_failover_moves_the_subscription_to_b_and_failback_brings_it_h
     .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{event}");
     let reconcile = finished(app, job_id(&event)).await;
-    assert_eq!(reconcile.state, RunState::Succeeded, "{:?}", reconcile.error);
+    assert_eq!(
+        reconcile.state,
+        RunState::Succeeded,
+        "{:?}",
+        reconcile.error
+    );
     let b_vmm = spf(lab, 1).list_stamps().await.expect("SPF-B")[0].id;
     for record in until_all(app, &tenant, &vms, VmProtectionState::Protected).await {
         let replica = record.replica_vm_id.expect("replica");
