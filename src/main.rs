@@ -46,6 +46,9 @@ enum Command {
     /// Run the lab and the resource provider together and play a scripted scenario over HTTP;
     /// exits 0 only if every step succeeded.
     Demo(DemoArgs),
+    /// Print the OpenAPI description of the notification, usage, admin and tenant endpoints (what
+    /// `GET /openapi.json` serves and `schemas/openapi.json` holds).
+    Openapi,
     #[command(flatten)]
     Admin(cli::AdminCommand),
 }
@@ -147,6 +150,10 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Register(args) => register(args).await?,
         Command::Lab(args) => run_lab(args).await?,
         Command::Demo(args) => demo(args).await?,
+        Command::Openapi => print!(
+            "{}",
+            wapdr::api::document_json(&wapdr::api::openapi_document())
+        ),
     }
     Ok(ExitCode::SUCCESS)
 }

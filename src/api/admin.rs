@@ -4,9 +4,9 @@
 //! This file holds the subscription views; jobs and runbooks are in `jobs` and `runbooks`;
 //! provider setup and operations join with their issues.
 
-use axum::Router;
 use axum::extract::{Path, RawQuery, State};
-use axum::routing::get;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::contract::{SubscriptionList, WireSubscription};
 use crate::domain::{LifecycleState, SubscriptionState};
@@ -18,14 +18,15 @@ use super::notification::{parse_id, wire_from};
 use super::wire::{Negotiated, Reply, bool_param, limit_param, query_param};
 
 /// The admin routes, relative to `/admin`.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/subscriptions", get(list_subscriptions))
-        .route("/subscriptions/{id}", get(get_subscription))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_subscriptions))
+        .routes(routes!(get_subscription))
 }
 
 /// `GET /admin/subscriptions?state=&lifecycleState=&includeDeleted=&after=&limit=`: one page of
 /// subscriptions ordered by id; pass the last id of a page as `after` to get the next.
+#[utoipa::path(get, path = "/subscriptions", params(("state" = Option<String>, Query, description = "Active, Suspended or DeletePending."), ("lifecycleState" = Option<String>, Query, description = "Provisioned, Provisioning, Updating, Deleting, Deleted or OutOfSync."), ("includeDeleted" = Option<bool>, Query, description = "true to include tombstones."), ("after" = Option<String>, Query, description = "The last id of the previous page."), ("limit" = Option<u32>, Query, description = "Page size, 1 to 1000.")), responses((status = 200, description = "A page of subscriptions.", body = Vec<super::schemas::Subscription>)))]
 async fn list_subscriptions(
     State(state): State<AppState>,
     format: Negotiated,
@@ -67,6 +68,7 @@ async fn list_subscriptions(
 }
 
 /// `GET /admin/subscriptions/{id}`: one subscription, tombstones included.
+#[utoipa::path(get, path = "/subscriptions/{id}", params(("id" = String, Path, description = "The subscription (a GUID).")), responses((status = 200, description = "The subscription.", body = super::schemas::Subscription)))]
 async fn get_subscription(
     State(state): State<AppState>,
     format: Negotiated,

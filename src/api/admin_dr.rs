@@ -2,11 +2,11 @@
 //! stamp), one subscription's DR status and VMs, and excluding or including any VM — the provider
 //! may always do so, whatever the plan or the subscription's state.
 
-use axum::Router;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::{get, put};
 use tracing::instrument;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::domain::{DrPhase, ExclusionActor};
@@ -24,15 +24,12 @@ use super::notification::parse_id;
 use super::wire::{Negotiated, Reply, WapBody, limit_param, query_param};
 
 /// The admin DR routes, relative to `/admin`.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/dr/subscriptions", get(list_dr_subscriptions))
-        .route("/subscriptions/{id}/dr", get(get_dr))
-        .route("/subscriptions/{id}/vms", get(list_vms))
-        .route(
-            "/subscriptions/{id}/vms/{vm_id}/protection",
-            put(put_protection),
-        )
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_dr_subscriptions))
+        .routes(routes!(get_dr))
+        .routes(routes!(list_vms))
+        .routes(routes!(put_protection))
 }
 
 /// How many DR statuses a page holds when `limit` is not given (each one reads its VMs).
@@ -51,6 +48,7 @@ fn guid_param(query: Option<&str>, name: &str) -> Result<Option<Uuid>, ApiError>
 /// `GET /admin/dr/subscriptions?phase=&pairId=&stampId=&activeStampId=&after=&limit=`: one page
 /// of DR statuses ordered by subscription id (100 unless `limit` says otherwise); pass the last
 /// id of a page as `after` to get the next. `stampId` matches the primary or the recovery stamp.
+#[utoipa::path(get, path = "/dr/subscriptions", params(("phase" = Option<String>, Query, description = "The DR phase."), ("pairId" = Option<String>, Query, description = "A cloud pair id."), ("stampId" = Option<String>, Query, description = "A primary or recovery stamp id."), ("activeStampId" = Option<String>, Query, description = "The stamp the VMs run on."), ("after" = Option<String>, Query, description = "The last id of the previous page."), ("limit" = Option<u32>, Query, description = "Page size, 1 to 1000.")), responses((status = 200, description = "A page of DR statuses.", body = Vec<super::schemas::DrStatus>)))]
 async fn list_dr_subscriptions(
     State(state): State<AppState>,
     format: Negotiated,
@@ -85,6 +83,7 @@ async fn list_dr_subscriptions(
 }
 
 /// `GET /admin/subscriptions/{id}/dr`: the subscription's DR status, as its tenant sees it.
+#[utoipa::path(get, path = "/subscriptions/{id}/dr", params(("id" = String, Path, description = "The subscription (a GUID).")), responses((status = 200, description = "The DR status.", body = super::schemas::DrStatus)))]
 async fn get_dr(
     State(state): State<AppState>,
     format: Negotiated,
@@ -98,6 +97,7 @@ async fn get_dr(
 }
 
 /// `GET /admin/subscriptions/{id}/vms[?state=]`: the subscription's VMs, ordered by name.
+#[utoipa::path(get, path = "/subscriptions/{id}/vms", params(("id" = String, Path, description = "The subscription (a GUID)."), ("state" = Option<String>, Query, description = "Protection states, comma-separated.")), responses((status = 200, description = "The VMs.", body = Vec<super::schemas::DrVm>)))]
 async fn list_vms(
     State(state): State<AppState>,
     format: Negotiated,
@@ -112,6 +112,7 @@ async fn list_vms(
 /// `PUT /admin/subscriptions/{id}/vms/{vmId}/protection` with `{"Excluded": bool}`: the provider
 /// excludes a VM (its exclusion a tenant cannot lift) or includes it (clearing any exclusion);
 /// 202 with the `JobId` of the VM's reconciliation, or 200 when the VM already was so.
+#[utoipa::path(put, path = "/subscriptions/{id}/vms/{vm_id}/protection", params(("id" = String, Path, description = "The subscription (a GUID)."), ("vm_id" = String, Path, description = "The VM (its SPF id, a GUID).")), request_body = super::schemas::ProtectionInput, responses((status = 200, description = "Already so.", body = super::schemas::ProtectionChange), (status = 202, description = "Reconciliation started.", body = super::schemas::ProtectionChange)))]
 #[instrument(skip_all, fields(subscription_id = %id, vm_id = %vm_id), err(Debug))]
 async fn put_protection(
     State(state): State<AppState>,

@@ -85,9 +85,12 @@ pub async fn require_basic(
     }
 }
 
+/// The header WAP's tenant API names the calling user in.
+pub const PRINCIPAL_HEADER: &str = "x-ms-principal-id";
+
 /// The principal WAP acts for (`x-ms-principal-id`, URL-encoded by some clients), if any.
 pub fn principal(headers: &HeaderMap) -> Option<String> {
-    let raw = headers.get("x-ms-principal-id")?.to_str().ok()?.trim();
+    let raw = headers.get(PRINCIPAL_HEADER)?.to_str().ok()?.trim();
     let decoded = percent_encoding::percent_decode_str(raw)
         .decode_utf8_lossy()
         .into_owned();

@@ -7,11 +7,11 @@
 //! reached is a 502 naming the service. Bad input changes nothing.
 
 use std::collections::{BTreeMap, BTreeSet};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, put};
 use uuid::Uuid;
 
 use crate::contract::{ContractError, FromWire, Node, Out, ToWire};
@@ -30,15 +30,12 @@ use super::stamp_checks::spf_and_stamp;
 use super::wire::{Negotiated, Reply, WapBody};
 
 /// The cloud-pair routes, relative to `/admin`.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/cloud-pairs", get(list_pairs).post(create_pair))
-        .route("/cloud-pairs/{id}", get(get_pair).delete(delete_pair))
-        .route(
-            "/cloud-pairs/{id}/network-mappings",
-            get(get_mappings).put(put_mappings),
-        )
-        .route("/cloud-pairs/{id}/test-network", put(put_test_network))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_pairs, create_pair))
+        .routes(routes!(get_pair, delete_pair))
+        .routes(routes!(get_mappings, put_mappings))
+        .routes(routes!(put_test_network))
 }
 
 /// A pair on the wire, with its stamps' names.
@@ -188,6 +185,7 @@ async fn wire(state: &AppState, pair: CloudPair) -> Result<PairWire, ApiError> {
 }
 
 /// `GET /admin/cloud-pairs`: every pair with its state.
+#[utoipa::path(get, path = "/cloud-pairs", responses((status = 200, description = "The pairs.", body = Vec<super::schemas::CloudPair>)))]
 async fn list_pairs(
     State(state): State<AppState>,
     format: Negotiated,
@@ -209,6 +207,7 @@ async fn list_pairs(
 }
 
 /// `GET /admin/cloud-pairs/{id}`: one pair with its state (and the pairing's error, if any).
+#[utoipa::path(get, path = "/cloud-pairs/{id}", params(("id" = String, Path, description = "The cloud pair (its id, a GUID).")), responses((status = 200, description = "The pair.", body = super::schemas::CloudPair)))]
 async fn get_pair(
     State(state): State<AppState>,
     format: Negotiated,
@@ -221,6 +220,7 @@ async fn get_pair(
 /// `POST /admin/cloud-pairs` with `Primary` and `Recovery` (`StampId` or stamp name, `PlanId`,
 /// `CloudId`) and `Policy`: 201 with the pair, `Pending` until the `pair_clouds` job (started
 /// here) has the replication engine pair the clouds; then `Paired`, or `Failed` with `Error`.
+#[utoipa::path(post, path = "/cloud-pairs", request_body = super::schemas::CloudPairInput, responses((status = 201, description = "The pair, Pending until paired.", body = super::schemas::CloudPair)))]
 async fn create_pair(
     State(state): State<AppState>,
     format: Negotiated,
@@ -336,6 +336,7 @@ pub(super) async fn start_pairing(
 
 /// `DELETE /admin/cloud-pairs/{id}`: 204; the pair and its network mappings are forgotten (the
 /// replication engine's pairing is left as it is).
+#[utoipa::path(delete, path = "/cloud-pairs/{id}", params(("id" = String, Path, description = "The cloud pair (its id, a GUID).")), responses((status = 204, description = "Forgotten.")))]
 async fn delete_pair(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -484,6 +485,7 @@ fn require_network(
 }
 
 /// `GET /admin/cloud-pairs/{id}/network-mappings`: the mappings and the test-failover network.
+#[utoipa::path(get, path = "/cloud-pairs/{id}/network-mappings", params(("id" = String, Path, description = "The cloud pair (its id, a GUID).")), responses((status = 200, description = "The mappings.", body = super::schemas::NetworkMappings)))]
 async fn get_mappings(
     State(state): State<AppState>,
     format: Negotiated,
@@ -496,6 +498,7 @@ async fn get_mappings(
 /// `PUT /admin/cloud-pairs/{id}/network-mappings` with `Mappings`: `[{PrimaryNetworkId,
 /// RecoveryNetworkId}]`, replacing the pair's mappings; each primary network at most once, and
 /// each network must be a VM network of its side's stamp (checked live: 502 when unreachable).
+#[utoipa::path(put, path = "/cloud-pairs/{id}/network-mappings", params(("id" = String, Path, description = "The cloud pair (its id, a GUID).")), request_body = super::schemas::NetworkMappingsInput, responses((status = 200, description = "The mappings.", body = super::schemas::NetworkMappings), (status = 502, description = "A stamp did not answer.", body = super::schemas::WapErrorBody)))]
 async fn put_mappings(
     State(state): State<AppState>,
     format: Negotiated,
@@ -537,6 +540,7 @@ async fn put_mappings(
 
 /// `PUT /admin/cloud-pairs/{id}/test-network` with `NetworkId` (a VM network of the recovery
 /// stamp, checked live, or null to clear): the network test failovers of this pair attach to.
+#[utoipa::path(put, path = "/cloud-pairs/{id}/test-network", params(("id" = String, Path, description = "The cloud pair (its id, a GUID).")), request_body = super::schemas::TestNetworkInput, responses((status = 200, description = "The pair.", body = super::schemas::CloudPair), (status = 502, description = "The recovery stamp did not answer.", body = super::schemas::WapErrorBody)))]
 async fn put_test_network(
     State(state): State<AppState>,
     format: Negotiated,

@@ -22,10 +22,10 @@
 //! This is the one path for VM events: it does not also start the `protect-new-vms` runbook,
 //! which stays the scheduled safety net.
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::post;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::contract::{ContractError, FromWire, Node, Out, ToWire};
@@ -38,8 +38,8 @@ use super::error::ApiError;
 use super::wire::{Negotiated, Reply, WapBody};
 
 /// The event routes, relative to `/admin`.
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/events/vms", post(vm_event))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(vm_event))
 }
 
 /// What happened to the VM.
@@ -148,6 +148,7 @@ async fn event_stamp(state: &AppState, id: &str) -> Result<Stamp, ApiError> {
 }
 
 /// `POST /admin/events/vms`: see the module documentation.
+#[utoipa::path(post, path = "/events/vms", request_body = super::schemas::VmEvent, responses((status = 200, description = "Nothing to do.", body = super::schemas::VmEventAnswer), (status = 202, description = "Work started.", body = super::schemas::VmEventAnswer)))]
 #[tracing::instrument(skip_all, fields(vm_id, subscription_id, job_id), err)]
 async fn vm_event(
     State(state): State<AppState>,

@@ -17,11 +17,11 @@
 //! ([`start_operation`]).
 
 use axum::Extension;
-use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::{get, post};
 use tracing::instrument;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::contract::{ContractError, FromWire, Node, Out, ToWire};
@@ -46,27 +46,18 @@ use super::wire::{Negotiated, Reply, WapBody};
 const SAVE_ATTEMPTS: usize = 5;
 
 /// The admin routes, relative to `/admin`.
-pub fn admin_routes() -> Router<AppState> {
-    Router::new()
-        .route("/subscriptions/{id}/failover", post(admin_failover))
-        .route(
-            "/subscriptions/{id}/recovery-plans/{plan}/failover",
-            post(admin_plan_failover),
-        )
-        .route(
-            "/subscriptions/{id}/failover-settings",
-            get(get_settings).put(put_settings),
-        )
+pub fn admin_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(admin_failover))
+        .routes(routes!(admin_plan_failover))
+        .routes(routes!(get_settings, put_settings))
 }
 
 /// The tenant routes, relative to `/tenant/subscriptions/{subid}` (inside its guard).
-pub fn tenant_routes() -> Router<AppState> {
-    Router::new()
-        .route("/failover", post(tenant_failover))
-        .route(
-            "/recovery-plans/{plan}/failover",
-            post(tenant_plan_failover),
-        )
+pub fn tenant_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(tenant_failover))
+        .routes(routes!(tenant_plan_failover))
 }
 
 /// The body of a failover request.
@@ -236,6 +227,7 @@ impl ToWire for FailoverStarted {
 }
 
 /// `POST /admin/subscriptions/{id}/failover`: any operation the rules allow.
+#[utoipa::path(post, path = "/subscriptions/{id}/failover", params(("id" = String, Path, description = "The subscription (a GUID).")), request_body = super::schemas::FailoverRequest, responses((status = 202, description = "Started: the job doing it.", body = super::schemas::FailoverStarted)))]
 #[instrument(skip_all, fields(subscription_id = %path_id), err(Debug))]
 async fn admin_failover(
     State(state): State<AppState>,
@@ -248,6 +240,7 @@ async fn admin_failover(
 }
 
 /// `POST /admin/subscriptions/{id}/recovery-plans/{plan}/failover`: the same, in that plan's order.
+#[utoipa::path(post, path = "/subscriptions/{id}/recovery-plans/{plan}/failover", params(("id" = String, Path, description = "The subscription (a GUID)."), ("plan" = String, Path, description = "The recovery plan (its id, a GUID).")), request_body = super::schemas::FailoverRequest, responses((status = 202, description = "Started: the job doing it.", body = super::schemas::FailoverStarted)))]
 #[instrument(skip_all, fields(subscription_id = %path_id), err(Debug))]
 async fn admin_plan_failover(
     State(state): State<AppState>,
@@ -279,6 +272,7 @@ async fn admin_start(
 /// `POST /tenant/subscriptions/{subid}/failover`: a drill and its cleanup when the plan's
 /// SelfService is Drill; every operation but an unplanned failover when it is Full; 403
 /// otherwise, and while the subscription is not active.
+#[utoipa::path(post, path = "/failover", request_body = super::schemas::FailoverRequest, responses((status = 202, description = "Started: the job doing it.", body = super::schemas::FailoverStarted)))]
 #[instrument(skip_all, fields(subscription_id = %sub.id), err(Debug))]
 async fn tenant_failover(
     State(state): State<AppState>,
@@ -292,6 +286,7 @@ async fn tenant_failover(
 
 /// `POST /tenant/subscriptions/{subid}/recovery-plans/{plan}/failover`: the same, in that plan's
 /// order.
+#[utoipa::path(post, path = "/recovery-plans/{plan}/failover", params(("plan" = String, Path, description = "The recovery plan (its id, a GUID).")), request_body = super::schemas::FailoverRequest, responses((status = 202, description = "Started: the job doing it.", body = super::schemas::FailoverStarted)))]
 #[instrument(skip_all, fields(subscription_id = %sub.id), err(Debug))]
 async fn tenant_plan_failover(
     State(state): State<AppState>,
@@ -467,6 +462,7 @@ impl SettingsInput {
 }
 
 /// `GET /admin/subscriptions/{id}/failover-settings`.
+#[utoipa::path(get, path = "/subscriptions/{id}/failover-settings", params(("id" = String, Path, description = "The subscription (a GUID).")), responses((status = 200, description = "The settings.", body = super::schemas::FailoverSettings)))]
 #[instrument(skip_all, fields(subscription_id = %path_id), err(Debug))]
 async fn get_settings(
     State(state): State<AppState>,
@@ -484,6 +480,7 @@ async fn get_settings(
 }
 
 /// `PUT /admin/subscriptions/{id}/failover-settings`.
+#[utoipa::path(put, path = "/subscriptions/{id}/failover-settings", params(("id" = String, Path, description = "The subscription (a GUID).")), request_body = super::schemas::FailoverSettings, responses((status = 200, description = "The settings.", body = super::schemas::FailoverSettings)))]
 #[instrument(skip_all, fields(subscription_id = %path_id), err(Debug))]
 async fn put_settings(
     State(state): State<AppState>,

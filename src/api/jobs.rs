@@ -3,12 +3,12 @@
 //!
 //! Handlers only read and record through the store; they never run a step themselves.
 
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
-use axum::routing::{get, post};
 use serde::Deserialize;
 use time::OffsetDateTime;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::contract::{Out, ToWire};
@@ -19,15 +19,12 @@ use super::error::ApiError;
 use super::wire::{Negotiated, Reply, limit_param, query_param};
 
 /// The job routes, relative to `/admin`.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/jobs", get(list_jobs))
-        .route("/jobs/{id}", get(get_job))
-        .route("/jobs/{id}/cancel", post(cancel_job))
-        .route(
-            "/jobs/{id}/steps/{step}/acknowledge",
-            post(acknowledge_step),
-        )
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_jobs))
+        .routes(routes!(get_job))
+        .routes(routes!(cancel_job))
+        .routes(routes!(acknowledge_step))
 }
 
 /// One job (a workflow run), with its steps when shown in detail.
@@ -185,6 +182,7 @@ pub(super) fn json_body<T: serde::de::DeserializeOwned + Default>(
 /// `GET /admin/jobs?state=&workflow=&subscription=&parent=&limit=&after=`: jobs newest first
 /// (`parent`: the jobs a job started, such as a site failover's); pass the last id of a page as
 /// `after` for the next.
+#[utoipa::path(get, path = "/jobs", params(("state" = Option<String>, Query, description = "The job state."), ("workflow" = Option<String>, Query, description = "The workflow kind."), ("subscription" = Option<String>, Query, description = "A subscription id."), ("parent" = Option<String>, Query, description = "The job that started them."), ("after" = Option<String>, Query, description = "The last id of the previous page."), ("limit" = Option<u32>, Query, description = "Page size, 1 to 1000.")), responses((status = 200, description = "Jobs, newest first.", body = Vec<super::schemas::Job>)))]
 async fn list_jobs(
     State(state): State<AppState>,
     format: Negotiated,
@@ -228,6 +226,7 @@ async fn list_jobs(
 }
 
 /// `GET /admin/jobs/{id}`: one job with its steps (stage, state, attempts, timings, errors).
+#[utoipa::path(get, path = "/jobs/{id}", params(("id" = String, Path, description = "The job (a GUID).")), responses((status = 200, description = "The job with its steps.", body = super::schemas::Job)))]
 async fn get_job(
     State(state): State<AppState>,
     format: Negotiated,
@@ -246,6 +245,7 @@ struct CancelBody {
 
 /// `POST /admin/jobs/{id}/cancel` (`{"by": "..."}` optional): stops the job; running steps see it
 /// at their next heartbeat. 409 when the job has already ended.
+#[utoipa::path(post, path = "/jobs/{id}/cancel", params(("id" = String, Path, description = "The job (a GUID).")), request_body = super::schemas::Acknowledgement, responses((status = 200, description = "The job.", body = super::schemas::Job)))]
 async fn cancel_job(
     State(state): State<AppState>,
     format: Negotiated,
@@ -275,6 +275,7 @@ pub(super) struct AcknowledgeBody {
 
 /// `POST /admin/jobs/{id}/steps/{step}/acknowledge` with `{"by": "...", "comment": "..."}`:
 /// completes a step waiting for an operator. 409 when the step is not waiting.
+#[utoipa::path(post, path = "/jobs/{id}/steps/{step}/acknowledge", params(("id" = String, Path, description = "The job (a GUID)."), ("step" = String, Path, description = "The step number.")), request_body = super::schemas::Acknowledgement, responses((status = 200, description = "The job.", body = super::schemas::Job)))]
 async fn acknowledge_step(
     State(state): State<AppState>,
     format: Negotiated,

@@ -25,11 +25,13 @@ mod health;
 mod jobs;
 mod notification;
 mod notification_dr;
+mod openapi;
 mod portal;
 mod recovery_plan_wire;
 mod recovery_plans;
 mod reports;
 mod runbooks;
+mod schemas;
 mod setup;
 mod site_failover;
 mod site_health;
@@ -47,6 +49,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::middleware::{from_fn, from_fn_with_state};
 use secrecy::SecretString;
 use tower_http::trace::TraceLayer;
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::engine::{Registry, Runbooks};
 use crate::store::SharedStore;
@@ -54,6 +57,7 @@ use crate::workflows::StampClients;
 
 pub use auth::BasicCredentials;
 pub use error::ApiError;
+pub use openapi::{Endpoint, document_json};
 pub use runbooks::WEBHOOK_TOKEN_HEADER;
 
 /// What every handler shares.
@@ -88,37 +92,27 @@ pub struct EndpointSecrets {
 
 /// The whole router; `max_body_bytes` caps every request body (413 past it).
 pub fn router(state: AppState, secrets: &EndpointSecrets, max_body_bytes: usize) -> Router {
-    let guard = |realm: &'static str, (user, password): &(String, SecretString)| {
-        Arc::new(BasicCredentials::new(realm, user, password))
+    let basic = |realm: &'static str, (user, password): &(String, SecretString)| {
+        from_fn_with_state(
+            Arc::new(BasicCredentials::new(realm, user, password)),
+            auth::require_basic,
+        )
     };
-    let basic = |creds: Arc<BasicCredentials>| from_fn_with_state(creds, auth::require_basic);
-    Router::new()
-        .nest(
-            "/notification",
-            notification::routes().route_layer(basic(guard("notification", &secrets.notification))),
-        )
-        .merge(usage::routes().route_layer(basic(guard("usage", &secrets.usage))))
-        .nest(
-            "/admin",
-            admin::routes()
-                .merge(admin_dr::routes())
-                .merge(recovery_plans::admin_routes())
-                .merge(failover::admin_routes())
-                .merge(reports::admin_routes())
-                .merge(site_failover::admin_routes())
-                .merge(jobs::routes())
-                .merge(runbooks::routes())
-                .merge(events::routes())
-                .merge(setup::routes())
-                .merge(cloud_pairs::routes())
-                .merge(stamp_checks::routes())
-                .merge(site_health::routes())
-                .route_layer(basic(guard("admin", &secrets.admin))),
-        )
-        .nest(
-            "/tenant",
-            tenant::routes(state.clone()).route_layer(basic(guard("tenant", &secrets.tenant))),
-        )
+    let tenant_state = state.clone();
+    let (api, document) = endpoints(&|endpoint, routes| match endpoint {
+        Endpoint::Notification => routes.route_layer(basic(endpoint.name(), &secrets.notification)),
+        Endpoint::Usage => routes.route_layer(basic(endpoint.name(), &secrets.usage)),
+        Endpoint::Admin => routes.route_layer(basic(endpoint.name(), &secrets.admin)),
+        // The principal is checked once the caller has proved to be WAP's tenant API.
+        Endpoint::Tenant => routes
+            .route_layer(from_fn_with_state(
+                tenant_state.clone(),
+                tenant::authorize_tenant,
+            ))
+            .route_layer(basic(endpoint.name(), &secrets.tenant)),
+    })
+    .split_for_parts();
+    api.merge(openapi::document_route(document))
         .merge(runbooks::webhook_routes())
         .merge(health::routes())
         .merge(portal::routes())
@@ -126,4 +120,43 @@ pub fn router(state: AppState, secrets: &EndpointSecrets, max_body_bytes: usize)
         .layer(from_fn(error::render_errors))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// The OpenAPI description of the notification, usage, admin and tenant endpoints.
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    endpoints(&|_, routes| routes).into_openapi()
+}
+
+/// The documented endpoints: the routes and their description come from the same list, each
+/// group passed through `guard` (which applies its credentials) once its description says so.
+fn endpoints(
+    guard: &dyn Fn(Endpoint, OpenApiRouter<AppState>) -> OpenApiRouter<AppState>,
+) -> OpenApiRouter<AppState> {
+    let secured = |endpoint, routes| guard(endpoint, openapi::secure(endpoint, routes));
+    OpenApiRouter::with_openapi(openapi::base())
+        .nest(
+            "/notification",
+            secured(Endpoint::Notification, notification::routes()),
+        )
+        .merge(secured(Endpoint::Usage, usage::routes()))
+        .nest(
+            "/admin",
+            secured(
+                Endpoint::Admin,
+                admin::routes()
+                    .merge(admin_dr::routes())
+                    .merge(recovery_plans::admin_routes())
+                    .merge(failover::admin_routes())
+                    .merge(reports::admin_routes())
+                    .merge(site_failover::admin_routes())
+                    .merge(jobs::routes())
+                    .merge(runbooks::routes())
+                    .merge(events::routes())
+                    .merge(setup::routes())
+                    .merge(cloud_pairs::routes())
+                    .merge(stamp_checks::routes())
+                    .merge(site_health::routes()),
+            ),
+        )
+        .nest("/tenant", secured(Endpoint::Tenant, tenant::routes()))
 }

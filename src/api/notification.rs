@@ -4,11 +4,11 @@
 //! Registered as `http://HOST:PORT/notification`. Routes per `wap-contract.md` §2, plus the
 //! `PUT`/`DELETE /subscriptions` form with the id in the body that Microsoft's sample RPs use.
 
-use axum::Router;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
-use axum::routing::{get, put};
 use tracing::instrument;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::contract::{
     QuotaUpdateBatch, QuotaUpdateResultBatch, ServiceQuotaSettingList, ServiceUsageSummary,
@@ -28,29 +28,28 @@ use super::wire::{Negotiated, Reply, WapBody, bool_param};
 const SAVE_ATTEMPTS: usize = 5;
 
 /// The notification routes, relative to the endpoint's forwarding address.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/subscriptions",
-            get(list_subscriptions)
-                .post(create_subscription)
-                .put(update_subscription_from_body)
-                .delete(delete_subscription_from_body),
-        )
-        .route(
-            "/subscriptions/{id}",
-            get(get_subscription)
-                .put(update_subscription)
-                .delete(delete_subscription),
-        )
-        .route("/subscriptions/{id}/usagesummary", get(usage_summary))
-        .route("/quota", put(update_quota))
-        .route("/defaultquota", get(default_quota))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(
+            list_subscriptions,
+            create_subscription,
+            update_subscription_from_body,
+            delete_subscription_from_body
+        ))
+        .routes(routes!(
+            get_subscription,
+            update_subscription,
+            delete_subscription
+        ))
+        .routes(routes!(usage_summary))
+        .routes(routes!(update_quota))
+        .routes(routes!(default_quota))
 }
 
 /// `POST /subscriptions`: a subscription including the DR service was created (or re-created).
 ///
 /// Idempotent: WAP may retry a create, so an existing subscription is updated, not refused.
+#[utoipa::path(post, path = "/subscriptions", request_body = super::schemas::Subscription, responses((status = 201, description = "Recorded.", body = super::schemas::Subscription), (status = 202, description = "Recorded; DR work goes on (poll its LifecycleState).", body = super::schemas::Subscription)))]
 #[instrument(skip_all, fields(subscription_id = %body.subscription_id), err(Debug))]
 async fn create_subscription(
     State(state): State<AppState>,
@@ -91,6 +90,7 @@ async fn create_subscription(
 }
 
 /// `GET /subscriptions`: every subscription wapdr holds (tombstones excluded).
+#[utoipa::path(get, path = "/subscriptions", responses((status = 200, description = "Every subscription.", body = Vec<super::schemas::Subscription>)))]
 async fn list_subscriptions(
     State(state): State<AppState>,
     format: Negotiated,
@@ -113,6 +113,7 @@ async fn list_subscriptions(
 }
 
 /// `GET /subscriptions/{id}`: the subscription with its LifecycleState (WAP polls this).
+#[utoipa::path(get, path = "/subscriptions/{id}", params(("id" = String, Path, description = "The subscription (a GUID).")), responses((status = 200, description = "The subscription.", body = super::schemas::Subscription)))]
 async fn get_subscription(
     State(state): State<AppState>,
     format: Negotiated,
@@ -128,6 +129,7 @@ async fn get_subscription(
 }
 
 /// `PUT /subscriptions/{id}`: name, state (suspend, reactivate, delete pending), admins or quota changed.
+#[utoipa::path(put, path = "/subscriptions/{id}", params(("id" = String, Path, description = "The subscription (a GUID).")), request_body = super::schemas::Subscription, responses((status = 200, description = "Updated.", body = super::schemas::Subscription), (status = 202, description = "Updated; DR work goes on.", body = super::schemas::Subscription)))]
 async fn update_subscription(
     State(state): State<AppState>,
     format: Negotiated,
@@ -145,6 +147,7 @@ async fn update_subscription(
 }
 
 /// `PUT /subscriptions` with the id in the body (sample-RP form).
+#[utoipa::path(put, path = "/subscriptions", request_body = super::schemas::Subscription, responses((status = 200, description = "Updated.", body = super::schemas::Subscription), (status = 202, description = "Updated; DR work goes on.", body = super::schemas::Subscription)))]
 async fn update_subscription_from_body(
     State(state): State<AppState>,
     format: Negotiated,
@@ -187,6 +190,7 @@ async fn apply_update(
 }
 
 /// `DELETE /subscriptions/{id}`: idempotent; an unknown or already deleted subscription is success.
+#[utoipa::path(delete, path = "/subscriptions/{id}", params(("id" = String, Path, description = "The subscription (a GUID).")), responses((status = 200, description = "Deleted.", body = super::schemas::Subscription), (status = 202, description = "Deleting; DR is being released.", body = super::schemas::Subscription)))]
 async fn delete_subscription(
     State(state): State<AppState>,
     format: Negotiated,
@@ -197,6 +201,7 @@ async fn delete_subscription(
 }
 
 /// `DELETE /subscriptions` with the subscription in the body (sample-RP form).
+#[utoipa::path(delete, path = "/subscriptions", request_body = super::schemas::Subscription, responses((status = 200, description = "Deleted.", body = super::schemas::Subscription), (status = 202, description = "Deleting; DR is being released.", body = super::schemas::Subscription)))]
 async fn delete_subscription_from_body(
     State(state): State<AppState>,
     format: Negotiated,
@@ -250,6 +255,7 @@ async fn apply_delete(
 }
 
 /// `GET /subscriptions/{id}/usagesummary`: what the subscription uses of its DR quota.
+#[utoipa::path(get, path = "/subscriptions/{id}/usagesummary", params(("id" = String, Path, description = "The subscription (a GUID).")), responses((status = 200, description = "The usage.", body = super::schemas::ServiceUsageSummary)))]
 async fn usage_summary(
     State(state): State<AppState>,
     format: Negotiated,
@@ -290,6 +296,7 @@ async fn usage_summary(
 }
 
 /// `PUT /quota[?validateOnly=true]`: a plan's or add-on's quota changed, for a batch of subscriptions.
+#[utoipa::path(put, path = "/quota", params(("validateOnly" = Option<bool>, Query, description = "true to check without saving.")), request_body = super::schemas::QuotaUpdateBatch, responses((status = 200, description = "The outcome.", body = super::schemas::QuotaUpdateResultBatch)))]
 #[instrument(skip_all, fields(subscriptions = body.subscription_ids_to_update.len()), err(Debug))]
 async fn update_quota(
     State(state): State<AppState>,
@@ -384,6 +391,7 @@ async fn requota(
 }
 
 /// `GET /defaultquota`: the quota a new plan or add-on starts from.
+#[utoipa::path(get, path = "/defaultquota", responses((status = 200, description = "The default quota.", body = Vec<super::schemas::QuotaSetting>)))]
 async fn default_quota(format: Negotiated) -> Reply<ServiceQuotaSettingList> {
     Reply::ok(
         format,

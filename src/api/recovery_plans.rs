@@ -10,11 +10,12 @@
 //! the domain first and changes nothing when refused.
 
 use std::collections::BTreeSet;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
+use axum::Extension;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Extension, Router};
 use tracing::instrument;
 use uuid::Uuid;
 
@@ -32,26 +33,17 @@ use super::tenant::TenantSubscription;
 use super::wire::{Negotiated, Reply, WapBody};
 
 /// The admin routes, relative to `/admin`.
-pub fn admin_routes() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/subscriptions/{id}/recovery-plans",
-            get(admin_list).post(admin_create),
-        )
-        .route(
-            "/subscriptions/{id}/recovery-plans/{plan_id}",
-            get(admin_get).put(admin_replace).delete(admin_delete),
-        )
+pub fn admin_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(admin_list, admin_create))
+        .routes(routes!(admin_get, admin_replace, admin_delete))
 }
 
 /// The tenant routes, relative to `/tenant/subscriptions/{subid}` (inside its guard).
-pub fn tenant_routes() -> Router<AppState> {
-    Router::new()
-        .route("/recovery-plans", get(tenant_list).post(tenant_create))
-        .route(
-            "/recovery-plans/{plan_id}",
-            get(tenant_get).put(tenant_replace).delete(tenant_delete),
-        )
+pub fn tenant_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(tenant_list, tenant_create))
+        .routes(routes!(tenant_get, tenant_replace, tenant_delete))
 }
 
 impl From<PlanError> for ApiError {
@@ -229,6 +221,7 @@ async fn delete(state: &AppState, sub: SubscriptionId, id: &str) -> Result<Statu
 }
 
 /// `GET /admin/subscriptions/{id}/recovery-plans`: the plans, default first, then by name.
+#[utoipa::path(get, path = "/subscriptions/{id}/recovery-plans", params(("id" = String, Path, description = "The subscription (a GUID).")), responses((status = 200, description = "The plans, default first.", body = Vec<super::schemas::RecoveryPlan>)))]
 async fn admin_list(
     State(state): State<AppState>,
     format: Negotiated,
@@ -239,6 +232,7 @@ async fn admin_list(
 }
 
 /// `POST /admin/subscriptions/{id}/recovery-plans`: 201 with the new plan.
+#[utoipa::path(post, path = "/subscriptions/{id}/recovery-plans", params(("id" = String, Path, description = "The subscription (a GUID).")), request_body = super::schemas::RecoveryPlanInput, responses((status = 201, description = "The plan.", body = super::schemas::RecoveryPlan)))]
 #[instrument(skip_all, fields(subscription_id = %id), err(Debug))]
 async fn admin_create(
     State(state): State<AppState>,
@@ -256,6 +250,7 @@ async fn admin_create(
 }
 
 /// `GET /admin/subscriptions/{id}/recovery-plans/{planId}`: one plan.
+#[utoipa::path(get, path = "/subscriptions/{id}/recovery-plans/{plan_id}", params(("id" = String, Path, description = "The subscription (a GUID)."), ("plan_id" = String, Path, description = "The recovery plan (its id, a GUID).")), responses((status = 200, description = "The plan.", body = super::schemas::RecoveryPlan)))]
 async fn admin_get(
     State(state): State<AppState>,
     format: Negotiated,
@@ -269,6 +264,7 @@ async fn admin_get(
 }
 
 /// `PUT /admin/subscriptions/{id}/recovery-plans/{planId}`: replaces name, description and groups.
+#[utoipa::path(put, path = "/subscriptions/{id}/recovery-plans/{plan_id}", params(("id" = String, Path, description = "The subscription (a GUID)."), ("plan_id" = String, Path, description = "The recovery plan (its id, a GUID).")), request_body = super::schemas::RecoveryPlanInput, responses((status = 200, description = "The plan.", body = super::schemas::RecoveryPlan)))]
 #[instrument(skip_all, fields(subscription_id = %id, plan_id = %plan_id), err(Debug))]
 async fn admin_replace(
     State(state): State<AppState>,
@@ -282,6 +278,7 @@ async fn admin_replace(
 }
 
 /// `DELETE /admin/subscriptions/{id}/recovery-plans/{planId}`: 204.
+#[utoipa::path(delete, path = "/subscriptions/{id}/recovery-plans/{plan_id}", params(("id" = String, Path, description = "The subscription (a GUID)."), ("plan_id" = String, Path, description = "The recovery plan (its id, a GUID).")), responses((status = 204, description = "Deleted.")))]
 #[instrument(skip_all, fields(subscription_id = %id, plan_id = %plan_id), err(Debug))]
 async fn admin_delete(
     State(state): State<AppState>,
@@ -292,6 +289,7 @@ async fn admin_delete(
 }
 
 /// `GET /tenant/subscriptions/{subid}/recovery-plans`: the plans, default first.
+#[utoipa::path(get, path = "/recovery-plans", responses((status = 200, description = "The plans, default first.", body = Vec<super::schemas::RecoveryPlan>)))]
 async fn tenant_list(
     State(state): State<AppState>,
     format: Negotiated,
@@ -301,6 +299,7 @@ async fn tenant_list(
 }
 
 /// `POST /tenant/subscriptions/{subid}/recovery-plans`: 201 (needs `SelfService` `Full`).
+#[utoipa::path(post, path = "/recovery-plans", request_body = super::schemas::RecoveryPlanInput, responses((status = 201, description = "The plan.", body = super::schemas::RecoveryPlan)))]
 #[instrument(skip_all, fields(subscription_id = %sub.id), err(Debug))]
 async fn tenant_create(
     State(state): State<AppState>,
@@ -319,6 +318,7 @@ async fn tenant_create(
 }
 
 /// `GET /tenant/subscriptions/{subid}/recovery-plans/{planId}`: one plan.
+#[utoipa::path(get, path = "/recovery-plans/{plan_id}", params(("plan_id" = String, Path, description = "The recovery plan (its id, a GUID).")), responses((status = 200, description = "The plan.", body = super::schemas::RecoveryPlan)))]
 async fn tenant_get(
     State(state): State<AppState>,
     format: Negotiated,
@@ -332,6 +332,7 @@ async fn tenant_get(
 }
 
 /// `PUT /tenant/subscriptions/{subid}/recovery-plans/{planId}` (needs `SelfService` `Full`).
+#[utoipa::path(put, path = "/recovery-plans/{plan_id}", params(("plan_id" = String, Path, description = "The recovery plan (its id, a GUID).")), request_body = super::schemas::RecoveryPlanInput, responses((status = 200, description = "The plan.", body = super::schemas::RecoveryPlan)))]
 #[instrument(skip_all, fields(subscription_id = %sub.id, plan_id = %plan_id), err(Debug))]
 async fn tenant_replace(
     State(state): State<AppState>,
@@ -348,6 +349,7 @@ async fn tenant_replace(
 }
 
 /// `DELETE /tenant/subscriptions/{subid}/recovery-plans/{planId}`: 204 (needs `SelfService` `Full`).
+#[utoipa::path(delete, path = "/recovery-plans/{plan_id}", params(("plan_id" = String, Path, description = "The recovery plan (its id, a GUID).")), responses((status = 204, description = "Deleted.")))]
 #[instrument(skip_all, fields(subscription_id = %sub.id, plan_id = %plan_id), err(Debug))]
 async fn tenant_delete(
     State(state): State<AppState>,

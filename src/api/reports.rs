@@ -12,13 +12,13 @@
 //! whatever the `Accept` header says; errors are WAP `Error`s as everywhere.
 
 use axum::Extension;
-use axum::Router;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::report::{failover_report, html::report_html};
@@ -31,19 +31,19 @@ use super::tenant::TenantSubscription;
 use super::wire::{limit_param, query_param};
 
 /// The admin routes, relative to `/admin`.
-pub fn admin_routes() -> Router<AppState> {
-    Router::new()
-        .route("/reports", get(admin_list))
-        .route("/reports/{job}", get(admin_report))
-        .route("/reports/{job}/html", get(admin_report_html))
+pub fn admin_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(admin_list))
+        .routes(routes!(admin_report))
+        .routes(routes!(admin_report_html))
 }
 
 /// The tenant routes, relative to `/tenant/subscriptions/{subid}` (inside its guard).
-pub fn tenant_routes() -> Router<AppState> {
-    Router::new()
-        .route("/reports", get(tenant_list))
-        .route("/reports/{job}", get(tenant_report))
-        .route("/reports/{job}/html", get(tenant_report_html))
+pub fn tenant_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(tenant_list))
+        .routes(routes!(tenant_report))
+        .routes(routes!(tenant_report_html))
 }
 
 /// What a report list asks for.
@@ -204,6 +204,7 @@ fn html_reply(report: &Value) -> Response {
         .into_response()
 }
 
+#[utoipa::path(get, path = "/reports", params(("subscription" = Option<String>, Query, description = "A subscription id."), ("kind" = Option<String>, Query, description = "The operation."), ("from" = Option<String>, Query, description = "RFC 3339 time."), ("to" = Option<String>, Query, description = "RFC 3339 time."), ("after" = Option<String>, Query, description = "The last id of the previous page."), ("limit" = Option<u32>, Query, description = "Page size, 1 to 1000.")), responses((status = 200, description = "Failover reports, newest first.", body = super::schemas::ReportList)))]
 async fn admin_list(
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
@@ -215,6 +216,7 @@ async fn admin_list(
     ))
 }
 
+#[utoipa::path(get, path = "/reports/{job}", params(("job" = String, Path, description = "The failover job (a GUID).")), responses((status = 200, description = "The report.", body = super::schemas::Report)))]
 async fn admin_report(
     State(state): State<AppState>,
     Path(job): Path<String>,
@@ -222,6 +224,7 @@ async fn admin_report(
     Ok(json_reply(report_of(&state, &job, None).await?))
 }
 
+#[utoipa::path(get, path = "/reports/{job}/html", params(("job" = String, Path, description = "The failover job (a GUID).")), responses((status = 200, description = "The report as a self-contained page.", content_type = "text/html", body = String)))]
 async fn admin_report_html(
     State(state): State<AppState>,
     Path(job): Path<String>,
@@ -229,6 +232,7 @@ async fn admin_report_html(
     Ok(html_reply(&report_of(&state, &job, None).await?))
 }
 
+#[utoipa::path(get, path = "/reports", params(("kind" = Option<String>, Query, description = "The operation."), ("from" = Option<String>, Query, description = "RFC 3339 time."), ("to" = Option<String>, Query, description = "RFC 3339 time."), ("after" = Option<String>, Query, description = "The last id of the previous page."), ("limit" = Option<u32>, Query, description = "Page size, 1 to 1000.")), responses((status = 200, description = "Failover reports, newest first.", body = super::schemas::ReportList)))]
 async fn tenant_list(
     State(state): State<AppState>,
     Extension(TenantSubscription(sub)): Extension<TenantSubscription>,
@@ -243,6 +247,7 @@ async fn tenant_list(
     ))
 }
 
+#[utoipa::path(get, path = "/reports/{job}", params(("job" = String, Path, description = "The failover job (a GUID).")), responses((status = 200, description = "The report.", body = super::schemas::Report)))]
 async fn tenant_report(
     State(state): State<AppState>,
     Extension(TenantSubscription(sub)): Extension<TenantSubscription>,
@@ -252,6 +257,7 @@ async fn tenant_report(
     Ok(json_reply(report_of(&state, &job, Some(&id)).await?))
 }
 
+#[utoipa::path(get, path = "/reports/{job}/html", params(("job" = String, Path, description = "The failover job (a GUID).")), responses((status = 200, description = "The report as a self-contained page.", content_type = "text/html", body = String)))]
 async fn tenant_report_html(
     State(state): State<AppState>,
     Extension(TenantSubscription(sub)): Extension<TenantSubscription>,

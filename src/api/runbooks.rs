@@ -9,9 +9,11 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::{get, post};
+use axum::routing::post;
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::contract::{Out, ToWire};
 use crate::engine::{EngineError, RunbookView};
@@ -26,11 +28,11 @@ use super::wire::{Negotiated, Reply, query_param};
 pub const WEBHOOK_TOKEN_HEADER: &str = "x-wapdr-webhook-token";
 
 /// The runbook routes, relative to `/admin`.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/runbooks", get(list_runbooks))
-        .route("/runbooks/{name}", get(get_runbook).put(update_runbook))
-        .route("/runbooks/{name}/start", post(start_runbook))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_runbooks))
+        .routes(routes!(get_runbook, update_runbook))
+        .routes(routes!(start_runbook))
 }
 
 /// The webhook routes, at the root, authenticated by each runbook's token.
@@ -85,6 +87,7 @@ impl ToWire for RunbookList {
 }
 
 /// `GET /admin/runbooks`: every runbook with what is in force and whether it can run.
+#[utoipa::path(get, path = "/runbooks", responses((status = 200, description = "The runbooks.", body = Vec<super::schemas::Runbook>)))]
 async fn list_runbooks(
     State(state): State<AppState>,
     format: Negotiated,
@@ -105,6 +108,7 @@ async fn list_runbooks(
 }
 
 /// `GET /admin/runbooks/{name}`: one runbook, with its webhook token.
+#[utoipa::path(get, path = "/runbooks/{name}", params(("name" = String, Path, description = "The runbook name.")), responses((status = 200, description = "The runbook.", body = super::schemas::Runbook)))]
 async fn get_runbook(
     State(state): State<AppState>,
     format: Negotiated,
@@ -130,6 +134,7 @@ fn present<'de, D: Deserializer<'de>>(de: D) -> Result<Option<Option<String>>, D
 
 /// `PUT /admin/runbooks/{name}` with `{"enabled": bool, "schedule": "cron" | null}`; kept across
 /// restarts. An invalid cron expression is a 400 naming it, and changes nothing.
+#[utoipa::path(put, path = "/runbooks/{name}", params(("name" = String, Path, description = "The runbook name.")), request_body = super::schemas::RunbookInput, responses((status = 200, description = "The runbook.", body = super::schemas::Runbook)))]
 async fn update_runbook(
     State(state): State<AppState>,
     format: Negotiated,
@@ -153,6 +158,7 @@ struct StartBody {
 
 /// `POST /admin/runbooks/{name}/start` with `{"parameters": {...}}`: starts it now (202 with the
 /// job). A runbook whose workflow this build lacks is refused with 409.
+#[utoipa::path(post, path = "/runbooks/{name}/start", params(("name" = String, Path, description = "The runbook name.")), request_body = super::schemas::RunbookInput, responses((status = 202, description = "Started: the job doing it.", body = super::schemas::Job)))]
 async fn start_runbook(
     State(state): State<AppState>,
     format: Negotiated,

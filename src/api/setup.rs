@@ -6,11 +6,11 @@
 //! (`HasSpfPassword`, `HasWapAdminToken`), and a PUT that omits one keeps it. Bad input is a 4xx
 //! WAP Error and changes nothing.
 
-use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::get;
 use secrecy::SecretString;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::contract::{ContractError, FromWire, Node, Out, ToWire};
@@ -22,18 +22,12 @@ use super::error::ApiError;
 use super::wire::{Negotiated, Reply, WapBody};
 
 /// The stamp and policy routes, relative to `/admin`.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/stamps", get(list_stamps).post(create_stamp))
-        .route(
-            "/stamps/{id}",
-            get(get_stamp).put(update_stamp).delete(delete_stamp),
-        )
-        .route("/policies", get(list_policies).post(create_policy))
-        .route(
-            "/policies/{name}",
-            get(get_policy).put(update_policy).delete(delete_policy),
-        )
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_stamps, create_stamp))
+        .routes(routes!(get_stamp, update_stamp, delete_stamp))
+        .routes(routes!(list_policies, create_policy))
+        .routes(routes!(get_policy, update_policy, delete_policy))
 }
 
 impl From<SetupError> for ApiError {
@@ -145,6 +139,7 @@ pub(super) async fn stamp_by_id(state: &AppState, id: &str) -> Result<Stamp, Api
 }
 
 /// `GET /admin/stamps`: every stamp, by name, without secrets.
+#[utoipa::path(get, path = "/stamps", responses((status = 200, description = "The stamps.", body = Vec<super::schemas::Stamp>)))]
 async fn list_stamps(
     State(state): State<AppState>,
     format: Negotiated,
@@ -156,6 +151,7 @@ async fn list_stamps(
 }
 
 /// `GET /admin/stamps/{id}`: one stamp, without secrets.
+#[utoipa::path(get, path = "/stamps/{id}", params(("id" = String, Path, description = "The stamp (its id, a GUID).")), responses((status = 200, description = "The stamp.", body = super::schemas::Stamp)))]
 async fn get_stamp(
     State(state): State<AppState>,
     format: Negotiated,
@@ -170,6 +166,7 @@ async fn get_stamp(
 /// `POST /admin/stamps` with `Name`, `SpfUrl`, `SpfUsername`, `SpfPassword`, `WapAdminUrl`,
 /// `WapAdminToken`, `TenantPortalUrl` and optionally `AutoFailover` (false): 201 with the stamp;
 /// 409 when the name is taken.
+#[utoipa::path(post, path = "/stamps", request_body = super::schemas::StampInput, responses((status = 201, description = "The stamp.", body = super::schemas::Stamp)))]
 async fn create_stamp(
     State(state): State<AppState>,
     format: Negotiated,
@@ -204,6 +201,7 @@ async fn create_stamp(
 
 /// `PUT /admin/stamps/{id}`: changes the members the body names; an omitted secret is kept.
 /// A new SPF URL forgets the discovered SPF stamp id until the next verify.
+#[utoipa::path(put, path = "/stamps/{id}", params(("id" = String, Path, description = "The stamp (its id, a GUID).")), request_body = super::schemas::StampInput, responses((status = 200, description = "The stamp.", body = super::schemas::Stamp)))]
 async fn update_stamp(
     State(state): State<AppState>,
     format: Negotiated,
@@ -236,6 +234,7 @@ async fn update_stamp(
 }
 
 /// `DELETE /admin/stamps/{id}`: 204; 409 naming the cloud pairs that still use it.
+#[utoipa::path(delete, path = "/stamps/{id}", params(("id" = String, Path, description = "The stamp (its id, a GUID).")), responses((status = 204, description = "Deleted (or never known).")))]
 async fn delete_stamp(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -367,6 +366,7 @@ async fn policy_by_name(state: &AppState, name: &str) -> Result<ReplicationPolic
 }
 
 /// `GET /admin/policies`: every replication policy, by name.
+#[utoipa::path(get, path = "/policies", responses((status = 200, description = "The policies.", body = Vec<super::schemas::ReplicationPolicy>)))]
 async fn list_policies(
     State(state): State<AppState>,
     format: Negotiated,
@@ -378,6 +378,7 @@ async fn list_policies(
 }
 
 /// `GET /admin/policies/{name}`: one policy.
+#[utoipa::path(get, path = "/policies/{name}", params(("name" = String, Path, description = "The replication policy name.")), responses((status = 200, description = "The policy.", body = super::schemas::ReplicationPolicy)))]
 async fn get_policy(
     State(state): State<AppState>,
     format: Negotiated,
@@ -392,6 +393,7 @@ async fn get_policy(
 /// `POST /admin/policies` with `Name` and any of `CopyFrequencySeconds` (30|300|900, default 300),
 /// `RecoveryPoints` (0..24, 4), `AppConsistentFrequencyHours` (0..12, 1), `InitialReplication`
 /// (`OverNetwork`|`Offline`), `Compression` (true): 201; 409 when the name is taken.
+#[utoipa::path(post, path = "/policies", request_body = super::schemas::ReplicationPolicy, responses((status = 201, description = "The policy.", body = super::schemas::ReplicationPolicy)))]
 async fn create_policy(
     State(state): State<AppState>,
     format: Negotiated,
@@ -424,6 +426,7 @@ async fn create_policy(
 
 /// `PUT /admin/policies/{name}`: changes the settings the body names (the name stays) and starts
 /// a `pair_clouds` job for every pair that uses the policy, which applies them in the vault.
+#[utoipa::path(put, path = "/policies/{name}", params(("name" = String, Path, description = "The replication policy name.")), request_body = super::schemas::ReplicationPolicy, responses((status = 200, description = "The policy.", body = super::schemas::ReplicationPolicy)))]
 async fn update_policy(
     State(state): State<AppState>,
     format: Negotiated,
@@ -458,6 +461,7 @@ async fn update_policy(
 }
 
 /// `DELETE /admin/policies/{name}`: 204; 409 naming the cloud pairs that still use it.
+#[utoipa::path(delete, path = "/policies/{name}", params(("name" = String, Path, description = "The replication policy name.")), responses((status = 204, description = "Deleted (or never known).")))]
 async fn delete_policy(
     State(state): State<AppState>,
     Path(name): Path<String>,

@@ -8,11 +8,11 @@
 //! the stamp still running → 409 naming its job. Commit windows and drill cleanup come from each
 //! subscription's failover settings, so the request cannot set them (400).
 
-use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::post;
 use tracing::instrument;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::contract::{Out, ToWire};
@@ -26,8 +26,8 @@ use super::failover::FailoverInput;
 use super::wire::{Negotiated, Reply, WapBody};
 
 /// The admin route, relative to `/admin`.
-pub fn admin_routes() -> Router<AppState> {
-    Router::new().route("/stamps/{id}/failover", post(site_failover))
+pub fn admin_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(site_failover))
 }
 
 /// The answer: the site job started.
@@ -62,6 +62,7 @@ impl From<SiteStartError> for ApiError {
 }
 
 /// `POST /admin/stamps/{id}/failover`.
+#[utoipa::path(post, path = "/stamps/{id}/failover", params(("id" = String, Path, description = "The stamp (its id, a GUID).")), request_body = super::schemas::FailoverRequest, responses((status = 202, description = "Started: the job doing it.", body = super::schemas::SiteFailover)))]
 #[instrument(skip_all, fields(stamp = %path_id), err(Debug))]
 async fn site_failover(
     State(state): State<AppState>,

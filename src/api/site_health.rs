@@ -4,11 +4,11 @@
 //! Handlers only read what the `site_heartbeat` runbook recorded; they never probe a stamp (that
 //! is `POST /admin/stamps/{id}/verify`). A stamp never probed shows the verdict `Unknown`.
 
-use axum::Router;
 use axum::extract::{Path, RawQuery, State};
-use axum::routing::get;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::contract::{Out, ToWire};
 use crate::domain::{SiteHealth, SiteProbe, SiteProbeRecord, Stamp};
@@ -26,10 +26,10 @@ pub const UNKNOWN_VERDICT: &str = "Unknown";
 const DEFAULT_HISTORY: u32 = 100;
 
 /// The site-health routes, relative to `/admin`.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/site-health", get(list_site_health))
-        .route("/stamps/{id}/health", get(stamp_health))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_site_health))
+        .routes(routes!(stamp_health))
 }
 
 /// One stamp's current health on the wire (`None`: never probed).
@@ -146,6 +146,7 @@ impl ToWire for SiteHealthList {
 
 /// `GET /admin/site-health`: every stamp's current verdict, by stamp name (`Unknown` for a stamp
 /// never probed).
+#[utoipa::path(get, path = "/site-health", responses((status = 200, description = "Every stamp's health.", body = Vec<super::schemas::StampHealth>)))]
 async fn list_site_health(
     State(state): State<AppState>,
     format: Negotiated,
@@ -173,6 +174,7 @@ async fn list_site_health(
 /// service's last probe, and its probes newest first (100 unless `limit`, 1..1000; only those at
 /// or after `since`, an RFC 3339 time, when given). 400 for a bad parameter, 404 for an unknown
 /// stamp.
+#[utoipa::path(get, path = "/stamps/{id}/health", params(("id" = String, Path, description = "The stamp (its id, a GUID)."), ("limit" = Option<u32>, Query, description = "Page size, 1 to 1000."), ("since" = Option<String>, Query, description = "RFC 3339 time.")), responses((status = 200, description = "The stamp's health and its history.", body = super::schemas::StampHealth)))]
 async fn stamp_health(
     State(state): State<AppState>,
     format: Negotiated,

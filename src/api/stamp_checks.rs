@@ -5,9 +5,9 @@
 //! Verify never fails because a service is down: that is what the report says. Inventory of an
 //! unreachable stamp is a 502 naming the service.
 
-use axum::Router;
 use axum::extract::{Path, State};
-use axum::routing::{get, post};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::contract::{Out, ToWire};
@@ -22,12 +22,12 @@ use super::setup::stamp_by_id;
 use super::wire::{Negotiated, Reply};
 
 /// The verify and inventory routes, relative to `/admin`.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/stamps/{id}/verify", post(verify))
-        .route("/stamps/{id}/clouds", get(clouds))
-        .route("/stamps/{id}/plans", get(plans))
-        .route("/stamps/{id}/networks", get(networks))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(verify))
+        .routes(routes!(clouds))
+        .routes(routes!(plans))
+        .routes(routes!(networks))
 }
 
 /// A verify report on the wire.
@@ -74,6 +74,7 @@ impl ToWire for ReportWire {
 
 /// `POST /admin/stamps/{id}/verify`: the report (200 whatever it says). The VMM stamp id SPF
 /// names is recorded on the stamp, for inventory and pairing.
+#[utoipa::path(post, path = "/stamps/{id}/verify", params(("id" = String, Path, description = "The stamp (its id, a GUID).")), responses((status = 200, description = "What answered.", body = super::schemas::StampVerification)))]
 async fn verify(
     State(state): State<AppState>,
     format: Negotiated,
@@ -133,6 +134,7 @@ impl ToWire for CloudList {
 }
 
 /// `GET /admin/stamps/{id}/clouds`: the VMM clouds of the stamp, live from SPF.
+#[utoipa::path(get, path = "/stamps/{id}/clouds", params(("id" = String, Path, description = "The stamp (its id, a GUID).")), responses((status = 200, description = "The clouds.", body = Vec<super::schemas::Cloud>), (status = 502, description = "The stamp did not answer.", body = super::schemas::WapErrorBody)))]
 async fn clouds(
     State(state): State<AppState>,
     format: Negotiated,
@@ -179,6 +181,7 @@ impl ToWire for PlanList {
 
 /// `GET /admin/stamps/{id}/plans`: the stamp's VM Clouds plans with the cloud each is bound to,
 /// live from its WAP admin API.
+#[utoipa::path(get, path = "/stamps/{id}/plans", params(("id" = String, Path, description = "The stamp (its id, a GUID).")), responses((status = 200, description = "The plans.", body = Vec<super::schemas::Plan>), (status = 502, description = "The stamp did not answer.", body = super::schemas::WapErrorBody)))]
 async fn plans(
     State(state): State<AppState>,
     format: Negotiated,
@@ -222,6 +225,7 @@ impl ToWire for NetworkList {
 }
 
 /// `GET /admin/stamps/{id}/networks`: the stamp's VM networks, live from SPF.
+#[utoipa::path(get, path = "/stamps/{id}/networks", params(("id" = String, Path, description = "The stamp (its id, a GUID).")), responses((status = 200, description = "The VM networks.", body = Vec<super::schemas::VmNetwork>), (status = 502, description = "The stamp did not answer.", body = super::schemas::WapErrorBody)))]
 async fn networks(
     State(state): State<AppState>,
     format: Negotiated,

@@ -5,11 +5,12 @@
 //! co-admin, named by `x-ms-principal-id`. Anyone else gets the same 404 as for a subscription
 //! that does not exist: they learn nothing.
 
+use axum::Extension;
 use axum::extract::{RawPathParams, Request, State};
-use axum::middleware::{Next, from_fn_with_state};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Extension, Router};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::contract::WireSubscription;
 use crate::domain::{Subscription, SubscriptionId};
@@ -24,17 +25,16 @@ use super::wire::{Negotiated, Reply};
 #[derive(Clone)]
 pub struct TenantSubscription(pub Subscription);
 
-/// The tenant routes, relative to `/tenant`.
-pub fn routes(state: AppState) -> Router<AppState> {
-    let scoped = Router::new()
-        .route("/", get(get_subscription))
+/// The tenant routes, relative to `/tenant`; [`authorize_tenant`] must guard every one.
+pub fn routes() -> OpenApiRouter<AppState> {
+    let scoped = OpenApiRouter::new()
+        .routes(routes!(get_subscription))
         .merge(super::tenant_dr::routes())
         .merge(super::recovery_plans::tenant_routes())
         .merge(super::failover::tenant_routes())
         .merge(super::reports::tenant_routes())
-        .merge(super::tenant_jobs::tenant_routes())
-        .route_layer(from_fn_with_state(state, authorize_tenant));
-    Router::new().nest("/subscriptions/{subid}", scoped)
+        .merge(super::tenant_jobs::tenant_routes());
+    OpenApiRouter::new().nest("/subscriptions/{subid}", scoped)
 }
 
 /// Middleware: loads the subscription named in the path and checks the principal administers it.
@@ -69,6 +69,7 @@ pub async fn authorize_tenant(
 }
 
 /// `GET /tenant/subscriptions/{subid}`: the subscription and its DR entitlements.
+#[utoipa::path(get, path = "/", responses((status = 200, description = "The subscription.", body = super::schemas::Subscription)))]
 async fn get_subscription(
     format: Negotiated,
     Extension(TenantSubscription(sub)): Extension<TenantSubscription>,

@@ -6,11 +6,12 @@
 //! subscription's admin and co-admins get past it; anyone else gets the 404 of a subscription that
 //! does not exist. A suspended subscription can be read but not changed.
 
+use axum::Extension;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::{get, put};
-use axum::{Extension, Router};
 use tracing::instrument;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::domain::{ExclusionActor, SelfService, SubscriptionState};
 
@@ -25,15 +26,16 @@ use super::tenant::TenantSubscription;
 use super::wire::{Negotiated, Reply, WapBody, query_param};
 
 /// The tenant DR routes, relative to `/tenant/subscriptions/{subid}` (inside its guard).
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/dr", get(get_dr))
-        .route("/vms", get(list_vms))
-        .route("/vms/{vm_id}/protection", put(put_protection))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(get_dr))
+        .routes(routes!(list_vms))
+        .routes(routes!(put_protection))
 }
 
 /// `GET /tenant/subscriptions/{subid}/dr`: whether DR is on, the stamps, the portal to use now,
 /// VM counts by state, worst health, RPO and what the plan lets the tenant do.
+#[utoipa::path(get, path = "/dr", responses((status = 200, description = "The DR status.", body = super::schemas::DrStatus)))]
 async fn get_dr(
     State(state): State<AppState>,
     format: Negotiated,
@@ -47,6 +49,7 @@ async fn get_dr(
 
 /// `GET /tenant/subscriptions/{subid}/vms[?state=Protected,Failed]`: the subscription's VMs with
 /// their protection, health and RPO, ordered by name.
+#[utoipa::path(get, path = "/vms", params(("state" = Option<String>, Query, description = "Protection states, comma-separated.")), responses((status = 200, description = "The VMs.", body = Vec<super::schemas::DrVm>)))]
 async fn list_vms(
     State(state): State<AppState>,
     format: Negotiated,
@@ -61,6 +64,7 @@ async fn list_vms(
 /// the VM and the `JobId` of its reconciliation, or 200 when the VM already was so. Needs a plan
 /// with self-service (`SelfService` not `None`) and an active subscription (403 otherwise); a
 /// VM the provider excluded stays excluded (403).
+#[utoipa::path(put, path = "/vms/{vm_id}/protection", params(("vm_id" = String, Path, description = "The VM (its SPF id, a GUID).")), request_body = super::schemas::ProtectionInput, responses((status = 200, description = "Already so.", body = super::schemas::ProtectionChange), (status = 202, description = "Reconciliation started.", body = super::schemas::ProtectionChange)))]
 #[instrument(skip_all, fields(subscription_id = %sub.id, vm_id = %vm_id), err(Debug))]
 async fn put_protection(
     State(state): State<AppState>,

@@ -10,11 +10,11 @@
 //!   not active, 409 when the step is not waiting.
 
 use axum::Extension;
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::HeaderMap;
-use axum::routing::{get, post};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::domain::SelfService;
@@ -29,11 +29,11 @@ use super::tenant::TenantSubscription;
 use super::wire::{Negotiated, Reply, limit_param, query_param};
 
 /// The tenant routes, relative to `/tenant/subscriptions/{subid}` (inside its guard).
-pub fn tenant_routes() -> Router<AppState> {
-    Router::new()
-        .route("/jobs", get(list))
-        .route("/jobs/{job}", get(detail))
-        .route("/jobs/{job}/steps/{step}/acknowledge", post(ack))
+pub fn tenant_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(detail))
+        .routes(routes!(ack))
 }
 
 /// Job `job` when it is a job of subscription `subscription`, else 404.
@@ -48,6 +48,7 @@ async fn own_job(state: &AppState, subscription: &str, job: &str) -> Result<RunR
         .ok_or_else(not_found)
 }
 
+#[utoipa::path(get, path = "/jobs", params(("after" = Option<String>, Query, description = "The last id of the previous page."), ("limit" = Option<u32>, Query, description = "Page size, 1 to 1000.")), responses((status = 200, description = "The subscription's jobs, newest first.", body = Vec<super::schemas::Job>)))]
 async fn list(
     State(state): State<AppState>,
     format: Negotiated,
@@ -73,6 +74,7 @@ async fn list(
     Ok(Reply::ok(format, JobList::of(runs)))
 }
 
+#[utoipa::path(get, path = "/jobs/{job}", params(("job" = String, Path, description = "The job (a GUID).")), responses((status = 200, description = "The job.", body = super::schemas::Job)))]
 async fn detail(
     State(state): State<AppState>,
     format: Negotiated,
@@ -83,6 +85,7 @@ async fn detail(
     Ok(Reply::ok(format, job_detail(&state, run.id).await?))
 }
 
+#[utoipa::path(post, path = "/jobs/{job}/steps/{step}/acknowledge", params(("job" = String, Path, description = "The job (a GUID)."), ("step" = String, Path, description = "The step number.")), request_body = super::schemas::Acknowledgement, responses((status = 200, description = "The job.", body = super::schemas::Job)))]
 async fn ack(
     State(state): State<AppState>,
     format: Negotiated,

@@ -3,10 +3,10 @@
 //! Registered as `http://HOST:PORT/`, so the collector calls `GET /usage?lastID=&batchSize=`.
 //! `lastID` is also the acknowledgement: the collector holds every record up to it.
 
-use axum::Router;
 use axum::extract::{RawQuery, State};
-use axum::routing::get;
 use tracing::instrument;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::contract::UsageRecordList;
 
@@ -24,11 +24,12 @@ const MAX_BATCH: i64 = 5000;
 const MAX_LAST_ID: i64 = 1 << 62;
 
 /// The usage route, relative to the endpoint's forwarding address.
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/usage", get(usage_records))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(usage_records))
 }
 
 /// `GET /usage?lastID=&batchSize=`: up to batchSize records after lastID, oldest first.
+#[utoipa::path(get, path = "/usage", params(("lastID" = Option<i64>, Query, description = "The last EventId the collector holds (acknowledges it)."), ("batchSize" = Option<i64>, Query, description = "Records wanted (at most 5000).")), responses((status = 200, description = "Records after lastID, oldest first.", body = Vec<super::schemas::UsageRecord>)))]
 #[instrument(skip_all, err(Debug))]
 async fn usage_records(
     State(state): State<AppState>,
