@@ -221,7 +221,7 @@ async fn delete(state: &AppState, sub: SubscriptionId, id: &str) -> Result<Statu
 }
 
 /// `GET /admin/subscriptions/{id}/recovery-plans`: the plans, default first, then by name.
-#[utoipa::path(get, path = "/subscriptions/{id}/recovery-plans", params(("id" = String, Path, description = "The subscription (a GUID).")), responses((status = 200, description = "The plans, default first.", body = Vec<super::schemas::RecoveryPlan>)))]
+#[utoipa::path(get, path = "/subscriptions/{id}/recovery-plans", operation_id = "list_recovery_plans", params(("id" = String, Path, description = "The subscription (a GUID).")), responses((status = 200, description = "The plans, default first.", body = Vec<super::schemas::RecoveryPlan>)))]
 async fn admin_list(
     State(state): State<AppState>,
     format: Negotiated,
@@ -289,7 +289,7 @@ async fn admin_delete(
 }
 
 /// `GET /tenant/subscriptions/{subid}/recovery-plans`: the plans, default first.
-#[utoipa::path(get, path = "/recovery-plans", responses((status = 200, description = "The plans, default first.", body = Vec<super::schemas::RecoveryPlan>)))]
+#[utoipa::path(get, path = "/recovery-plans", operation_id = "list_recovery_plans", responses((status = 200, description = "The plans, default first.", body = Vec<super::schemas::RecoveryPlan>)))]
 async fn tenant_list(
     State(state): State<AppState>,
     format: Negotiated,

@@ -204,7 +204,7 @@ fn html_reply(report: &Value) -> Response {
         .into_response()
 }
 
-#[utoipa::path(get, path = "/reports", params(("subscription" = Option<String>, Query, description = "A subscription id."), ("kind" = Option<String>, Query, description = "The operation."), ("from" = Option<String>, Query, description = "RFC 3339 time."), ("to" = Option<String>, Query, description = "RFC 3339 time."), ("after" = Option<String>, Query, description = "The last id of the previous page."), ("limit" = Option<u32>, Query, description = "Page size, 1 to 1000.")), responses((status = 200, description = "Failover reports, newest first.", body = super::schemas::ReportList)))]
+#[utoipa::path(get, path = "/reports", operation_id = "list_reports", params(("subscription" = Option<String>, Query, description = "A subscription id."), ("kind" = Option<String>, Query, description = "The operation."), ("from" = Option<String>, Query, description = "RFC 3339 time."), ("to" = Option<String>, Query, description = "RFC 3339 time."), ("after" = Option<String>, Query, description = "The last id of the previous page."), ("limit" = Option<u32>, Query, description = "Page size, 1 to 1000.")), responses((status = 200, description = "Failover reports, newest first.", body = super::schemas::ReportList)))]
 async fn admin_list(
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
@@ -232,7 +232,7 @@ async fn admin_report_html(
     Ok(html_reply(&report_of(&state, &job, None).await?))
 }
 
-#[utoipa::path(get, path = "/reports", params(("kind" = Option<String>, Query, description = "The operation."), ("from" = Option<String>, Query, description = "RFC 3339 time."), ("to" = Option<String>, Query, description = "RFC 3339 time."), ("after" = Option<String>, Query, description = "The last id of the previous page."), ("limit" = Option<u32>, Query, description = "Page size, 1 to 1000.")), responses((status = 200, description = "Failover reports, newest first.", body = super::schemas::ReportList)))]
+#[utoipa::path(get, path = "/reports", operation_id = "list_reports", params(("kind" = Option<String>, Query, description = "The operation."), ("from" = Option<String>, Query, description = "RFC 3339 time."), ("to" = Option<String>, Query, description = "RFC 3339 time."), ("after" = Option<String>, Query, description = "The last id of the previous page."), ("limit" = Option<u32>, Query, description = "Page size, 1 to 1000.")), responses((status = 200, description = "Failover reports, newest first.", body = super::schemas::ReportList)))]
 async fn tenant_list(
     State(state): State<AppState>,
     Extension(TenantSubscription(sub)): Extension<TenantSubscription>,

@@ -48,7 +48,7 @@ async fn own_job(state: &AppState, subscription: &str, job: &str) -> Result<RunR
         .ok_or_else(not_found)
 }
 
-#[utoipa::path(get, path = "/jobs", params(("after" = Option<String>, Query, description = "The last id of the previous page."), ("limit" = Option<u32>, Query, description = "Page size, 1 to 1000.")), responses((status = 200, description = "The subscription's jobs, newest first.", body = Vec<super::schemas::Job>)))]
+#[utoipa::path(get, path = "/jobs", operation_id = "list_jobs", params(("after" = Option<String>, Query, description = "The last id of the previous page."), ("limit" = Option<u32>, Query, description = "Page size, 1 to 1000.")), responses((status = 200, description = "The subscription's jobs, newest first.", body = Vec<super::schemas::Job>)))]
 async fn list(
     State(state): State<AppState>,
     format: Negotiated,
