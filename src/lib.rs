@@ -13,6 +13,8 @@
 //! - [`fabric`]: the HTTP clients of the services wapdr drives (SPF, WAP admin API, the
 //!   replication engine), with one retry policy and one error type;
 //! - [`workflows`]: the DR workflows as steps on the engine, and the fabric clients of a stamp;
+//! - [`metrics`]: the Prometheus metrics `/metrics` serves (fabric calls as they happen, VMs and
+//!   RPO from the store);
 //! - [`report`]: failover and drill reports (JSON and a self-contained HTML page) built from a
 //!   job's records;
 //! - [`lab`]: the in-memory fabric (SPF, WAP admin, ASR, Azure AD) behind the real HTTP contracts;
@@ -28,6 +30,7 @@ pub mod domain;
 pub mod engine;
 pub mod fabric;
 pub mod lab;
+pub mod metrics;
 pub mod report;
 pub mod store;
 pub mod workflows;

@@ -8,6 +8,8 @@
 //! | admin | `/admin/...` (provider setup: stamps, policies, cloud pairs; site health; DR status, VMs and recovery plans; jobs, runbooks, VM events) | WAP admin API pass-through, provider tools |
 //! | tenant | `/tenant/subscriptions/{subid}/...` (DR status, VMs, exclusion, recovery plans) | WAP tenant API pass-through |
 //! | health | `/health`, `/health/ready` | load balancers, service managers |
+//! | metrics | `/metrics` (the admin credentials) | Prometheus |
+//! | OpenAPI | `/openapi.json` (no credentials) | API tooling |
 //! | runbook webhooks | `/webhooks/runbooks/{name}` (the runbook's own token) | a provider's SMA schedules |
 //!
 //! Handlers parse with the contract codec, decide with the domain and persist with the store; every
@@ -23,6 +25,7 @@ mod events;
 mod failover;
 mod health;
 mod jobs;
+mod metrics;
 mod notification;
 mod notification_dr;
 mod openapi;
@@ -113,6 +116,7 @@ pub fn router(state: AppState, secrets: &EndpointSecrets, max_body_bytes: usize)
     })
     .split_for_parts();
     api.merge(openapi::document_route(document))
+        .merge(metrics::routes().route_layer(basic("admin", &secrets.admin)))
         .merge(runbooks::webhook_routes())
         .merge(health::routes())
         .merge(portal::routes())

@@ -7,6 +7,7 @@
 //! the caller says re-sending is safe ([`Resend::Safe`]: GET, PUT, DELETE, MERGE, idempotent
 //! POSTs). This module must never retry anything else, nor log request bodies or headers.
 
+use crate::metrics::{self, CallOutcome};
 use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -161,7 +162,16 @@ impl RetryPolicy {
                 FabricError::protocol(service, &url, "request body cannot be re-sent")
             })?;
             let last = retry + 1 >= self.max_attempts;
-            let (failure, retry_after, error) = match client.execute(attempt).await {
+            let started = std::time::Instant::now();
+            let answer = client.execute(attempt).await;
+            metrics::fabric_call(
+                service,
+                answer.as_ref().map_or(CallOutcome::Transport, |response| {
+                    CallOutcome::of_status(response.status().as_u16())
+                }),
+                started.elapsed(),
+            );
+            let (failure, retry_after, error) = match answer {
                 Ok(response) => {
                     let status = response.status().as_u16();
                     if response.status().is_success() || response.status().is_redirection() {
