@@ -1,7 +1,8 @@
 //! The process's metrics, served at `/metrics` in Prometheus text format.
 //!
 //! Two kinds: what only this process sees is counted as it happens in process-wide instruments
-//! (fabric calls, recorded by the one outbound path, `RetryPolicy::send`); what the store knows
+//! (fabric calls, recorded by the one outbound path, `RetryPolicy::send`; jobs ending, as the
+//! store reports the transition; leases taken over, as the store's claim reports them); what the store knows
 //! (VM records by state and health, their RPO) is read from it at each scrape, so every instance
 //! sharing a database reports the same, current values and nothing drifts after a restart.
 //! It must never hold a credential or a URL's query in a label.
@@ -10,12 +11,12 @@ use std::sync::LazyLock;
 use std::time::Duration;
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
 use crate::domain::VmProtectionState;
-use crate::store::{SharedStore, StoreError, VmFilter};
+use crate::store::{RunRecord, SharedStore, StoreError, VmFilter};
 
 /// RPO buckets in seconds: from a few replication cycles (30 s) to a day behind.
 const RPO_BUCKETS: &[f64] = &[
@@ -27,11 +28,18 @@ const CALL_BUCKETS: &[f64] = &[
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
 ];
 
+/// Job duration buckets in seconds: a quick reconciliation to a long site failover.
+const JOB_BUCKETS: &[f64] = &[
+    0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0, 21600.0,
+];
+
 /// What this process counts as it happens.
 struct Instruments {
     registry: Registry,
     fabric_calls: HistogramVec,
     fabric_errors: IntCounterVec,
+    jobs: HistogramVec,
+    lease_takeovers: IntCounter,
 }
 
 static INSTRUMENTS: LazyLock<Instruments> = LazyLock::new(|| {
@@ -53,9 +61,26 @@ static INSTRUMENTS: LazyLock<Instruments> = LazyLock::new(|| {
         &["service", "kind"],
     )
     .expect("valid metric");
+    let jobs = HistogramVec::new(
+        HistogramOpts::new(
+            "wapdr_job_duration_seconds",
+            "Jobs (workflow runs) this instance saw end, from start to end, by workflow kind and \
+             result (Succeeded, Failed, Cancelled); its _count is the jobs' count.",
+        )
+        .buckets(JOB_BUCKETS.to_vec()),
+        &["workflow", "result"],
+    )
+    .expect("valid metric");
+    let lease_takeovers = IntCounter::new(
+        "wapdr_lease_takeovers_total",
+        "Steps this instance claimed from an attempt whose lease had expired (its instance died or stalled).",
+    )
+    .expect("valid metric");
     for collector in [
         Box::new(fabric_calls.clone()) as Box<dyn prometheus::core::Collector>,
         Box::new(fabric_errors.clone()),
+        Box::new(jobs.clone()),
+        Box::new(lease_takeovers.clone()),
     ] {
         registry.register(collector).expect("registered once");
     }
@@ -63,6 +88,8 @@ static INSTRUMENTS: LazyLock<Instruments> = LazyLock::new(|| {
         registry,
         fabric_calls,
         fabric_errors,
+        jobs,
+        lease_takeovers,
     }
 });
 
@@ -112,6 +139,23 @@ pub fn fabric_call(service: &str, outcome: CallOutcome, elapsed: Duration) {
             .with_label_values(&[service, outcome.label()])
             .inc();
     }
+}
+
+/// Records a job that ended (its record as stored once final).
+pub fn job_ended(run: &RunRecord) {
+    let start = run.started_at.unwrap_or(run.created_at);
+    let seconds = run
+        .finished_at
+        .map_or(0.0, |end| (end - start).as_seconds_f64().max(0.0));
+    INSTRUMENTS
+        .jobs
+        .with_label_values(&[run.workflow.as_str(), run.state.as_str()])
+        .observe(seconds);
+}
+
+/// Records a step claimed from an expired lease.
+pub fn lease_taken_over() {
+    INSTRUMENTS.lease_takeovers.inc();
 }
 
 /// The Prometheus text of every metric: the process's instruments and the store's current VMs.

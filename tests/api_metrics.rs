@@ -9,10 +9,15 @@ use common::dr::{
     add_network, add_vms, gold_world, new_tenant, notification_body, notify_create, records,
     until_all,
 };
+use common::engine::wait_for_run;
 use common::lab::set_knobs;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
+use std::time::Duration;
+
 use wapdr::domain::VmProtectionState;
+use wapdr::store::{RunFilter, RunState};
+use wapdr::workflows::ENABLE_DR;
 
 use crate::common::app::{Backend, TestApp};
 
@@ -58,6 +63,21 @@ async fn metrics_report_protected_vms_their_rpo_and_failed_fabric_calls(backend:
             .all(|vm| vm.state == VmProtectionState::Protected)
     );
 
+    let enable = app
+        .store()
+        .list_runs(&RunFilter {
+            workflow: Some(ENABLE_DR.into()),
+            subscription_id: Some(tenant.id.to_string()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let enabled = wait_for_run(&app.store(), enable[0].id, Duration::from_secs(60), |run| {
+        run.state.is_final()
+    })
+    .await;
+    assert_eq!(enabled.state, RunState::Succeeded);
+
     let anonymous = app.anonymous(Method::GET, "/metrics").send().await.unwrap();
     assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
 
@@ -95,6 +115,15 @@ async fn metrics_report_protected_vms_their_rpo_and_failed_fabric_calls(backend:
     assert!(
         ok_calls.is_some_and(|n| n > 0.0),
         "enabling DR called SPF-A:\n{text}"
+    );
+    let enable_jobs = series(
+        &text,
+        "wapdr_job_duration_seconds_count",
+        "result=\"Succeeded\",workflow=\"enable_dr\"",
+    );
+    assert!(
+        enable_jobs.is_some_and(|n| n >= 1.0),
+        "the enable_dr job that ended is counted:\n{text}"
     );
     assert_eq!(
         series(&text, "wapdr_protected_vms", "state=\"Protected\""),

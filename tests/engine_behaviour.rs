@@ -16,7 +16,9 @@ use wapdr::engine::{
     Engine, EngineError, Registry, RetryPolicy, StartRequest, StepContext, StepOutcome, StepSpec,
     StopReason, Workflow, start_run,
 };
-use wapdr::store::{AckOutcome, CancelOutcome, Lease, RunState, SharedStore, StepResult};
+use wapdr::store::{
+    AckOutcome, CancelOutcome, Lease, RunState, SharedStore, StepRecorded, StepResult,
+};
 
 use common::app::Backend;
 use common::engine::{
@@ -415,7 +417,7 @@ async fn a_step_waiting_for_an_operator_completes_when_acknowledged(backend: Bac
             .acknowledge_step(id, 1, "alice", Some("site A is off"))
             .await
             .unwrap(),
-        AckOutcome::Acknowledged
+        AckOutcome::Acknowledged { run_ended: false }
     );
     let run = wait_until_final(&db.store, id).await;
     engine.stop().await;
@@ -462,6 +464,14 @@ async fn a_step_waiting_for_a_time_completes_at_that_database_time(backend: Back
     db.finish().await;
 }
 
+/// `wapdr_lease_takeovers_total` as `/metrics` reports it.
+async fn lease_takeovers(store: &SharedStore) -> f64 {
+    let text = wapdr::metrics::render(store).await.unwrap();
+    text.lines()
+        .find_map(|line| line.strip_prefix("wapdr_lease_takeovers_total "))
+        .map_or(0.0, |value| value.parse().unwrap())
+}
+
 async fn a_worker_that_stops_heartbeating_loses_its_step_and_its_late_result(backend: Backend) {
     let Some(db) = TestStore::fresh(backend).await else {
         return;
@@ -487,10 +497,15 @@ async fn a_worker_that_stops_heartbeating_loses_its_step_and_its_late_result(bac
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     hung_clock.set_frozen(true);
+    let takeovers_before = lease_takeovers(&db.store).await;
     let rescuer =
         RunningEngine::start(&db.store, Registry::new().with(workflow.clone()), "rescuer");
     let run = wait_until_final(&db.store, id).await;
     assert_eq!(run.state, RunState::Succeeded);
+    assert!(
+        lease_takeovers(&db.store).await > takeovers_before,
+        "the takeover shows in /metrics"
+    );
     let steps = db.store.run_steps(id).await.unwrap();
     assert_eq!(steps[0].attempt, 2);
     assert_eq!(steps[0].output, Some(json!("took over")));
@@ -504,8 +519,9 @@ async fn a_worker_that_stops_heartbeating_loses_its_step_and_its_late_result(bac
         output: json!("late"),
         append: vec![],
     };
-    assert!(
-        !db.store.finish_step(&stale, &late).await.unwrap(),
+    assert_eq!(
+        db.store.finish_step(&stale, &late).await.unwrap(),
+        StepRecorded::Dropped,
         "stale write refused"
     );
     hung_clock.set_frozen(false);

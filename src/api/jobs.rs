@@ -256,7 +256,11 @@ async fn cancel_job(
     let body: CancelBody = json_body(&body)?;
     let by = body.by.unwrap_or_else(|| "admin".into());
     match state.store.cancel_run(id, &by).await? {
-        CancelOutcome::Cancelled => Ok(Reply::ok(format, job_detail(&state, id).await?)),
+        CancelOutcome::Cancelled => {
+            let job = job_detail(&state, id).await?;
+            crate::metrics::job_ended(&job.run);
+            Ok(Reply::ok(format, job))
+        }
         CancelOutcome::AlreadyFinal(run_state) => Err(ApiError::Conflict(format!(
             "Job {id} has already ended ({}).",
             run_state.as_str()
@@ -310,7 +314,13 @@ pub(super) async fn acknowledge(
         .acknowledge_step(id, step_id, by, comment)
         .await?
     {
-        AckOutcome::Acknowledged => job_detail(state, id).await,
+        AckOutcome::Acknowledged { run_ended } => {
+            let job = job_detail(state, id).await?;
+            if run_ended {
+                crate::metrics::job_ended(&job.run);
+            }
+            Ok(job)
+        }
         AckOutcome::NotWaiting(step_state) => Err(ApiError::Conflict(format!(
             "Step {step_id} of job {id} is not waiting for an acknowledgement (it is {}).",
             step_state.as_str()

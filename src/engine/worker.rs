@@ -14,13 +14,14 @@ use std::time::Duration;
 use futures::FutureExt as _;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
-use tracing::{Instrument as _, debug, info_span, warn};
+use tracing::{Instrument as _, debug, info, info_span, warn};
 
 use super::context::{StepContext, StopReason};
 use super::runbooks::Runbooks;
 use super::workflow::{Registry, StepOutcome, StepSpec};
 use crate::clock::{self, SharedClock};
-use crate::store::{ClaimedStep, LeaseCheck, SharedStore, StepResult, WaitKind};
+use crate::metrics;
+use crate::store::{ClaimedStep, LeaseCheck, SharedStore, StepRecorded, StepResult, WaitKind};
 
 /// How a worker paces itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -120,6 +121,10 @@ impl Engine {
                     Ok(steps) => {
                         claimed = steps.len();
                         for step in steps {
+                            if step.taken_over {
+                                metrics::lease_taken_over();
+                                info!(job_id = %step.lease.run_id, step_id = step.step.id, "took over a step whose lease expired");
+                            }
                             let worker = Arc::clone(&this);
                             let stop = stopping.subscribe();
                             running.spawn(async move { worker.execute(step, stop).await });
@@ -299,8 +304,18 @@ impl Engine {
     async fn record(&self, claimed: &ClaimedStep, result: &StepResult) {
         for attempt in 1..=RECORD_ATTEMPTS {
             match self.store.finish_step(&claimed.lease, result).await {
-                Ok(true) => return,
-                Ok(false) => {
+                Ok(StepRecorded::Recorded) => return,
+                Ok(StepRecorded::RunEnded) => {
+                    match self.store.get_run(claimed.lease.run_id).await {
+                        Ok(Some(run)) => metrics::job_ended(&run),
+                        Ok(None) => {}
+                        Err(err) => {
+                            warn!(error = %err, "reading the ended job for its metrics failed")
+                        }
+                    }
+                    return;
+                }
+                Ok(StepRecorded::Dropped) => {
                     debug!("the lease was lost or the run ended; result dropped");
                     return;
                 }

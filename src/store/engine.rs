@@ -263,6 +263,9 @@ pub struct ClaimedStep {
     pub params: Value,
     /// The lease to name in every write.
     pub lease: Lease,
+    /// Whether the step was running under another attempt's lease that had expired (an
+    /// instance died or stalled mid-step and this claim took the step over).
+    pub taken_over: bool,
 }
 
 /// What a worker records when it lets go of a step.
@@ -309,11 +312,25 @@ pub enum LeaseCheck {
     Cancelled,
 }
 
+/// What recording a step's result did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepRecorded {
+    /// Nothing: the lease was lost or the run had ended.
+    Dropped,
+    /// Recorded; the run goes on.
+    Recorded,
+    /// Recorded, and the run ended with it (succeeded or failed).
+    RunEnded,
+}
+
 /// What acknowledging a step did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AckOutcome {
-    /// The step succeeded and the run moves on.
-    Acknowledged,
+    /// The step succeeded and the run moves on (`run_ended`: it was the run's last step).
+    Acknowledged {
+        /// Whether the run ended with this step.
+        run_ended: bool,
+    },
     /// The step is not waiting for an acknowledgement; it is in this state.
     NotWaiting(StepState),
     /// No such run or step.
@@ -387,9 +404,13 @@ pub trait EngineStore: Send + Sync {
     /// Extends a lease by `lease` from now, if it is still held.
     async fn heartbeat(&self, lease: &Lease, extend: Duration) -> Result<LeaseCheck, StoreError>;
 
-    /// Records what became of a claimed step and moves the run on; false (and no change) when
-    /// the lease was lost or the run has ended.
-    async fn finish_step(&self, lease: &Lease, result: &StepResult) -> Result<bool, StoreError>;
+    /// Records what became of a claimed step and moves the run on; `Dropped` (and no change)
+    /// when the lease was lost or the run has ended.
+    async fn finish_step(
+        &self,
+        lease: &Lease,
+        result: &StepResult,
+    ) -> Result<StepRecorded, StoreError>;
 
     /// Completes a step waiting for a manual acknowledgement, recording who and why.
     async fn acknowledge_step(

@@ -279,6 +279,13 @@ macro_rules! impl_engine_helpers {
                 row.into_record()
             }
 
+            /// Whether the (locked) run has reached a final state.
+            async fn run_ended(tx: &mut EngineTx, run_id: &str) -> Result<bool, StoreError> {
+                Ok(Self::locked_run(tx, run_id)
+                    .await?
+                    .is_some_and(|run| run.state.is_final()))
+            }
+
             async fn locked_run(
                 tx: &mut EngineTx,
                 run_id: &str,

@@ -18,7 +18,7 @@
 macro_rules! impl_engine_store {
     ($store:ty, $db:ty, $dialect:expr) => {
         use $crate::store::engine::{
-            AckOutcome, CancelOutcome, ClaimedStep, CreatedRun, EngineStore, Lease, LeaseCheck,
+            AckOutcome, CancelOutcome, ClaimedStep, StepRecorded, CreatedRun, EngineStore, Lease, LeaseCheck,
             NewRun, NewStep, RunFilter, RunRecord, RunState, RunbookState, StepRecord, StepResult,
         };
         use $crate::store::engine_rows::{
@@ -110,6 +110,15 @@ macro_rules! impl_engine_store {
                 let picked = Self::within_slot_limits(&mut tx, candidates).await?;
                 let mut claimed = Vec::with_capacity(picked.len());
                 for (run_id, step_id) in picked {
+                    let (before,): (String,) = sqlx::query_as(&engine_sql(
+                        "SELECT state FROM workflow_steps WHERE run_id = $1 AND id = $2",
+                    ))
+                    .bind(&run_id)
+                    .bind(step_id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    // Only an expired lease leaves a Running step claimable.
+                    let taken_over = before == "Running";
                     sqlx::query(&engine_sql(
                         "UPDATE workflow_steps SET state = 'Running', lease_owner = $1, \
                          lease_expires_at = now_plus_ms($2), attempt = attempt + 1, \
@@ -144,7 +153,7 @@ macro_rules! impl_engine_store {
                         owner: owner.to_owned(),
                         attempt: step.attempt,
                     };
-                    claimed.push(ClaimedStep { step, workflow, params, lease });
+                    claimed.push(ClaimedStep { step, workflow, params, lease, taken_over });
                 }
                 tx.commit().await?;
                 Ok(claimed)
@@ -190,7 +199,7 @@ macro_rules! impl_engine_store {
                 &self,
                 lease: &Lease,
                 result: &StepResult,
-            ) -> Result<bool, StoreError> {
+            ) -> Result<StepRecorded, StoreError> {
                 let run_id = lease.run_id.to_string();
                 let mut tx = self.write().await?;
                 let held: Option<(String, i64)> = sqlx::query_as(&engine_sql(
@@ -205,11 +214,11 @@ macro_rules! impl_engine_store {
                 .fetch_optional(&mut *tx)
                 .await?;
                 let Some((name, stage)) = held else {
-                    return Ok(false);
+                    return Ok(StepRecorded::Dropped);
                 };
                 match Self::locked_run(&mut tx, &run_id).await? {
                     Some(run) if !run.state.is_final() => {}
-                    _ => return Ok(false),
+                    _ => return Ok(StepRecorded::Dropped),
                 }
                 let step = |sql: &str| {
                     format!(
@@ -297,8 +306,14 @@ macro_rules! impl_engine_store {
                             .await?;
                     }
                 }
+                // The run's row is locked: exactly one recorded result sees it end.
+                let ended = Self::run_ended(&mut tx, &run_id).await?;
                 tx.commit().await?;
-                Ok(true)
+                Ok(if ended {
+                    StepRecorded::RunEnded
+                } else {
+                    StepRecorded::Recorded
+                })
             }
 
             async fn acknowledge_step(
@@ -345,8 +360,9 @@ macro_rules! impl_engine_store {
                 .execute(&mut *tx)
                 .await?;
                 Self::advance(&mut tx, &run_id, stage).await?;
+                let run_ended = Self::run_ended(&mut tx, &run_id).await?;
                 tx.commit().await?;
-                Ok(AckOutcome::Acknowledged)
+                Ok(AckOutcome::Acknowledged { run_ended })
             }
 
             async fn cancel_run(
