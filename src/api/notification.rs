@@ -296,7 +296,7 @@ async fn usage_summary(
 }
 
 /// `PUT /quota[?validateOnly=true]`: a plan's or add-on's quota changed, for a batch of subscriptions.
-#[utoipa::path(put, path = "/quota", params(("validateOnly" = Option<bool>, Query, description = "true to check without saving.")), request_body = super::schemas::QuotaUpdateBatch, responses((status = 200, description = "The outcome.", body = super::schemas::QuotaUpdateResultBatch)))]
+#[utoipa::path(put, path = "/quota", params(("validateOnly" = Option<bool>, Query, description = "true to check without saving.")), request_body = super::schemas::QuotaUpdateBatch, responses((status = 200, description = "The outcome; with validateOnly=true, the valid batch echoed back.", body = super::schemas::QuotaAnswer)))]
 #[instrument(skip_all, fields(subscriptions = body.subscription_ids_to_update.len()), err(Debug))]
 async fn update_quota(
     State(state): State<AppState>,

@@ -10,7 +10,9 @@
 
 #![allow(dead_code)] // schema-only types: described, never constructed
 
-use utoipa::ToSchema;
+use utoipa::openapi::schema::{OneOfBuilder, Schema};
+use utoipa::openapi::{Ref, RefOr};
+use utoipa::{PartialSchema, ToSchema};
 
 /// A WAP `Error` (`ResourceProviderError`): every 4xx and 5xx answer carries one.
 #[derive(ToSchema)]
@@ -89,6 +91,35 @@ pub struct QuotaUpdateResultBatch {
     failed_subscription_ids: Vec<String>,
     /// Why, when some failed.
     error: Option<WapErrorBody>,
+}
+
+/// The answer to `PUT /quota`: the outcome, or with `validateOnly=true` the batch echoed back
+/// (as Microsoft's sample RP answers a valid batch).
+pub struct QuotaAnswer;
+
+impl utoipa::PartialSchema for QuotaAnswer {
+    fn schema() -> RefOr<Schema> {
+        OneOfBuilder::new()
+            .item(Ref::from_schema_name("QuotaUpdateResultBatch"))
+            .item(Ref::from_schema_name("QuotaUpdateBatch"))
+            .description(Some(
+                "The outcome, or with validateOnly=true the valid batch echoed back.",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for QuotaAnswer {
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        for (name, schema) in [
+            ("QuotaUpdateResultBatch", QuotaUpdateResultBatch::schema()),
+            ("QuotaUpdateBatch", QuotaUpdateBatch::schema()),
+        ] {
+            schemas.push((name.to_owned(), schema));
+        }
+        QuotaUpdateResultBatch::schemas(schemas);
+        QuotaUpdateBatch::schemas(schemas);
+    }
 }
 
 /// What a subscription uses of its DR quota (`ServiceUsageSummary`).
