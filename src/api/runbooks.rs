@@ -25,6 +25,12 @@ use super::wire::{Negotiated, Reply, query_param};
 /// The header a webhook call carries its token in.
 pub const WEBHOOK_TOKEN_HEADER: &str = "x-wapdr-webhook-token";
 
+/// The query parameter a webhook's token may come in instead (SMA schedules call plain URLs).
+const WEBHOOK_TOKEN_QUERY: &str = "token";
+
+/// Query parameters that carry secrets, redacted from the request log.
+pub(super) const SECRET_QUERY_PARAMETERS: &[&str] = &[WEBHOOK_TOKEN_QUERY];
+
 /// The runbook routes, relative to `/admin`.
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -183,7 +189,7 @@ async fn runbook_webhook(
         .get(WEBHOOK_TOKEN_HEADER)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned)
-        .or_else(|| query_param(query.as_deref(), "token"));
+        .or_else(|| query_param(query.as_deref(), WEBHOOK_TOKEN_QUERY));
     let Some(token) = token.filter(|t| !t.is_empty()) else {
         return Err(ApiError::Unauthorized { realm: "webhook" });
     };
