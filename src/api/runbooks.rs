@@ -140,9 +140,10 @@ async fn update_runbook(
     State(state): State<AppState>,
     format: Negotiated,
     Path(name): Path<String>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Reply<RunbookWire>, ApiError> {
-    let update: RunbookUpdate = json_body(&body)?;
+    let update: RunbookUpdate = json_body(&headers, &body)?;
     let view = state
         .runbooks
         .update(&name, update.enabled, update.schedule)
@@ -163,9 +164,10 @@ async fn start_runbook(
     State(state): State<AppState>,
     format: Negotiated,
     Path(name): Path<String>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Reply<JobView>, ApiError> {
-    let body: StartBody = json_body(&body)?;
+    let body: StartBody = json_body(&headers, &body)?;
     let created = state
         .runbooks
         .start(&name, body.parameters, "api", "admin")
@@ -201,7 +203,7 @@ async fn runbook_webhook(
     if !view.enabled {
         return Err(ApiError::Conflict(format!("Runbook '{name}' is disabled.")));
     }
-    let body: StartBody = json_body(&body)?;
+    let body: StartBody = json_body(&headers, &body)?;
     let created = state
         .runbooks
         .start(
