@@ -12,7 +12,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use common::app::Backend;
-use common::dr_api::{OWNER, send};
+use common::dr_api::{OWNER, leaf, send, xml_leaves};
 use common::routes::*;
 
 /// Write routes that take no body: their bad-input answer is the route's own, not the reader's.
@@ -141,27 +141,6 @@ const AWKWARD_NAMES: &[&str] = &[
     "\"quoted\" <b>&amp;</b> \\ back",
 ];
 
-/// What `request` answers in XML: the text of the first `<{element}>`.
-async fn xml_text(request: reqwest::RequestBuilder, element: &str) -> String {
-    let text = request
-        .header("accept", "application/xml")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let start = text
-        .find(&format!("<{element}>"))
-        .unwrap_or_else(|| panic!("<{element}> in {text}"))
-        + element.len()
-        + 2;
-    let end = start + text[start..].find(&format!("</{element}>")).unwrap();
-    quick_xml::escape::unescape(&text[start..end])
-        .expect("escaped XML text")
-        .into_owned()
-}
-
 async fn awkward_names_are_stored_and_shown_verbatim(backend: Backend) {
     let Some((w, ids)) = walk_world(backend).await else {
         return;
@@ -200,11 +179,16 @@ async fn awkward_names_are_stored_and_shown_verbatim(backend: Backend) {
         .await;
         assert_eq!(status, StatusCode::OK, "the non-ASCII admin sees it: {own}");
         assert_eq!(own["SubscriptionName"], *name);
-        let xml = xml_text(
-            app.notification(Method::GET, &format!("/subscriptions/{id}")),
-            "SubscriptionName",
-        )
-        .await;
+        let xml = app
+            .notification(Method::GET, &format!("/subscriptions/{id}"))
+            .header("accept", "application/xml")
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let xml = leaf(&xml_leaves(&xml), "SubscriptionName").join("");
         assert_eq!(xml, *name, "in XML too");
 
         // A stamp and a recovery plan (the provider's and the tenant's) named so.

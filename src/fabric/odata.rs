@@ -200,8 +200,7 @@ pub fn read_page(body: Value) -> Result<Page, String> {
 /// Reads a collection answer's body: its entities as `T` (member names in any case, as SPF's
 /// versions vary) and the link to the next page. Any body gives a value or an error, never a panic.
 pub fn read_entities<T: DeserializeOwned>(body: &[u8]) -> Result<(Vec<T>, Option<String>), String> {
-    let value: Value =
-        serde_json::from_slice(body).map_err(|e| format!("invalid JSON: {e}"))?;
+    let value: Value = serde_json::from_slice(body).map_err(|e| format!("invalid JSON: {e}"))?;
     let page = read_page(value)?;
     let entities = page
         .entities
@@ -213,8 +212,7 @@ pub fn read_entities<T: DeserializeOwned>(body: &[u8]) -> Result<(Vec<T>, Option
 
 /// Reads an entity answer's body (JSON light or verbose) as `T`.
 pub fn read_entity<T: DeserializeOwned>(body: &[u8]) -> Result<T, String> {
-    let value: Value =
-        serde_json::from_slice(body).map_err(|e| format!("invalid JSON: {e}"))?;
+    let value: Value = serde_json::from_slice(body).map_err(|e| format!("invalid JSON: {e}"))?;
     tolerant::from_value(unwrap_entity(value))
 }
 
