@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use axum_server::tls_rustls::RustlsConfig;
 use secrecy::SecretString;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -33,6 +34,8 @@ use crate::workflows::{
 pub struct Running {
     /// The address the server listens on (port 0 in the config becomes a real port here).
     pub addr: SocketAddr,
+    /// `https` when it serves a configured certificate, else `http`.
+    pub scheme: &'static str,
     /// The store it uses.
     pub store: SharedStore,
     /// The endpoint credentials in force.
@@ -47,7 +50,7 @@ pub struct Running {
 impl Running {
     /// The base URL of the server.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", self.scheme, self.addr)
     }
 
     /// Stops accepting connections and claiming steps, lets in-flight requests and steps finish
@@ -118,7 +121,10 @@ pub async fn start_with_workflows(config: &Config, registry: Registry) -> anyhow
         .await
         .with_context(|| format!("opening the store at {}", redact_url(&config.database.url)))?;
     let secrets = resolve_secrets(config, &store).await?;
-    let http = HttpSettings::default();
+    let http = fabric_http(config);
+    // A CA bundle that cannot be read is a configuration error at start, not at the first call.
+    http.build_client("fabric")
+        .context("configuring the [fabric] CA bundle")?;
     let fabric = Arc::new(
         StampClients::new(
             http.clone(),
@@ -184,13 +190,16 @@ pub async fn start_with_workflows(config: &Config, registry: Registry) -> anyhow
         .with_context(|| format!("binding {}", config.listen))?;
     let addr = listener.local_addr()?;
     let (shutdown, signal) = oneshot::channel::<()>();
-    let server = tokio::spawn(async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async move {
-                let _ = signal.await;
-            })
-            .await
-    });
+    let server = match config.server.tls() {
+        None => tokio::spawn(async move {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(async move {
+                    let _ = signal.await;
+                })
+                .await
+        }),
+        Some((cert, key)) => serve_https(listener, router, (cert, key), signal).await?,
+    };
     let (engine_shutdown, engine_stop) = tokio::sync::watch::channel(false);
     let mut engine_tasks = Vec::new();
     if config.engine.enabled {
@@ -221,6 +230,7 @@ pub async fn start_with_workflows(config: &Config, registry: Registry) -> anyhow
     tracing::info!(%addr, store = store.backend(), engine = config.engine.enabled, "wapdr listening");
     Ok(Running {
         addr,
+        scheme: config.scheme(),
         store,
         secrets,
         shutdown,
@@ -231,9 +241,39 @@ pub async fn start_with_workflows(config: &Config, registry: Registry) -> anyhow
     })
 }
 
+/// Serves `router` over HTTPS with the certificate and key of `[server]` (rustls) until `signal`,
+/// then lets open requests finish.
+async fn serve_https(
+    listener: TcpListener,
+    router: axum::Router,
+    (cert, key): (&str, &str),
+    signal: oneshot::Receiver<()>,
+) -> anyhow::Result<JoinHandle<std::io::Result<()>>> {
+    let tls = RustlsConfig::from_pem_file(cert, key)
+        .await
+        .with_context(|| format!("loading the [server] certificate {cert} and key {key}"))?;
+    let handle = axum_server::Handle::new();
+    let stopper = handle.clone();
+    tokio::spawn(async move {
+        let _ = signal.await;
+        stopper.graceful_shutdown(None);
+    });
+    let server = axum_server::from_tcp_rustls(listener.into_std()?, tls)?.handle(handle);
+    Ok(tokio::spawn(server.serve(router.into_make_service())))
+}
+
+/// The transport settings of every outbound fabric client: the default timeouts, and the
+/// `[fabric]` CA bundle trusted besides the built-in roots.
+pub fn fabric_http(config: &Config) -> HttpSettings {
+    HttpSettings {
+        ca_bundle: config.fabric.ca_bundle.as_ref().map(Into::into),
+        ..HttpSettings::default()
+    }
+}
+
 /// The replication engine the `[asr]` section configures, or `None` without one.
 pub fn replication_engine(config: &Config) -> anyhow::Result<Option<Arc<dyn ReplicationEngine>>> {
-    replication_engine_with(config, &HttpSettings::default(), RetryPolicy::default())
+    replication_engine_with(config, &fabric_http(config), RetryPolicy::default())
 }
 
 /// [`replication_engine`] with these transport settings and retries.

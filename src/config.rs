@@ -23,9 +23,13 @@ pub struct Config {
     /// The address the HTTP server binds.
     pub listen: SocketAddr,
     /// The base URL WAP (and the admin command line) uses to reach this instance; defaults to
-    /// `http://{listen}`.
+    /// `http://{listen}` (`https://{listen}` with a certificate).
     #[serde(deserialize_with = "lenient_option_string")]
     pub public_url: Option<String>,
+    /// HTTPS (`[server]`).
+    pub server: ServerConfig,
+    /// How wapdr reaches the fabric (`[fabric]`).
+    pub fabric: FabricConfig,
     /// The store.
     pub database: DatabaseConfig,
     /// The Basic credentials of each RP endpoint.
@@ -43,6 +47,37 @@ pub struct Config {
     pub asr: Option<AsrConfig>,
     /// Where alerts go (`[alerts]`).
     pub alerts: AlertsConfig,
+}
+
+/// HTTPS (`[server]`): with a certificate and its key, wapdr serves HTTPS only, as WAP registers
+/// https endpoints.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// A PEM file with the server's certificate (then its chain); set with `tls_key`.
+    #[serde(deserialize_with = "lenient_option_string")]
+    pub tls_cert: Option<String>,
+    /// The PEM file of the certificate's private key (PKCS#8, PKCS#1 or SEC1).
+    #[serde(deserialize_with = "lenient_option_string")]
+    pub tls_key: Option<String>,
+}
+
+impl ServerConfig {
+    /// The certificate and key files, when HTTPS is configured.
+    pub fn tls(&self) -> Option<(&str, &str)> {
+        self.tls_cert.as_deref().zip(self.tls_key.as_deref())
+    }
+}
+
+/// How wapdr reaches the fabric (`[fabric]`): SPF, the WAP admin APIs, ASR and Azure AD, the
+/// alert webhook.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FabricConfig {
+    /// A PEM bundle of CA certificates trusted in addition to the built-in roots (the fabric's
+    /// own PKI); certificates are always verified.
+    #[serde(deserialize_with = "lenient_option_string")]
+    pub ca_bundle: Option<String>,
 }
 
 /// Where wapdr sends alerts (`[alerts]`): replication health turning Warning or Critical, an RPO
@@ -224,6 +259,8 @@ impl Default for Config {
         Self {
             listen,
             public_url: None,
+            server: ServerConfig::default(),
+            fabric: FabricConfig::default(),
             database: DatabaseConfig::default(),
             endpoints: EndpointsConfig::default(),
             limits: LimitsConfig::default(),
@@ -289,9 +326,11 @@ pub struct ConfigError(String);
 
 /// The top-level keys; environment variables outside them (`WAPDR_CONFIG`, test variables) are not
 /// configuration and are left alone.
-const TOP_LEVEL_KEYS: [&str; 10] = [
+const TOP_LEVEL_KEYS: [&str; 12] = [
     "listen",
     "public_url",
+    "server",
+    "fabric",
     "database",
     "endpoints",
     "limits",
@@ -339,12 +378,26 @@ impl Config {
     pub fn public_url(&self) -> String {
         self.public_url
             .clone()
-            .unwrap_or_else(|| format!("http://{}", self.listen))
+            .unwrap_or_else(|| format!("{}://{}", self.scheme(), self.listen))
             .trim_end_matches('/')
             .to_owned()
     }
 
+    /// `https` when a certificate is configured, else `http`.
+    pub fn scheme(&self) -> &'static str {
+        if self.server.tls().is_some() {
+            "https"
+        } else {
+            "http"
+        }
+    }
+
     fn checked(self) -> Result<Self, ConfigError> {
+        if self.server.tls_cert.is_some() != self.server.tls_key.is_some() {
+            return Err(ConfigError(
+                "server.tls_cert and server.tls_key go together: set both or neither".into(),
+            ));
+        }
         if self.limits.max_body_bytes < 1024 {
             return Err(ConfigError(
                 "limits.max_body_bytes must be at least 1024".into(),

@@ -5,18 +5,19 @@
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
+use axum::http::HeaderMap;
 use serde::Deserialize;
 use time::OffsetDateTime;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use crate::contract::{Out, ToWire};
+use crate::contract::{Format, Out, ToWire};
 use crate::store::{AckOutcome, CancelOutcome, RunFilter, RunRecord, RunState, StepRecord};
 
 use super::AppState;
 use super::error::ApiError;
-use super::wire::{Negotiated, Reply, limit_param, query_param};
+use super::wire::{Negotiated, Reply, limit_param, query_param, request_format};
 
 /// The job routes, relative to `/admin`.
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -168,12 +169,20 @@ fn parse_job_id(id: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(id).map_err(|_| not_found(id))
 }
 
-/// Reads an optional JSON body into `T` (an empty body is `T::default()`); 400 names the problem.
+/// Reads an optional JSON body into `T` (an empty body is `T::default()`); 415 for a body of
+/// another type, 400 naming the problem for invalid JSON.
 pub(super) fn json_body<T: serde::de::DeserializeOwned + Default>(
+    headers: &HeaderMap,
     body: &Bytes,
 ) -> Result<T, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
+    }
+    // These routes read JSON only: XML or any other type is refused, never guessed at.
+    if request_format(headers, body)? != Format::Json {
+        return Err(ApiError::UnsupportedMediaType(
+            "This route takes a JSON body: send application/json.".into(),
+        ));
     }
     serde_json::from_slice(body)
         .map_err(|e| ApiError::BadRequest(format!("The request body is not valid: {e}.")))
@@ -250,10 +259,11 @@ async fn cancel_job(
     State(state): State<AppState>,
     format: Negotiated,
     Path(id): Path<String>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Reply<JobView>, ApiError> {
     let id = parse_job_id(&id)?;
-    let body: CancelBody = json_body(&body)?;
+    let body: CancelBody = json_body(&headers, &body)?;
     let by = body.by.unwrap_or_else(|| "admin".into());
     match state.store.cancel_run(id, &by).await? {
         CancelOutcome::Cancelled => {
@@ -284,10 +294,11 @@ async fn acknowledge_step(
     State(state): State<AppState>,
     format: Negotiated,
     Path((id, step)): Path<(String, String)>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Reply<JobView>, ApiError> {
     let id = parse_job_id(&id)?;
-    let body: AcknowledgeBody = json_body(&body)?;
+    let body: AcknowledgeBody = json_body(&headers, &body)?;
     if body.by.trim().is_empty() {
         return Err(ApiError::BadRequest(
             "by (who acknowledges) is required.".into(),

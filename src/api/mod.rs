@@ -122,7 +122,7 @@ pub fn router(state: AppState, secrets: &EndpointSecrets, max_body_bytes: usize)
         .merge(portal::routes())
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(from_fn(error::render_errors))
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .with_state(state)
 }
 
@@ -163,4 +163,44 @@ fn endpoints(
             ),
         )
         .nest("/tenant", secured(Endpoint::Tenant, tenant::routes()))
+}
+
+/// The span of one request: method, path and query, the query's secrets redacted (a runbook
+/// webhook may carry its token as `?token=`).
+fn request_span(request: &axum::extract::Request) -> tracing::Span {
+    let uri = request.uri();
+    let query = uri.query().map(redact_query).unwrap_or_default();
+    tracing::debug_span!(
+        "request",
+        method = %request.method(),
+        path = uri.path(),
+        query,
+        version = ?request.version(),
+    )
+}
+
+/// `query` with the value of every parameter that carries a secret replaced.
+fn redact_query(query: &str) -> String {
+    let mut redacted = form_urlencoded::Serializer::new(String::new());
+    for (name, value) in form_urlencoded::parse(query.as_bytes()) {
+        let secret = runbooks::SECRET_QUERY_PARAMETERS
+            .iter()
+            .any(|p| name.eq_ignore_ascii_case(p));
+        redacted.append_pair(&name, if secret { "[redacted]" } else { &value });
+    }
+    redacted.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_query;
+
+    #[test]
+    fn secrets_in_a_query_are_redacted_and_the_rest_kept() {
+        assert_eq!(
+            redact_query("token=abc123&limit=5&Token=x"),
+            "token=%5Bredacted%5D&limit=5&Token=%5Bredacted%5D"
+        );
+        assert_eq!(redact_query("lastID=7"), "lastID=7");
+    }
 }

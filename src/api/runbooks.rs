@@ -27,6 +27,12 @@ use super::wire::{Negotiated, Reply, query_param};
 /// The header a webhook call carries its token in.
 pub const WEBHOOK_TOKEN_HEADER: &str = "x-wapdr-webhook-token";
 
+/// The query parameter a webhook's token may come in instead (SMA schedules call plain URLs).
+const WEBHOOK_TOKEN_QUERY: &str = "token";
+
+/// Query parameters that carry secrets, redacted from the request log.
+pub(super) const SECRET_QUERY_PARAMETERS: &[&str] = &[WEBHOOK_TOKEN_QUERY];
+
 /// The runbook routes, relative to `/admin`.
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -139,9 +145,10 @@ async fn update_runbook(
     State(state): State<AppState>,
     format: Negotiated,
     Path(name): Path<String>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Reply<RunbookWire>, ApiError> {
-    let update: RunbookUpdate = json_body(&body)?;
+    let update: RunbookUpdate = json_body(&headers, &body)?;
     let view = state
         .runbooks
         .update(&name, update.enabled, update.schedule)
@@ -163,9 +170,10 @@ async fn start_runbook(
     State(state): State<AppState>,
     format: Negotiated,
     Path(name): Path<String>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Reply<JobView>, ApiError> {
-    let body: StartBody = json_body(&body)?;
+    let body: StartBody = json_body(&headers, &body)?;
     let created = state
         .runbooks
         .start(&name, body.parameters, "api", "admin")
@@ -189,7 +197,7 @@ async fn runbook_webhook(
         .get(WEBHOOK_TOKEN_HEADER)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned)
-        .or_else(|| query_param(query.as_deref(), "token"));
+        .or_else(|| query_param(query.as_deref(), WEBHOOK_TOKEN_QUERY));
     let Some(token) = token.filter(|t| !t.is_empty()) else {
         return Err(ApiError::Unauthorized { realm: "webhook" });
     };
@@ -201,7 +209,7 @@ async fn runbook_webhook(
     if !view.enabled {
         return Err(ApiError::Conflict(format!("Runbook '{name}' is disabled.")));
     }
-    let body: StartBody = json_body(&body)?;
+    let body: StartBody = json_body(&headers, &body)?;
     let created = state
         .runbooks
         .start(

@@ -94,6 +94,8 @@ async fn ack(
     Path((_, job, step)): Path<(String, String, String)>,
     body: Bytes,
 ) -> Result<Reply<JobView>, ApiError> {
+    // The body is read first, as on the admin route: bad input gets the same answer anywhere.
+    let body: AcknowledgeBody = json_body(&headers, &body)?;
     let run = own_job(&state, &sub.id.to_string(), &job).await?;
     if run.workflow != FAILOVER {
         return Err(ApiError::Forbidden(
@@ -106,7 +108,6 @@ async fn ack(
                 .into(),
         ));
     }
-    let body: AcknowledgeBody = json_body(&body)?;
     let by = principal(&headers).unwrap_or_else(|| sub.admin_id.clone());
     let job = acknowledge(&state, run.id, &step, &by, body.comment.as_deref()).await?;
     Ok(Reply::ok(format, job))

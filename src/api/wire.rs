@@ -43,7 +43,7 @@ pub fn response_format(headers: &HeaderMap) -> Format {
 }
 
 /// The format of a request body, from `Content-Type`; without one, the first non-blank byte decides.
-fn request_format(headers: &HeaderMap, body: &[u8]) -> Result<Format, ApiError> {
+pub fn request_format(headers: &HeaderMap, body: &[u8]) -> Result<Format, ApiError> {
     match headers.get(header::CONTENT_TYPE) {
         Some(value) => {
             let media = value

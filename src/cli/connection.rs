@@ -131,7 +131,7 @@ fn base_url_of(config: &Config) -> anyhow::Result<String> {
             SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
         });
     }
-    Ok(format!("http://{addr}"))
+    Ok(format!("{}://{addr}", config.scheme()))
 }
 
 /// The admin password the instance generated and keeps in its store, when the configuration

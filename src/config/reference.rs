@@ -41,7 +41,25 @@ pub const KEYS: &[KeyDoc] = &[
         path: "public_url",
         kind: "URL",
         default: UNSET,
-        description: "The base URL WAP (and the admin command line) uses to reach this instance; defaults to `http://{listen}`.",
+        description: "The base URL WAP (and the admin command line) uses to reach this instance; defaults to `http://{listen}` (`https://{listen}` with a certificate).",
+    },
+    KeyDoc {
+        path: "server.tls_cert",
+        kind: "path",
+        default: UNSET,
+        description: "A PEM file with the server's certificate (then its chain); set with `tls_key`.",
+    },
+    KeyDoc {
+        path: "server.tls_key",
+        kind: "path",
+        default: UNSET,
+        description: "The PEM file of the certificate's private key (PKCS#8, PKCS#1 or SEC1).",
+    },
+    KeyDoc {
+        path: "fabric.ca_bundle",
+        kind: "path",
+        default: UNSET,
+        description: "A PEM bundle of CA certificates trusted in addition to the built-in roots (the fabric's own PKI); certificates are always verified.",
     },
     KeyDoc {
         path: "database.url",

@@ -6,10 +6,13 @@
 
 use std::fmt;
 
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 use time::OffsetDateTime;
 use time::macros::format_description;
 use uuid::Uuid;
+
+use super::tolerant;
 
 /// A literal in a `$filter` expression, written with its OData v3 syntax.
 #[derive(Debug, Clone, PartialEq)]
@@ -192,6 +195,25 @@ pub fn read_page(body: Value) -> Result<Page, String> {
         entities,
         next_link,
     })
+}
+
+/// Reads a collection answer's body: its entities as `T` (member names in any case, as SPF's
+/// versions vary) and the link to the next page. Any body gives a value or an error, never a panic.
+pub fn read_entities<T: DeserializeOwned>(body: &[u8]) -> Result<(Vec<T>, Option<String>), String> {
+    let value: Value = serde_json::from_slice(body).map_err(|e| format!("invalid JSON: {e}"))?;
+    let page = read_page(value)?;
+    let entities = page
+        .entities
+        .into_iter()
+        .map(tolerant::from_value)
+        .collect::<Result<_, _>>()?;
+    Ok((entities, page.next_link))
+}
+
+/// Reads an entity answer's body (JSON light or verbose) as `T`.
+pub fn read_entity<T: DeserializeOwned>(body: &[u8]) -> Result<T, String> {
+    let value: Value = serde_json::from_slice(body).map_err(|e| format!("invalid JSON: {e}"))?;
+    tolerant::from_value(unwrap_entity(value))
 }
 
 /// One entity as answered: JSON light gives the entity itself; verbose JSON wraps it as

@@ -22,7 +22,7 @@ pub use model::{
 
 use super::odata::{self, Cmp, Filter, Literal};
 use super::retry::{Resend, RetryPolicy};
-use super::{FabricError, HttpSettings, same_origin, tolerant};
+use super::{FabricError, HttpSettings, same_origin};
 
 /// The OData format wapdr asks for: JSON light with only the annotations it needs.
 const ACCEPT: &str = "application/json;odata=minimalmetadata";
@@ -302,12 +302,11 @@ impl SpfClient {
             let response = self
                 .call(Method::GET, url.clone(), None, Resend::Safe)
                 .await?;
-            let body: Value = self.json(&url, response).await?;
-            let page = odata::read_page(body).map_err(|e| self.protocol(&url, e))?;
-            for entity in page.entities {
-                out.push(tolerant::from_value(entity).map_err(|e| self.protocol(&url, e))?);
-            }
-            let Some(next) = page.next_link else {
+            let body = self.body(&url, response).await?;
+            let (entities, next_link) =
+                odata::read_entities(&body).map_err(|e| self.protocol(&url, e))?;
+            out.extend(entities);
+            let Some(next) = next_link else {
                 return Ok(out);
             };
             let next = url
@@ -410,12 +409,15 @@ impl SpfClient {
         ))
     }
 
-    async fn json(&self, url: &Url, response: reqwest::Response) -> Result<Value, FabricError> {
-        let body = response
+    async fn body(
+        &self,
+        url: &Url,
+        response: reqwest::Response,
+    ) -> Result<bytes::Bytes, FabricError> {
+        response
             .bytes()
             .await
-            .map_err(|e| self.protocol(url, format!("reading the answer: {e}")))?;
-        serde_json::from_slice(&body).map_err(|e| self.protocol(url, format!("invalid JSON: {e}")))
+            .map_err(|e| self.protocol(url, format!("reading the answer: {e}")))
     }
 
     async fn read<T: DeserializeOwned>(
@@ -423,8 +425,8 @@ impl SpfClient {
         url: &Url,
         response: reqwest::Response,
     ) -> Result<T, FabricError> {
-        let value = odata::unwrap_entity(self.json(url, response).await?);
-        tolerant::from_value(value).map_err(|e| self.protocol(url, e))
+        let body = self.body(url, response).await?;
+        odata::read_entity(&body).map_err(|e| self.protocol(url, e))
     }
 
     fn protocol(&self, url: &Url, detail: impl std::fmt::Display) -> FabricError {
@@ -435,6 +437,7 @@ impl SpfClient {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fabric::tolerant;
 
     #[test]
     fn a_vm_query_filters_on_every_condition_given() {
