@@ -29,6 +29,7 @@ pub const TENANT: (&str, &str) = ("wap-tenant", "tenant-pass");
 pub struct TestApp {
     running: Option<Running>,
     config: Config,
+    toml: String,
     registry: Registry,
     /// The base URL of the current listener.
     pub url: String,
@@ -106,6 +107,7 @@ impl TestApp {
             url: running.url(),
             running: Some(running),
             config,
+            toml,
             client: reqwest::Client::new(),
             _dir: dir,
         })
@@ -134,6 +136,12 @@ impl TestApp {
             .expect("wapdr restarts");
         self.url = running.url();
         self.running = Some(running);
+    }
+
+    /// The configuration the app was started with, as TOML (for `wapdr serve` processes started
+    /// on the same database, see `common::serve`).
+    pub fn config_toml(&self) -> &str {
+        &self.toml
     }
 
     /// The store the app runs on (to seed what no endpoint creates yet).

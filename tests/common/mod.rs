@@ -14,6 +14,7 @@ pub mod dr_api;
 pub mod engine;
 pub mod failover;
 pub mod lab;
+pub mod serve;
 pub mod setup;
 
 use std::path::Path;
