@@ -71,6 +71,18 @@ impl TestApp {
             Backend::Sqlite => super::sqlite_url(dir.path()),
             Backend::Postgres => super::fresh_postgres_url().await?,
         };
+        Some(Self::start_on(dir, &database_url, registry, extra, engine).await)
+    }
+
+    /// [`start_with_engine`](Self::start_with_engine) on the database at `database_url` (a
+    /// server the test runs itself), keeping `dir` for the app's life.
+    pub async fn start_on(
+        dir: TempDir,
+        database_url: &str,
+        registry: Registry,
+        extra: &str,
+        engine: &str,
+    ) -> Self {
         let toml = format!(
             r#"
             listen = "127.0.0.1:0"
@@ -102,7 +114,7 @@ impl TestApp {
         let running = app::start_with_workflows(&config, registry.clone())
             .await
             .expect("wapdr starts");
-        Some(Self {
+        Self {
             registry,
             url: running.url(),
             running: Some(running),
@@ -110,7 +122,7 @@ impl TestApp {
             toml,
             client: reqwest::Client::new(),
             _dir: dir,
-        })
+        }
     }
 
     /// Kills wapdr at once (requests and steps dropped mid-call, leases left to run out) and

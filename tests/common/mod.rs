@@ -14,6 +14,8 @@ pub mod dr_api;
 pub mod engine;
 pub mod failover;
 pub mod lab;
+#[cfg(unix)]
+pub mod own_postgres;
 pub mod serve;
 pub mod setup;
 
