@@ -7,6 +7,8 @@
 //!   replica, every subscription is active on one stamp, no job is left unfinished, and WAP's
 //!   usage collector, which read `GET /usage?lastID=` all along, got every record (EventIds
 //!   contiguous, none twice).
+//! - wapdr killed between recording a notification and starting its job: WAP's re-send starts
+//!   the job, once.
 //! - Three instances on one PostgreSQL: the one running a site failover's VM step is killed and
 //!   the others take it over and finish.
 //!
@@ -41,7 +43,10 @@ use common::serve::{ServeConfig, Served};
 use common::setup::asr_section;
 use wapdr::fabric::wap_admin::AdminSubscriptionState;
 
-on_both_backends!(sigkilled_wapdr_finishes_enablement_and_failovers_with_nothing_lost_or_doubled,);
+on_both_backends!(
+    sigkilled_wapdr_finishes_enablement_and_failovers_with_nothing_lost_or_doubled,
+    a_notification_whose_job_a_crash_never_started_is_carried_out_when_wap_resends_it,
+);
 
 /// Tenants, and VMs each, of the crash test.
 const TENANTS: usize = 4;
@@ -606,4 +611,60 @@ async fn three_instances_on_postgresql_finish_a_site_failover_when_one_is_killed
         }
     }
     assert_no_job_left_unfinished(&world.app).await;
+}
+
+/// wapdr killed after recording a new DR subscription and before starting its enable job (the
+/// state such a crash leaves: the subscription `Provisioning`, no job), so WAP got no answer and
+/// re-sends the notification: the re-send starts the job, which protects every VM, and a second
+/// re-send while it runs starts nothing more.
+async fn a_notification_whose_job_a_crash_never_started_is_carried_out_when_wap_resends_it(
+    backend: Backend,
+) {
+    let lab = small_lab().await;
+    let Some(mut app) = serving_app(backend, &lab).await else {
+        return;
+    };
+    let engine_off = app.url.clone();
+    let mut chaos = Chaos::start(&mut app, 0).await;
+    let mut world = gold_world_on(app, lab).await;
+    let tenant = new_tenant(&world.lab, "resent@x.lab", "a-gold").await;
+    let vms = add_vms(&world.lab, &tenant, "Gold", "resent", 2, &[]).await;
+    let body = notification_body(&tenant, &[("DrEnabled", "true")]);
+
+    // The crash window: no engine runs, the notification is recorded, its job is gone.
+    if let Some(live) = chaos.live.take() {
+        live.kill().await;
+    }
+    world.app.url = engine_off;
+    let (status, answer) = notify_create(&world.app, &body).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    world
+        .app
+        .execute(
+            "DELETE FROM workflow_steps WHERE run_id IN \
+             (SELECT id FROM workflow_runs WHERE workflow = 'enable_dr'); \
+             DELETE FROM workflow_runs WHERE workflow = 'enable_dr';",
+        )
+        .await;
+    assert!(runs_of(&world.app, &tenant, "enable_dr").await.is_empty());
+
+    chaos.kill_and_restart(&mut world.app).await;
+    for _ in 0..2 {
+        let (status, answer) = notify_create(&world.app, &body).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    }
+    let lifecycle = settled_lifecycle(&world.app, &tenant).await;
+    assert_eq!(lifecycle["LifecycleState"], 0, "Provisioned: {lifecycle}");
+    let jobs = runs_of(&world.app, &tenant, "enable_dr").await;
+    assert_eq!(jobs.len(), 1, "one enable job: {jobs:?}");
+    let job = finished(&world.app, jobs[0].id).await;
+    assert_eq!(job.state, RunState::Succeeded, "{:?}", job.error);
+    let protected = records(&world.app, &tenant).await;
+    assert!(
+        protected.len() == vms.len()
+            && protected
+                .iter()
+                .all(|r| r.state == VmProtectionState::Protected && r.replica_owned),
+        "{protected:?}"
+    );
 }
