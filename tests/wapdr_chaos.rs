@@ -1,8 +1,8 @@
 //! Crash safety of the real wapdr, end to end: `wapdr serve` processes (the shipped binary) on one
 //! store, the lab as fabric, enablement and failovers driven over HTTP.
 //!
-//! - On SQLite and PostgreSQL, wapdr is SIGKILLed at seeded random moments while tenants' DR is
-//!   enabled, while a whole site fails over, and while the subscriptions commit and reprotect —
+//! - On SQLite and PostgreSQL, wapdr is SIGKILLed at seeded random moments while WAP notifies it
+//!   of new DR subscriptions (WAP re-sending what got no answer), while their DR is enabled, while a whole site fails over, and while the subscriptions commit and reprotect —
 //!   and started again each time. At the end every VM runs on exactly one stamp with one
 //!   replica, every subscription is active on one stamp, no job is left unfinished, and WAP's
 //!   usage collector, which read `GET /usage?lastID=` all along, got every record (EventIds
@@ -365,12 +365,32 @@ async fn sigkilled_wapdr_finishes_enablement_and_failovers_with_nothing_lost_or_
     let mut figures = Vec::new();
     let mut metered = Vec::new();
 
-    // Enablement: WAP tells wapdr each tenant took the DR add-on.
+    // Enablement: WAP tells wapdr each tenant took the DR add-on, and wapdr is killed a few
+    // milliseconds into each notification; WAP sends again what it got no answer to.
+    let mut cut_off = 0;
     for (tenant, _) in &tenants {
         let body = notification_body(tenant, &[("DrEnabled", "true")]);
-        let (status, answer) = notify_create(&world.app, &body).await;
-        assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+        let sent = tokio::spawn(
+            world
+                .app
+                .notification(Method::POST, "/subscriptions")
+                .json(&body)
+                .send(),
+        );
+        tokio::time::sleep(Duration::from_millis(chaos.rng.u64(0..20))).await;
+        chaos.kill_and_restart(&mut world.app).await;
+        let answered = sent
+            .await
+            .expect("the request task")
+            .is_ok_and(|r| r.status() == StatusCode::ACCEPTED);
+        if !answered {
+            cut_off += 1;
+            let (status, answer) = notify_create(&world.app, &body).await;
+            assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+        }
     }
+    println!("notifications: {TENANTS} kills, {cut_off} of them before the answer");
+    figures.push((TENANTS as u32, Duration::ZERO));
     let meters = vec![backfill(&world.app, 1).await.0];
     figures.push(
         chaos
