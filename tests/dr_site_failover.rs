@@ -16,9 +16,7 @@ use common::dr::{
     notify_create, records, settled_lifecycle, until_all,
 };
 use common::failover::{dr, failover, finished, job_id, protected_tenant, run_ok, vm_copies};
-use common::lab::{
-    asr_operations, calls, reset_asr_operations, set_knobs, set_outage, small_lab, spf,
-};
+use common::lab::{asr_operations, calls, reset_asr_operations, set_knobs, set_outage, small_lab};
 use common::setup::asr_section;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
