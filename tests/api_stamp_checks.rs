@@ -217,7 +217,7 @@ async fn inventory_of_an_unreachable_stamp_is_a_502_naming_the_service(backend: 
     set_outage(&lab, "A", true).await;
     for (path, service) in [
         ("clouds", "SPF stamp A"),
-        ("plans", "WAP admin"),
+        ("plans", "WAP admin API of stamp A"),
         ("networks", "SPF stamp A"),
     ] {
         let (status, err) = call(&app, Method::GET, &format!("/stamps/{a}/{path}"), None).await;

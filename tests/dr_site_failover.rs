@@ -13,12 +13,10 @@ use std::time::{Duration, Instant};
 use common::app::{Backend, TestApp};
 use common::dr::{
     DrWorld, Tenant, add_vms, admin, gold_world, gold_world_on, new_tenant, notification_body,
-    notify_create, records, replicas_on_b, settled_lifecycle, until_all,
+    notify_create, records, settled_lifecycle, until_all,
 };
-use common::failover::{dr, failover, finished, job_id, protected_tenant, run_ok};
-use common::lab::{
-    asr_operations, calls, reset_asr_operations, set_knobs, set_outage, small_lab, spf,
-};
+use common::failover::{dr, failover, finished, job_id, protected_tenant, run_ok, vm_copies};
+use common::lab::{asr_operations, calls, reset_asr_operations, set_knobs, set_outage, small_lab};
 use common::setup::asr_section;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -393,21 +391,12 @@ async fn a_failover_killed_midway_resumes_and_every_vm_runs_on_exactly_one_stamp
     assert_eq!(run.state, RunState::Succeeded, "{:?}", run.error);
     let b = Uuid::parse_str(&world.b).expect("B");
     assert_eq!(dr(app, &tenant).await.active_stamp_id, Some(b));
-    let a_stamp = spf(&world.lab, 0).list_stamps().await.expect("SPF-A")[0].id;
     for vm in &vms {
-        let replicas = replicas_on_b(&world.lab, *vm).await;
-        assert_eq!(replicas.len(), 1, "one replica, never a second");
-        let on_b = replicas[0].status.as_deref() == Some("Running");
-        let on_a = spf(&world.lab, 0)
-            .get_vm(a_stamp, *vm)
-            .await
-            .expect("SPF-A")
-            .and_then(|v| v.status)
-            .as_deref()
-            == Some("Running");
+        let copies = vm_copies(&world.lab, *vm).await;
+        assert_eq!(copies.replicas, 1, "one replica, never a second");
         assert!(
-            on_b && !on_a,
-            "VM {vm} runs on B only (B: {on_b}, A: {on_a})"
+            copies.on_b && !copies.on_a,
+            "VM {vm} runs on B only: {copies:?}"
         );
     }
     let steps = app.store().run_steps(job).await.expect("steps");

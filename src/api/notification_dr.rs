@@ -8,12 +8,16 @@
 //! - Suspended → nothing starts or stops: protection keeps running.
 //! - DrEnabled turned off, or deletion, with protection to release → disable DR (`Updating` or
 //!   `Deleting`); the run ends in `Provisioned` or the `Deleted` tombstone.
-//! - The same request again while its run is under way changes nothing and starts nothing.
+//! - The same request again while its run is under way changes nothing and starts nothing; while
+//!   its LifecycleState says work is under way and no run of it is (wapdr stopped between
+//!   recording the change and starting the run, so WAP got no answer and re-sends it), it starts
+//!   the run.
 
 use axum::http::StatusCode;
 
 use crate::domain::{DrPhase, LifecycleState, Subscription, SubscriptionId, SubscriptionState};
 use crate::engine::{StartRequest, start_run};
+use crate::store::RunFilter;
 use crate::workflows::{DISABLE_DR, ENABLE_DR, disable_dr_params, enable_dr_params};
 
 use super::AppState;
@@ -28,6 +32,11 @@ pub(super) enum DrAction {
     Enable,
     /// Start disable DR.
     Disable,
+    /// Start enable DR unless a run of it is under way for the subscription: WAP re-sent a
+    /// notification whose change is recorded as in progress (`Provisioning`, `Updating`).
+    ResumeEnable,
+    /// Start disable DR unless a run of it is under way (`Updating`, `Deleting`).
+    ResumeDisable,
 }
 
 /// Whether a subscription has DR protection to release: a DR record not yet disabled that got as
@@ -69,8 +78,28 @@ pub(super) fn plan_dr(
     {
         next.lifecycle = b.lifecycle;
         next.last_error = b.last_error.clone();
-        return DrAction::None;
+        // Work recorded as under way may have lost its run: a wapdr killed between saving the
+        // change and starting the run left WAP without an answer, and this is WAP's re-send.
+        let in_progress = matches!(
+            b.lifecycle,
+            LifecycleState::Provisioning | LifecycleState::Updating | LifecycleState::Deleting
+        );
+        let mut wanted = next.clone();
+        return match (in_progress, requested(&mut wanted, live_before, has_dr)) {
+            (true, DrAction::Enable) => DrAction::ResumeEnable,
+            (true, DrAction::Disable) => DrAction::ResumeDisable,
+            _ => DrAction::None,
+        };
     }
+    requested(next, live_before, has_dr)
+}
+
+/// What `next` asks of DR on its own (its state and DrEnabled), with its LifecycleState set.
+fn requested(
+    next: &mut Subscription,
+    live_before: Option<&Subscription>,
+    has_dr: bool,
+) -> DrAction {
     let dr_enabled = next.effective_quota().is_ok_and(|q| q.dr_enabled);
     match next.state {
         SubscriptionState::DeletePending if has_dr => {
@@ -103,9 +132,20 @@ pub(super) async fn start_dr(
 ) -> Result<(), ApiError> {
     let (workflow, params) = match action {
         DrAction::None => return Ok(()),
-        DrAction::Enable => (ENABLE_DR, enable_dr_params(saved.id)),
-        DrAction::Disable => (DISABLE_DR, disable_dr_params(saved.id)),
+        DrAction::Enable | DrAction::ResumeEnable => (ENABLE_DR, enable_dr_params(saved.id)),
+        DrAction::Disable | DrAction::ResumeDisable => (DISABLE_DR, disable_dr_params(saved.id)),
     };
+    let resume = matches!(action, DrAction::ResumeEnable | DrAction::ResumeDisable);
+    if resume && run_under_way(state, saved.id, workflow).await? {
+        return Ok(());
+    }
+    if resume {
+        tracing::warn!(
+            subscription_id = %saved.id,
+            workflow,
+            "a notification re-sent while its work is recorded as under way found no run doing it; starting it"
+        );
+    }
     let request = StartRequest {
         workflow: workflow.to_owned(),
         params,
@@ -130,6 +170,23 @@ pub(super) async fn start_dr(
         )));
     }
     Ok(())
+}
+
+/// Whether a run of `workflow` for subscription `id` has not ended yet.
+async fn run_under_way(
+    state: &AppState,
+    id: SubscriptionId,
+    workflow: &str,
+) -> Result<bool, ApiError> {
+    let runs = state
+        .store
+        .list_runs(&RunFilter {
+            workflow: Some(workflow.to_owned()),
+            subscription_id: Some(id.to_string()),
+            ..RunFilter::default()
+        })
+        .await?;
+    Ok(runs.iter().any(|run| !run.state.is_final()))
 }
 
 /// The status WAP is answered with: 202 while work remains, else `done`.
@@ -167,12 +224,24 @@ mod tests {
         let mut next = sub(true, SubscriptionState::Active);
         assert_eq!(plan_dr(None, &mut next, false), DrAction::Enable);
         assert_eq!(next.lifecycle, LifecycleState::Provisioning);
+        // Re-sent while Provisioning: start_dr starts enable DR only if no run of it is alive.
         let mut again = next.clone();
-        assert_eq!(plan_dr(Some(&next), &mut again, true), DrAction::None);
+        assert_eq!(
+            plan_dr(Some(&next), &mut again, true),
+            DrAction::ResumeEnable
+        );
         assert_eq!(again.lifecycle, LifecycleState::Provisioning);
         let mut renamed = next.clone();
         renamed.name = "Platinum DR".into();
-        assert_eq!(plan_dr(Some(&next), &mut renamed, true), DrAction::None);
+        assert_eq!(
+            plan_dr(Some(&next), &mut renamed, true),
+            DrAction::ResumeEnable
+        );
+        let mut done = next.clone();
+        done.lifecycle = LifecycleState::Provisioned;
+        let mut resent_done = done.clone();
+        assert_eq!(plan_dr(Some(&done), &mut resent_done, true), DrAction::None);
+        assert_eq!(resent_done.lifecycle, LifecycleState::Provisioned);
         let mut failed = next.clone();
         failed.lifecycle = LifecycleState::OutOfSync;
         let mut resent = failed.clone();
@@ -194,6 +263,11 @@ mod tests {
             DrAction::Disable
         );
         assert_eq!(deleting.lifecycle, LifecycleState::Deleting);
+        let mut deleting_again = deleting.clone();
+        assert_eq!(
+            plan_dr(Some(&deleting), &mut deleting_again, true),
+            DrAction::ResumeDisable
+        );
         let mut off = sub(false, SubscriptionState::Active);
         off.id = before.id;
         assert_eq!(plan_dr(Some(&before), &mut off, true), DrAction::Disable);

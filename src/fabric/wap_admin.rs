@@ -51,6 +51,8 @@ pub enum SubscriptionStatus {
 #[derive(Debug, Clone)]
 pub struct WapAdminClient {
     base: Url,
+    /// The name errors and traces give this API (`WAP admin API of stamp B`).
+    service: String,
     token: SecretString,
     principal: String,
     http: reqwest::Client,
@@ -68,6 +70,7 @@ impl WapAdminClient {
     ) -> Result<Self, FabricError> {
         Ok(Self {
             base: super::base_url(SERVICE, base_url)?,
+            service: SERVICE.to_owned(),
             token,
             principal: principal.to_owned(),
             http: settings.build_client(SERVICE)?,
@@ -75,46 +78,52 @@ impl WapAdminClient {
         })
     }
 
+    /// The same client, named `name` (`"WAP admin API of stamp B"`) in errors and traces.
+    pub fn named(mut self, name: &str) -> Self {
+        self.service = name.to_owned();
+        self
+    }
+
     /// Reads a user; `None` if there is none with this name.
-    #[instrument(skip_all, fields(service = SERVICE), err)]
+    #[instrument(skip_all, fields(service = %self.service), err)]
     pub async fn get_user(&self, name: &str) -> Result<Option<User>, FabricError> {
         self.get_optional(&["users", name]).await
     }
 
     /// Creates a user (409 → `Conflict`: it exists).
-    #[instrument(skip_all, fields(service = SERVICE), err)]
+    #[instrument(skip_all, fields(service = %self.service), err)]
     pub async fn create_user(&self, user: &NewUser) -> Result<User, FabricError> {
-        let body =
-            serde_json::to_vec(user).map_err(|e| FabricError::protocol(SERVICE, "users", e))?;
+        let body = serde_json::to_vec(user)
+            .map_err(|e| FabricError::protocol(&self.service, "users", e))?;
         self.post(&["users"], body, Resend::Unsafe).await
     }
 
     /// Lists every plan.
-    #[instrument(skip_all, fields(service = SERVICE), err)]
+    #[instrument(skip_all, fields(service = %self.service), err)]
     pub async fn list_plans(&self) -> Result<Vec<Plan>, FabricError> {
         self.list(&["plans"], &[]).await
     }
 
     /// Reads a plan; `None` if there is none with this id.
-    #[instrument(skip_all, fields(service = SERVICE, plan_id = id), err)]
+    #[instrument(skip_all, fields(service = %self.service, plan_id = id), err)]
     pub async fn get_plan(&self, id: &str) -> Result<Option<Plan>, FabricError> {
         self.get_optional(&["plans", id]).await
     }
 
     /// Lists every plan add-on.
-    #[instrument(skip_all, fields(service = SERVICE), err)]
+    #[instrument(skip_all, fields(service = %self.service), err)]
     pub async fn list_add_ons(&self) -> Result<Vec<PlanAddOn>, FabricError> {
         self.list(&["addons"], &[]).await
     }
 
     /// Reads a plan add-on; `None` if there is none with this id.
-    #[instrument(skip_all, fields(service = SERVICE, add_on_id = id), err)]
+    #[instrument(skip_all, fields(service = %self.service, add_on_id = id), err)]
     pub async fn get_add_on(&self, id: &str) -> Result<Option<PlanAddOn>, FabricError> {
         self.get_optional(&["addons", id]).await
     }
 
     /// Reads a subscription; `None` if there is none with this id.
-    #[instrument(skip_all, fields(service = SERVICE, subscription_id = %id), err)]
+    #[instrument(skip_all, fields(service = %self.service, subscription_id = %id), err)]
     pub async fn get_subscription(
         &self,
         id: SubscriptionId,
@@ -123,7 +132,7 @@ impl WapAdminClient {
     }
 
     /// Lists the subscriptions matching `query`, every page.
-    #[instrument(skip_all, fields(service = SERVICE), err)]
+    #[instrument(skip_all, fields(service = %self.service), err)]
     pub async fn list_subscriptions(
         &self,
         query: &SubscriptionQuery,
@@ -140,7 +149,7 @@ impl WapAdminClient {
 
     /// Creates a subscription with the id the caller chose. A 409 means it exists already and
     /// is returned as `Conflict`: the caller looks before acting.
-    #[instrument(skip_all, fields(service = SERVICE, subscription_id = %info.subscription_id), err)]
+    #[instrument(skip_all, fields(service = %self.service, subscription_id = %info.subscription_id), err)]
     pub async fn create_subscription(
         &self,
         info: &AzureProvisioningInfo,
@@ -150,7 +159,7 @@ impl WapAdminClient {
     }
 
     /// Activates or suspends a subscription.
-    #[instrument(skip_all, fields(service = SERVICE, subscription_id = %id), err)]
+    #[instrument(skip_all, fields(service = %self.service, subscription_id = %id), err)]
     pub async fn set_subscription_status(
         &self,
         id: SubscriptionId,
@@ -168,7 +177,7 @@ impl WapAdminClient {
     }
 
     /// Replaces a subscription's co-administrators.
-    #[instrument(skip_all, fields(service = SERVICE, subscription_id = %id), err)]
+    #[instrument(skip_all, fields(service = %self.service, subscription_id = %id), err)]
     pub async fn set_co_admins(
         &self,
         id: SubscriptionId,
@@ -180,7 +189,7 @@ impl WapAdminClient {
     }
 
     /// Deletes a subscription; deleting one that is already gone succeeds.
-    #[instrument(skip_all, fields(service = SERVICE, subscription_id = %id), err)]
+    #[instrument(skip_all, fields(service = %self.service, subscription_id = %id), err)]
     pub async fn delete_subscription(&self, id: SubscriptionId) -> Result<(), FabricError> {
         let url = self.url(&["subscriptions", &id.to_string()])?;
         match self.call(Method::DELETE, url, None, Resend::Safe).await {
@@ -190,7 +199,7 @@ impl WapAdminClient {
     }
 
     /// Registers a resource provider (409 → `Conflict`: one with this name exists).
-    #[instrument(skip_all, fields(service = SERVICE, name = %provider.name), err)]
+    #[instrument(skip_all, fields(service = %self.service, name = %provider.name), err)]
     pub async fn register_resource_provider(
         &self,
         provider: &ResourceProvider,
@@ -213,7 +222,7 @@ impl WapAdminClient {
         let response = self
             .call(Method::PATCH, url.clone(), Some(body), Resend::Safe)
             .await?;
-        read(&url, response).await
+        read(&self.service, &url, response).await
     }
 
     async fn post<T: DeserializeOwned>(
@@ -226,7 +235,7 @@ impl WapAdminClient {
         let response = self
             .call(Method::POST, url.clone(), Some(body), resend)
             .await?;
-        read(&url, response).await
+        read(&self.service, &url, response).await
     }
 
     async fn get_optional<T: DeserializeOwned>(
@@ -238,7 +247,7 @@ impl WapAdminClient {
             .call(Method::GET, url.clone(), None, Resend::Safe)
             .await
         {
-            Ok(response) => Ok(Some(read(&url, response).await?)),
+            Ok(response) => Ok(Some(read(&self.service, &url, response).await?)),
             Err(FabricError::NotFound { .. }) => Ok(None),
             Err(e) => Err(e),
         }
@@ -271,12 +280,12 @@ impl WapAdminClient {
             let response = self
                 .call(Method::GET, url.clone(), None, Resend::Safe)
                 .await?;
-            let page: Collection = read(&url, response).await?;
+            let page: Collection = read(&self.service, &url, response).await?;
             let received = page.items.len();
             for item in page.items {
                 out.push(
                     tolerant::from_value(item)
-                        .map_err(|e| FabricError::protocol(SERVICE, url.as_str(), e))?,
+                        .map_err(|e| FabricError::protocol(&self.service, url.as_str(), e))?,
                 );
             }
             let total = page.filtered_total_count.unwrap_or(out.len());
@@ -290,7 +299,7 @@ impl WapAdminClient {
     fn url(&self, segments: &[&str]) -> Result<Url, FabricError> {
         let mut url = self.base.clone();
         url.path_segments_mut()
-            .map_err(|_| FabricError::config(SERVICE, "base URL cannot have a path"))?
+            .map_err(|_| FabricError::config(&self.service, "base URL cannot have a path"))?
             .pop_if_empty()
             .extend(segments);
         Ok(url)
@@ -308,7 +317,9 @@ impl WapAdminClient {
             "Bearer {}",
             self.token.expose_secret()
         ))
-        .map_err(|_| FabricError::config(SERVICE, "the admin token is not a valid header value"))?;
+        .map_err(|_| {
+            FabricError::config(&self.service, "the admin token is not a valid header value")
+        })?;
         token.set_sensitive(true);
         let mut request = self
             .http
@@ -323,10 +334,10 @@ impl WapAdminClient {
         }
         let request = request
             .build()
-            .map_err(|e| FabricError::config(SERVICE, e))?;
+            .map_err(|e| FabricError::config(&self.service, e))?;
         let response = self
             .policy
-            .send(&self.http, SERVICE, resend, request)
+            .send(&self.http, &self.service, resend, request)
             .await?;
         if response.status().is_success() {
             return Ok(response);
@@ -335,7 +346,7 @@ impl WapAdminClient {
         let body = response.bytes().await.unwrap_or_default();
         let (code, message) = read_error(&body);
         Err(FabricError::from_status(
-            SERVICE,
+            &self.service,
             url.as_str(),
             status,
             code,
@@ -365,13 +376,14 @@ fn patch_info(id: SubscriptionId) -> AzureProvisioningInfo {
 }
 
 async fn read<T: DeserializeOwned>(
+    service: &str,
     url: &Url,
     response: reqwest::Response,
 ) -> Result<T, FabricError> {
     let body = response.bytes().await.map_err(|e| {
-        FabricError::protocol(SERVICE, url.as_str(), format!("reading the answer: {e}"))
+        FabricError::protocol(service, url.as_str(), format!("reading the answer: {e}"))
     })?;
-    tolerant::from_slice(&body).map_err(|e| FabricError::protocol(SERVICE, url.as_str(), e))
+    tolerant::from_slice(&body).map_err(|e| FabricError::protocol(service, url.as_str(), e))
 }
 
 /// The `(Code, Message)` of WAP's `Error` body, in any member case.

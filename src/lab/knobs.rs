@@ -1,4 +1,4 @@
-//! The lab's knobs: latency, error rate, operation durations, concurrency, clock acceleration and
+//! The lab's knobs: latency and latency spikes, error rate, operation durations, concurrency, clock acceleration and
 //! the random seed. Read from the lab config file and changed at run time through the control API.
 //!
 //! Knobs shape how the fabric behaves, never what it is: changing one must not alter the world.
@@ -11,6 +11,11 @@ use serde::{Deserialize, Serialize};
 pub struct Knobs {
     /// Real milliseconds added to every request to a fabric service.
     pub latency_ms: u64,
+    /// Fraction (0..1) of fabric requests held `latency_spike_ms` longer (a congested link, a
+    /// paused server), on top of `latency_ms`.
+    pub latency_spike_rate: f64,
+    /// Real milliseconds a latency spike adds.
+    pub latency_spike_ms: u64,
     /// Lab seconds one ASR item operation (failover, commit, reprotect...) takes once started.
     pub operation_seconds: f64,
     /// Lab seconds between `POST VirtualMachines` and the VM running.
@@ -33,6 +38,8 @@ impl Default for Knobs {
     fn default() -> Self {
         Knobs {
             latency_ms: 0,
+            latency_spike_rate: 0.0,
+            latency_spike_ms: 0,
             operation_seconds: 60.0,
             vm_create_seconds: 120.0,
             initial_replication_bytes_per_second: 100.0 * 1024.0 * 1024.0,
@@ -52,6 +59,12 @@ impl Knobs {
             return Err(format!(
                 "error_rate must be within 0..1, not {}",
                 self.error_rate
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.latency_spike_rate) {
+            return Err(format!(
+                "latency_spike_rate must be within 0..1, not {}",
+                self.latency_spike_rate
             ));
         }
         if self.error_status != 503 && self.error_status != 429 {

@@ -311,15 +311,21 @@ impl LabState {
             Some(i) => format!("{}/{}", self.stamps[i].name, service.kind.name()),
             None => service.kind.name().to_owned(),
         };
+        self.count(&key);
+    }
+
+    /// Adds one to counter `key` of `GET {control}/lab/calls`.
+    fn count(&self, key: &str) {
         *self
             .calls
             .lock()
             .expect("calls lock")
-            .entry(key)
+            .entry(key.to_owned())
             .or_default() += 1;
     }
 
-    /// Requests received per service (`A/spf`, `A/wap_admin`, `asr`, `token`).
+    /// Requests received per service (`A/spf`, `A/wap_admin`, `asr`, `token`), and those the
+    /// knobs disturbed (`injected/errors`, `injected/latency_spikes`).
     pub fn calls(&self) -> BTreeMap<String, u64> {
         self.calls.lock().expect("calls lock").clone()
     }

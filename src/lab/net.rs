@@ -72,6 +72,11 @@ pub fn fabric_layer(router: Router, state: Arc<LabState>, service: Service) -> R
     ))
 }
 
+/// The `GET {control}/lab/calls` key counting the requests refused by the `error_rate` knob.
+pub const INJECTED_ERRORS: &str = "injected/errors";
+/// The `GET {control}/lab/calls` key counting the requests held by a latency spike.
+pub const INJECTED_SPIKES: &str = "injected/latency_spikes";
+
 async fn fabric_gate(
     State((state, service)): State<(Arc<LabState>, Service)>,
     request: Request,
@@ -85,15 +90,24 @@ async fn fabric_gate(
         return StatusCode::SERVICE_UNAVAILABLE.into_response();
     }
     let knobs = state.knobs();
-    if knobs.latency_ms > 0 {
-        tokio::time::sleep(Duration::from_millis(knobs.latency_ms)).await;
+    let (spike, inject) = {
+        let mut world = state.world.lock().expect("world lock");
+        let mut draw = |rate: f64| rate > 0.0 && world.rng.gen_bool(rate.clamp(0.0, 1.0));
+        (
+            knobs.latency_spike_ms > 0 && draw(knobs.latency_spike_rate),
+            draw(knobs.error_rate),
+        )
+    };
+    let spike_ms = if spike { knobs.latency_spike_ms } else { 0 };
+    if knobs.latency_ms + spike_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(knobs.latency_ms + spike_ms)).await;
     }
     state.count_call(service);
-    let inject = knobs.error_rate > 0.0 && {
-        let mut world = state.world.lock().expect("world lock");
-        world.rng.gen_bool(knobs.error_rate.clamp(0.0, 1.0))
-    };
+    if spike {
+        state.count(INJECTED_SPIKES);
+    }
     if inject {
+        state.count(INJECTED_ERRORS);
         return injected_error(service.kind, knobs.error_status);
     }
     next.run(request).await

@@ -109,15 +109,17 @@ impl StampClients {
         .named(&format!("SPF stamp {}", stamp.name)))
     }
 
-    /// The WAP admin API client of a stamp.
+    /// The WAP admin API client of a stamp, named `WAP admin API of stamp <name>` in errors, so a
+    /// job whose stamp is cut off says which one.
     pub fn wap_admin(&self, stamp: &Stamp) -> Result<WapAdminClient, FabricError> {
-        WapAdminClient::new(
+        Ok(WapAdminClient::new(
             &stamp.wap_admin_url,
             stamp.wap_admin_token.clone(),
             WAP_ADMIN_PRINCIPAL,
             &self.http,
             self.retry.clone(),
-        )
+        )?
+        .named(&format!("WAP admin API of stamp {}", stamp.name)))
     }
 
     /// The client of recovery plans' script webhooks.

@@ -29,6 +29,7 @@ pub const TENANT: (&str, &str) = ("wap-tenant", "tenant-pass");
 pub struct TestApp {
     running: Option<Running>,
     config: Config,
+    toml: String,
     registry: Registry,
     /// The base URL of the current listener.
     pub url: String,
@@ -70,6 +71,18 @@ impl TestApp {
             Backend::Sqlite => super::sqlite_url(dir.path()),
             Backend::Postgres => super::fresh_postgres_url().await?,
         };
+        Some(Self::start_on(dir, &database_url, registry, extra, engine).await)
+    }
+
+    /// [`start_with_engine`](Self::start_with_engine) on the database at `database_url` (a
+    /// server the test runs itself), keeping `dir` for the app's life.
+    pub async fn start_on(
+        dir: TempDir,
+        database_url: &str,
+        registry: Registry,
+        extra: &str,
+        engine: &str,
+    ) -> Self {
         let toml = format!(
             r#"
             listen = "127.0.0.1:0"
@@ -101,14 +114,15 @@ impl TestApp {
         let running = app::start_with_workflows(&config, registry.clone())
             .await
             .expect("wapdr starts");
-        Some(Self {
+        Self {
             registry,
             url: running.url(),
             running: Some(running),
             config,
+            toml,
             client: reqwest::Client::new(),
             _dir: dir,
-        })
+        }
     }
 
     /// Kills wapdr at once (requests and steps dropped mid-call, leases left to run out) and
@@ -134,6 +148,12 @@ impl TestApp {
             .expect("wapdr restarts");
         self.url = running.url();
         self.running = Some(running);
+    }
+
+    /// The configuration the app was started with, as TOML (for `wapdr serve` processes started
+    /// on the same database, see `common::serve`).
+    pub fn config_toml(&self) -> &str {
+        &self.toml
     }
 
     /// The store the app runs on (to seed what no endpoint creates yet).

@@ -277,3 +277,34 @@ pub async fn started_by_timer(app: &TestApp, timer: &RunRecord, action: &str) ->
     assert_eq!(run.started_by, "wapdr");
     job
 }
+
+/// Where a tenant VM runs, by the lab's two SPFs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VmCopies {
+    /// The primary (on A) is Running.
+    pub on_a: bool,
+    /// Its replica on B is Running.
+    pub on_b: bool,
+    /// How many replicas B holds (one once protected, never two).
+    pub replicas: usize,
+}
+
+/// Where primary VM `vm` (on A) and its replicas on B run now.
+pub async fn vm_copies(lab: &LabHandle, vm: Uuid) -> VmCopies {
+    let replicas = super::dr::replicas_on_b(lab, vm).await;
+    let a_stamp = spf(lab, 0).list_stamps().await.expect("SPF-A")[0].id;
+    let on_a = spf(lab, 0)
+        .get_vm(a_stamp, vm)
+        .await
+        .expect("SPF-A")
+        .and_then(|v| v.status)
+        .as_deref()
+        == Some("Running");
+    VmCopies {
+        on_a,
+        on_b: replicas
+            .iter()
+            .any(|r| r.status.as_deref() == Some("Running")),
+        replicas: replicas.len(),
+    }
+}

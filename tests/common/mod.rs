@@ -14,7 +14,10 @@ pub mod dr_api;
 pub mod engine;
 pub mod failover;
 pub mod lab;
+#[cfg(unix)]
+pub mod own_postgres;
 pub mod routes;
+pub mod serve;
 pub mod setup;
 
 use std::path::Path;
