@@ -1,4 +1,4 @@
-//! The `wapdr` binary: one command per job (serve, migrate, config, register, lab, demo), and
+//! The `wapdr` binary: one command per job (serve, migrate, config, register, lab, demo, bench), and
 //! the admin commands that drive a running wapdr over its admin API ([`cli`]).
 
 use std::io::IsTerminal as _;
@@ -10,6 +10,7 @@ use anyhow::{Context as _, bail};
 use clap::{Args, Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
+mod bench;
 mod cli;
 mod demo;
 
@@ -46,6 +47,9 @@ enum Command {
     /// Run the lab and the resource provider together and play a scripted scenario over HTTP;
     /// exits 0 only if every step succeeded.
     Demo(DemoArgs),
+    /// Run a benchmark against the lab and a real wapdr in this process: prints each figure
+    /// with its bound or baseline and the ratio, then the rows for BENCHMARKS.md.
+    Bench(bench::BenchArgs),
     #[command(flatten)]
     Admin(cli::AdminCommand),
 }
@@ -147,6 +151,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Register(args) => register(args).await?,
         Command::Lab(args) => run_lab(args).await?,
         Command::Demo(args) => demo(args).await?,
+        Command::Bench(args) => bench::run(args).await?,
     }
     Ok(ExitCode::SUCCESS)
 }
