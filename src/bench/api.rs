@@ -13,10 +13,10 @@ use reqwest::header::CONTENT_TYPE;
 use secrecy::ExposeSecret as _;
 use serde_json::json;
 
+use super::BenchArgs;
 use super::load::{self, MakeRequest, Measured};
 use super::report::{Figure, Report};
 use super::world::{BenchWorld, lab_config};
-use super::BenchArgs;
 
 /// Requests in flight at each point.
 const CONCURRENCY: [usize; 3] = [1, 16, 64];
@@ -36,9 +36,15 @@ pub async fn run(args: &BenchArgs, report: &mut Report) -> anyhow::Result<()> {
         (100, Duration::from_millis(500), Duration::from_secs(4))
     };
     for backend in args.backends() {
-        let world = BenchWorld::start(&backend, lab_config(1, vms, json!({}))?, "concurrency = 16").await?;
+        let world =
+            BenchWorld::start(&backend, lab_config(1, vms, json!({}))?, "concurrency = 16").await?;
         let name = world.backend;
-        let tenant = world.tenants().await?.into_iter().next().context("a tenant")?;
+        let tenant = world
+            .tenants()
+            .await?
+            .into_iter()
+            .next()
+            .context("a tenant")?;
         world.notify(&tenant).await?;
         world
             .until_provisioned(1, Duration::from_secs(300), args.json)
@@ -46,7 +52,10 @@ pub async fn run(args: &BenchArgs, report: &mut Report) -> anyhow::Result<()> {
 
         let (user, password) = world.running.secrets.tenant.clone();
         let (client, url) = (world.client.clone(), world.running.url());
-        let principal = tenant.account_admin_live_email_id.clone().unwrap_or_default();
+        let principal = tenant
+            .account_admin_live_email_id
+            .clone()
+            .unwrap_or_default();
         let id = tenant.subscription_id;
         let tenant_get: MakeRequest = Arc::new(move || {
             client
@@ -77,7 +86,10 @@ pub async fn run(args: &BenchArgs, report: &mut Report) -> anyhow::Result<()> {
 
         for (endpoint, make) in [
             (format!("GET tenant vms ({vms} VMs)"), tenant_get),
-            ("POST notification subscriptions".to_owned(), notification_post),
+            (
+                "POST notification subscriptions".to_owned(),
+                notification_post,
+            ),
         ] {
             // The ceiling answers exactly what wapdr answered.
             let sample = make().send().await?;
@@ -116,12 +128,17 @@ fn figures(
     let share = real.per_second() / bare.per_second();
     report.add(
         command,
-        Figure::new("api", format!("{at} throughput"), real.per_second(), "req/s")
-            .against("bare axum ceiling", bare.per_second())
-            .goal(
-                format!("≥ {CEILING_SHARE_GOAL} of the ceiling"),
-                share >= CEILING_SHARE_GOAL,
-            ),
+        Figure::new(
+            "api",
+            format!("{at} throughput"),
+            real.per_second(),
+            "req/s",
+        )
+        .against("bare axum ceiling", bare.per_second())
+        .goal(
+            format!("≥ {CEILING_SHARE_GOAL} of the ceiling"),
+            share >= CEILING_SHARE_GOAL,
+        ),
     );
     report.add(
         command,

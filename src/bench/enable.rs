@@ -20,16 +20,16 @@ const IN_FLIGHT: usize = 16;
 /// How long wapdr may idle before the idle memory is read.
 const SETTLE: Duration = Duration::from_secs(5);
 
-fn sizes(quick: bool) -> Sizes {
-    if quick {
+fn sizes(args: &BenchArgs) -> Sizes {
+    if args.quick {
         Sizes {
             subscriptions: 20,
             vms: 200,
         }
     } else {
         Sizes {
-            subscriptions: 10_000,
-            vms: 100_000,
+            subscriptions: args.scaled(10_000),
+            vms: args.scaled(10_000) * 10,
         }
     }
 }
@@ -44,7 +44,11 @@ pub async fn run(args: &BenchArgs, report: &mut Report) -> anyhow::Result<()> {
 }
 
 /// The memory benchmark's idle figure: the enablement run on one backend, read for memory.
-pub async fn idle_memory(args: &BenchArgs, backend: &Backend, report: &mut Report) -> anyhow::Result<()> {
+pub async fn idle_memory(
+    args: &BenchArgs,
+    backend: &Backend,
+    report: &mut Report,
+) -> anyhow::Result<()> {
     enable_everything(args, &args.command("memory"), backend, report, true).await
 }
 
@@ -55,12 +59,20 @@ async fn enable_everything(
     report: &mut Report,
     memory_only: bool,
 ) -> anyhow::Result<()> {
-    let Sizes { subscriptions, vms } = sizes(args.quick);
-    let lab = lab_config(subscriptions, vms, json!({ "acceleration": 600.0, "concurrency": 64 }))?;
+    let Sizes { subscriptions, vms } = sizes(args);
+    let lab = lab_config(
+        subscriptions,
+        vms,
+        json!({ "acceleration": 600.0, "concurrency": 64 }),
+    )?;
     let world = BenchWorld::start(backend, lab, "concurrency = 64").await?;
     let name = world.backend;
     let tenants = world.tenants().await?;
-    ensure!(tenants.len() == subscriptions, "the lab has {} tenants", tenants.len());
+    ensure!(
+        tenants.len() == subscriptions,
+        "the lab has {} tenants",
+        tenants.len()
+    );
     tokio::time::sleep(SETTLE).await;
     let before = resident_kib()?;
 
@@ -84,7 +96,12 @@ async fn enable_everything(
         );
         report.add(
             command,
-            Figure::new("enable", format!("{name} VMs protected per second"), vms as f64 / seconds, "VM/s"),
+            Figure::new(
+                "enable",
+                format!("{name} VMs protected per second"),
+                vms as f64 / seconds,
+                "VM/s",
+            ),
         );
     }
     tokio::time::sleep(SETTLE).await;
@@ -97,7 +114,10 @@ async fn enable_everything(
             idle as f64 / 1024.0,
             "MiB",
         )
-        .against("resident before any subscription (lab world loaded)", before as f64 / 1024.0),
+        .against(
+            "resident before any subscription (lab world loaded)",
+            before as f64 / 1024.0,
+        ),
     );
     world.stop().await
 }

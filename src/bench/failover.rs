@@ -32,8 +32,8 @@ struct Shape {
 }
 
 impl Shape {
-    fn new(quick: bool) -> Self {
-        if quick {
+    fn new(args: &BenchArgs) -> Self {
+        if args.quick {
             Shape {
                 sizes: Sizes {
                     subscriptions: 10,
@@ -47,8 +47,8 @@ impl Shape {
         } else {
             Shape {
                 sizes: Sizes {
-                    subscriptions: 1_000,
-                    vms: 10_000,
+                    subscriptions: args.scaled(1_000),
+                    vms: args.scaled(1_000) * 10,
                 },
                 plan_vms: 100,
                 concurrency: 100,
@@ -85,7 +85,7 @@ pub(super) async fn fail_over_a_site(
     backend: &super::world::Backend,
     report: &mut Report,
 ) -> anyhow::Result<()> {
-    let shape = Shape::new(args.quick);
+    let shape = Shape::new(args);
     let Sizes { subscriptions, vms } = shape.sizes;
     // One more subscription than the site's, whose VMs are the recovery plan's.
     let lab = lab_config(
@@ -101,7 +101,11 @@ pub(super) async fn fail_over_a_site(
     let world = BenchWorld::start(backend, lab, &engine).await?;
     let name = world.backend;
     let tenants = world.tenants().await?;
-    ensure!(tenants.len() == subscriptions + 1, "the lab has {} tenants", tenants.len());
+    ensure!(
+        tenants.len() == subscriptions + 1,
+        "the lab has {} tenants",
+        tenants.len()
+    );
     let plan_tenant = tenants[subscriptions].clone();
     let more = shape.plan_vms.saturating_sub(vms / subscriptions);
     if more > 0 {
@@ -135,12 +139,20 @@ pub(super) async fn fail_over_a_site(
         command,
         Figure::new(
             "failover",
-            format!("{name} {}-VM recovery plan wall time (C={}, L={}s)", shape.plan_vms, shape.concurrency, shape.latency()),
+            format!(
+                "{name} {}-VM recovery plan wall time (C={}, L={}s)",
+                shape.plan_vms,
+                shape.concurrency,
+                shape.latency()
+            ),
             seconds,
             "s",
         )
         .against("lower bound ⌈n/C⌉·L", bound)
-        .goal(format!("≤ {BOUND_GOAL}× bound"), seconds <= bound * BOUND_GOAL),
+        .goal(
+            format!("≤ {BOUND_GOAL}× bound"),
+            seconds <= bound * BOUND_GOAL,
+        ),
     );
 
     // The site: every subscription still active on A, all in one tier.
@@ -184,9 +196,14 @@ pub(super) async fn fail_over_a_site(
         .context("the lab's peak of outstanding operations")?;
     report.add(
         command,
-        Figure::new("failover", format!("{name} site failover peak ASR operations outstanding"), peak, "ops")
-            .against("fabric concurrency C", shape.concurrency as f64)
-            .goal("never above C", peak <= shape.concurrency as f64),
+        Figure::new(
+            "failover",
+            format!("{name} site failover peak ASR operations outstanding"),
+            peak,
+            "ops",
+        )
+        .against("fabric concurrency C", shape.concurrency as f64)
+        .goal("never above C", peak <= shape.concurrency as f64),
     );
     report.add(
         command,
@@ -214,17 +231,14 @@ async fn reset_peak(world: &BenchWorld) -> anyhow::Result<()> {
 
 /// Waits for the job an admin call started to succeed; its wall time from creation to end.
 pub(super) async fn job_seconds(world: &BenchWorld, started: &Value) -> anyhow::Result<f64> {
+    // Operations answer `JobId`; a started runbook answers the job itself (`Id`).
     let id = started["JobId"]
         .as_str()
+        .or(started["Id"].as_str())
         .and_then(|id| Uuid::parse_str(id).ok())
         .with_context(|| format!("a JobId in {started}"))?;
     loop {
-        let run = world
-            .running
-            .store
-            .get_run(id)
-            .await?
-            .context("the job")?;
+        let run = world.running.store.get_run(id).await?.context("the job")?;
         if run.state.is_final() {
             if run.state != RunState::Succeeded {
                 bail!("job {id} ended {:?}: {:?}", run.state, run.error);
@@ -247,7 +261,8 @@ fn peak_resident_kib() -> anyhow::Result<u64> {
 }
 
 fn proc_status(key: &str) -> anyhow::Result<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").context("reading /proc/self/status")?;
+    let status =
+        std::fs::read_to_string("/proc/self/status").context("reading /proc/self/status")?;
     super::report::proc_kib(&status, key).with_context(|| format!("no {key} in /proc/self/status"))
 }
 

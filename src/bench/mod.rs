@@ -37,6 +37,10 @@ pub struct BenchArgs {
     /// Tiny sizes and short runs: checks that the harness works, the figures mean little.
     #[arg(long)]
     pub quick: bool,
+    /// Scales the full-size worlds (subscriptions and VMs; not the fabric's C and L) for a
+    /// partial run on a small machine; BENCHMARKS.md says when a figure was measured scaled.
+    #[arg(long, default_value_t = 1.0, value_parser = parse_scale)]
+    pub scale: f64,
     /// The store(s) to run on.
     #[arg(long, value_enum, default_value_t = BackendChoice::Both)]
     pub backend: BackendChoice,
@@ -97,12 +101,35 @@ impl BenchArgs {
         if self.quick {
             line.push_str(" --quick");
         }
+        if self.scale != 1.0 {
+            line.push_str(&format!(" --scale {}", self.scale));
+        }
         line
+    }
+
+    /// A full-size count at this run's scale (never below 1).
+    fn scaled(&self, full: usize) -> usize {
+        ((full as f64 * self.scale).round() as usize).max(1)
+    }
+}
+
+fn parse_scale(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(scale) if scale > 0.0 && scale <= 1.0 => Ok(scale),
+        _ => Err(format!("the scale must be a number in (0, 1], not {text}")),
     }
 }
 
 /// Runs the benchmarks asked for; prints the figures (lines and Markdown rows, or JSON).
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    // wapdr's own errors (a 500's cause) on stderr; RUST_LOG says more.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error")),
+        )
+        .with_writer(std::io::stderr)
+        .try_init();
     let mut report = Report::new(args.quick);
     let all = args.which == Which::All;
     if all || args.which == Which::Api {

@@ -46,7 +46,12 @@ pub struct Figure {
 
 impl Figure {
     /// A figure with neither reference nor goal.
-    pub fn new(benchmark: &'static str, name: impl Into<String>, value: f64, unit: &'static str) -> Self {
+    pub fn new(
+        benchmark: &'static str,
+        name: impl Into<String>,
+        value: f64,
+        unit: &'static str,
+    ) -> Self {
         Self {
             benchmark,
             name: name.into(),
@@ -162,7 +167,10 @@ impl Report {
     pub fn markdown(&self) -> String {
         let machine = Machine::now();
         let mut out = String::new();
-        let _ = writeln!(out, "\n<!-- wapdr bench output, to paste into BENCHMARKS.md -->");
+        let _ = writeln!(
+            out,
+            "\n<!-- wapdr bench output, to paste into BENCHMARKS.md -->"
+        );
         let _ = writeln!(
             out,
             "Machine: {} cores ({}), {:.1} GiB RAM; date {}; commit {}{}",

@@ -8,11 +8,11 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail, ensure};
-use uuid::Uuid;
 use indicatif::{ProgressBar, ProgressStyle};
 use secrecy::{ExposeSecret as _, SecretString};
 use serde_json::{Value, json};
 use sqlx::{Connection as _, PgConnection};
+use uuid::Uuid;
 use wapdr::app::{self, Running};
 use wapdr::config::Config;
 use wapdr::domain::LifecycleState;
@@ -60,7 +60,11 @@ enum Database {
 /// A large-world lab of `subscriptions` tenants on stamp A with `vms` VMs spread over them
 /// (alternately on the Gold and Silver plans), the clock at `acceleration`, `concurrency` ASR
 /// operations at once, each taking `operation_seconds` lab seconds.
-pub fn lab_config(subscriptions: usize, vms: usize, knobs: serde_json::Value) -> anyhow::Result<LabConfig> {
+pub fn lab_config(
+    subscriptions: usize,
+    vms: usize,
+    knobs: serde_json::Value,
+) -> anyhow::Result<LabConfig> {
     let mut config = LabConfig {
         world: WorldKind::Large,
         large: LargeConfig { subscriptions, vms },
@@ -110,9 +114,9 @@ impl BenchWorld {
             }
             Backend::Postgres(server) => {
                 let name = format!("wapdr_bench_{}", uuid::Uuid::new_v4().simple());
-                let mut admin = PgConnection::connect(server)
-                    .await
-                    .with_context(|| format!("connecting to PostgreSQL at {}", app::redact_url(server)))?;
+                let mut admin = PgConnection::connect(server).await.with_context(|| {
+                    format!("connecting to PostgreSQL at {}", app::redact_url(server))
+                })?;
                 sqlx::raw_sql(&format!(r#"CREATE DATABASE "{name}""#))
                     .execute(&mut admin)
                     .await?;
@@ -273,7 +277,11 @@ impl BenchWorld {
         count: usize,
         prefix: &str,
     ) -> anyhow::Result<Vec<Uuid>> {
-        let cloud = if tenant.plan_id.as_deref().is_some_and(|p| p.contains("silver")) {
+        let cloud = if tenant
+            .plan_id
+            .as_deref()
+            .is_some_and(|p| p.contains("silver"))
+        {
             "Silver"
         } else {
             "Gold"
@@ -303,7 +311,6 @@ impl BenchWorld {
             .collect();
         Ok(ids)
     }
-
 
     /// Stops wapdr and the lab and removes the database.
     pub async fn stop(self) -> anyhow::Result<()> {
@@ -355,7 +362,9 @@ pub fn bar(total: u64, what: &str, quiet: bool) -> ProgressBar {
 
 /// `url` with its database (the path) replaced by `database`, query parameters kept.
 fn with_database(url: &str, database: &str) -> String {
-    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
     let authority = base.find("://").map_or(0, |i| i + 3);
     let server = base[authority..]
         .find('/')

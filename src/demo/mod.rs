@@ -404,8 +404,13 @@ pub(crate) async fn provider_setup(
         policy.text().await?
     );
 
-    let (paired, primary) =
-        pair_cloud(&protection::Admin::new(running)?, &stamp_ids, "Gold", "gold-5min").await?;
+    let (paired, primary) = pair_cloud(
+        &protection::Admin::new(running)?,
+        &stamp_ids,
+        "Gold",
+        "gold-5min",
+    )
+    .await?;
     summary.step(
         "pair",
         "Gold on stamp A paired with Gold on stamp B through a pair_clouds job: the vault says Paired".to_owned(),
@@ -462,7 +467,11 @@ pub(crate) async fn pair_cloud(
     let deadline = Instant::now() + Duration::from_secs(60);
     let paired = loop {
         let now = admin
-            .call(reqwest::Method::GET, &format!("/cloud-pairs/{pair_id}"), None)
+            .call(
+                reqwest::Method::GET,
+                &format!("/cloud-pairs/{pair_id}"),
+                None,
+            )
             .await?;
         match now["State"].as_str() {
             Some("Paired") => break now,
