@@ -1,4 +1,4 @@
-//! The `wapdr` binary: one command per job (serve, migrate, config, register, lab, demo), and
+//! The `wapdr` binary: one command per job (serve, migrate, config, register, lab, demo, bench), and
 //! the admin commands that drive a running wapdr over its admin API ([`cli`]).
 
 use std::io::IsTerminal as _;
@@ -10,6 +10,7 @@ use anyhow::{Context as _, bail};
 use clap::{Args, Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
+mod bench;
 mod cli;
 mod demo;
 
@@ -49,6 +50,9 @@ enum Command {
     /// Print the OpenAPI description of the notification, usage, admin and tenant endpoints (what
     /// `GET /openapi.json` serves and `schemas/openapi.json` holds).
     Openapi,
+    /// Run a benchmark against the lab and a real wapdr in this process: prints each figure
+    /// with its bound or baseline and the ratio, then the rows for BENCHMARKS.md.
+    Bench(bench::BenchArgs),
     #[command(flatten)]
     Admin(cli::AdminCommand),
 }
@@ -154,6 +158,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             "{}",
             wapdr::api::document_json(&wapdr::api::openapi_document())
         ),
+        Command::Bench(args) => bench::run(args).await?,
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -6,7 +6,7 @@
 //! a drill, a planned failover, commit, reprotect and failback ([`failover`]).
 
 mod failover;
-mod protection;
+pub(crate) mod protection;
 
 use std::time::{Duration, Instant};
 
@@ -41,7 +41,7 @@ impl Summary {
         }
     }
 
-    fn step(&mut self, name: &str, detail: String, data: Value) {
+    pub(crate) fn step(&mut self, name: &str, detail: String, data: Value) {
         println!("  \u{2713} {detail}");
         self.steps
             .push(json!({ "step": name, "detail": detail, "data": data }));
@@ -324,16 +324,20 @@ pub async fn run(
     Ok(())
 }
 
-/// Stamp A's side of the pair the provider set up.
-struct PrimarySide {
-    plan_id: String,
-    cloud_id: uuid::Uuid,
+/// Stamp A's side of the pair the provider set up, and wapdr's ids of the stamps.
+pub(crate) struct PrimarySide {
+    /// The plan on stamp A.
+    pub(crate) plan_id: String,
+    /// The cloud on stamp A.
+    pub(crate) cloud_id: uuid::Uuid,
+    /// wapdr's ids of the stamps, in the lab's order.
+    pub(crate) stamp_ids: Vec<String>,
 }
 
 /// Flow 1 of DESIGN.md through wapdr's admin API: register both stamps, verify them, create a
 /// replication policy and pair stamp A's Gold plan and cloud with stamp B's, until the vault says
 /// Paired.
-async fn provider_setup(
+pub(crate) async fn provider_setup(
     lab: &LabHandle,
     running: &Running,
     summary: &mut Summary,
@@ -400,51 +404,74 @@ async fn provider_setup(
         policy.text().await?
     );
 
-    // The Gold cloud of each stamp and the plan bound to it, from wapdr's live inventory.
+    let (paired, primary) = pair_cloud(
+        &protection::Admin::new(running)?,
+        &stamp_ids,
+        "Gold",
+        "gold-5min",
+    )
+    .await?;
+    summary.step(
+        "pair",
+        "Gold on stamp A paired with Gold on stamp B through a pair_clouds job: the vault says Paired".to_owned(),
+        paired,
+    );
+    Ok(PrimarySide {
+        stamp_ids,
+        ..primary
+    })
+}
+
+/// Pairs the cloud named `cloud` (and the plan bound to it) on the first stamp with the one on
+/// the second through wapdr's admin API, and waits until the vault says Paired; the pair as
+/// wapdr shows it, and the first stamp's side.
+pub(crate) async fn pair_cloud(
+    admin: &protection::Admin<'_>,
+    stamp_ids: &[String],
+    cloud: &str,
+    policy: &str,
+) -> anyhow::Result<(Value, PrimarySide)> {
+    // The cloud of each stamp and the plan bound to it, from wapdr's live inventory.
     let mut sides = Vec::new();
-    for id in &stamp_ids {
-        let clouds: Value = admin(reqwest::Method::GET, &format!("/stamps/{id}/clouds"))
-            .send()
-            .await?
-            .json()
+    for id in stamp_ids {
+        let clouds = admin
+            .call(reqwest::Method::GET, &format!("/stamps/{id}/clouds"), None)
             .await?;
-        let gold = clouds
+        let found = clouds
             .as_array()
             .and_then(|c| {
                 c.iter()
-                    .find(|c| c["Name"].as_str().is_some_and(|n| n.contains("Gold")))
+                    .find(|c| c["Name"].as_str().is_some_and(|n| n.contains(cloud)))
             })
-            .context("a Gold cloud")?["Id"]
+            .with_context(|| format!("a {cloud} cloud"))?["Id"]
             .clone();
-        let plans: Value = admin(reqwest::Method::GET, &format!("/stamps/{id}/plans"))
-            .send()
-            .await?
-            .json()
+        let plans = admin
+            .call(reqwest::Method::GET, &format!("/stamps/{id}/plans"), None)
             .await?;
         let plan = plans
             .as_array()
-            .and_then(|p| p.iter().find(|p| p["CloudId"] == gold))
-            .context("a plan bound to the Gold cloud")?["Id"]
+            .and_then(|p| p.iter().find(|p| p["CloudId"] == found))
+            .with_context(|| format!("a plan bound to the {cloud} cloud"))?["Id"]
             .clone();
-        sides.push(json!({ "StampId": id, "PlanId": plan, "CloudId": gold }));
+        sides.push(json!({ "StampId": id, "PlanId": plan, "CloudId": found }));
     }
-    let pair = admin(reqwest::Method::POST, "/cloud-pairs")
-        .json(&json!({ "Primary": sides[0], "Recovery": sides[1], "Policy": "gold-5min" }))
-        .send()
+    ensure!(sides.len() >= 2, "pairing needs two stamps");
+    let pair = admin
+        .call(
+            reqwest::Method::POST,
+            "/cloud-pairs",
+            Some(json!({ "Primary": sides[0], "Recovery": sides[1], "Policy": policy })),
+        )
         .await?;
-    let status = pair.status();
-    let pair: Value = pair.json().await.unwrap_or(Value::Null);
-    ensure!(
-        status.is_success(),
-        "the cloud pair was refused ({status}): {pair}"
-    );
     let pair_id = pair["Id"].as_str().context("a pair id")?.to_owned();
     let deadline = Instant::now() + Duration::from_secs(60);
     let paired = loop {
-        let now: Value = admin(reqwest::Method::GET, &format!("/cloud-pairs/{pair_id}"))
-            .send()
-            .await?
-            .json()
+        let now = admin
+            .call(
+                reqwest::Method::GET,
+                &format!("/cloud-pairs/{pair_id}"),
+                None,
+            )
             .await?;
         match now["State"].as_str() {
             Some("Paired") => break now,
@@ -455,18 +482,15 @@ async fn provider_setup(
             _ => tokio::time::sleep(Duration::from_millis(100)).await,
         }
     };
-    summary.step(
-        "pair",
-        "Gold on stamp A paired with Gold on stamp B through a pair_clouds job: the vault says Paired".to_owned(),
-        paired,
-    );
-    Ok(PrimarySide {
+    let primary = PrimarySide {
         plan_id: sides[0]["PlanId"].as_str().context("a plan id")?.to_owned(),
         cloud_id: sides[0]["CloudId"]
             .as_str()
             .and_then(|c| uuid::Uuid::parse_str(c).ok())
             .context("a cloud id")?,
-    })
+        stamp_ids: stamp_ids.to_vec(),
+    };
+    Ok((paired, primary))
 }
 
 fn names(stamps: &[StampAccess]) -> String {

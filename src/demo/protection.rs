@@ -39,14 +39,14 @@ pub(super) fn text<'a>(value: &'a Value, name: &str) -> &'a str {
 }
 
 /// The admin API of the running wapdr, as a provider's script would call it.
-pub(super) struct Admin<'a> {
+pub(crate) struct Admin<'a> {
     client: reqwest::Client,
     running: &'a Running,
 }
 
 impl<'a> Admin<'a> {
     /// The admin API of `running`.
-    pub(super) fn new(running: &'a Running) -> anyhow::Result<Self> {
+    pub(crate) fn new(running: &'a Running) -> anyhow::Result<Self> {
         Ok(Self {
             client: reqwest::Client::builder()
                 .timeout(Duration::from_secs(30))
@@ -56,7 +56,7 @@ impl<'a> Admin<'a> {
     }
 
     /// One admin call; a non-success answer is an error quoting it.
-    pub(super) async fn call(
+    pub(crate) async fn call(
         &self,
         method: reqwest::Method,
         path: &str,
