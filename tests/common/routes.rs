@@ -29,9 +29,11 @@ pub enum Endpoint {
     Tenant,
     /// `/webhooks`, with a runbook's token.
     Webhook,
+    /// `/metrics`, with the admin credentials.
+    Metrics,
 }
 
-pub use Endpoint::{Admin, Notification, Tenant, Usage, Webhook};
+pub use Endpoint::{Admin, Metrics, Notification, Tenant, Usage, Webhook};
 
 /// Every authenticated route: its endpoint, its path as written in `src/api/` (relative to the
 /// endpoint's prefix) and its methods.
@@ -126,10 +128,12 @@ pub const ROUTES: &[(Endpoint, &str, &[&str])] = &[
     (Tenant, "/jobs/{job}", &["GET"]),
     (Tenant, "/jobs/{job}/steps/{step}/acknowledge", &["POST"]),
     (Webhook, "/webhooks/runbooks/{name}", &["POST"]),
+    (Metrics, "/metrics", &["GET"]),
 ];
 
 /// Routes that need no credentials by design: health probes and the portal's static files.
 pub const OPEN_ROUTES: &[&str] = &[
+    "/openapi.json",
     "/health",
     "/health/ready",
     "/portal",
@@ -181,7 +185,7 @@ pub fn concrete(endpoint: Endpoint, path: &str, ids: &Ids) -> String {
         .replace("{*path}", "tenant/index.html");
     let prefix = match endpoint {
         Notification => "/notification".to_owned(),
-        Usage | Webhook => String::new(),
+        Usage | Webhook | Metrics => String::new(),
         Admin => "/admin".to_owned(),
         Tenant => format!("/tenant/subscriptions/{}", ids.sub),
     };
@@ -304,7 +308,7 @@ pub fn own_credentials(endpoint: Endpoint) -> (&'static str, &'static str) {
     match endpoint {
         Notification => NOTIFICATION,
         Usage => USAGE,
-        Admin => ADMIN,
+        Admin | Metrics => ADMIN,
         Tenant | Webhook => TENANT,
     }
 }
