@@ -10,7 +10,9 @@
 
 #![allow(dead_code)] // schema-only types: described, never constructed
 
-use utoipa::openapi::schema::{OneOfBuilder, Schema};
+use utoipa::openapi::schema::{
+    AllOfBuilder, ObjectBuilder, OneOfBuilder, Schema, SchemaType, Type,
+};
 use utoipa::openapi::{Ref, RefOr};
 use utoipa::{PartialSchema, ToSchema};
 
@@ -182,6 +184,270 @@ pub struct UsageRecord {
     subscription_id: String,
 }
 
+/// A stamp named in a DR status.
+#[derive(ToSchema)]
+#[schema(rename_all = "PascalCase")]
+pub struct StampRef {
+    /// The stamp's id.
+    #[schema(format = Uuid)]
+    id: String,
+    /// Its name (null when the stamp is no longer stored).
+    name: Option<String>,
+}
+
+/// A subscription's DR status, as its tenant and the provider see it.
+#[derive(ToSchema)]
+#[schema(rename_all = "PascalCase")]
+pub struct DrStatus {
+    /// The subscription.
+    #[schema(format = Uuid)]
+    subscription_id: String,
+    /// Whether DR is on (the quota's DrEnabled and a DR record not disabled).
+    enabled: bool,
+    /// The DR phase (`Enabling`, `Protected`, `FailedOver`, ...); null before DR was ever enabled.
+    phase: Option<String>,
+    /// Why the phase is what it is, when there is something to say.
+    message: Option<String>,
+    /// The stamp the VMs are protected from.
+    primary_stamp: Option<StampRef>,
+    /// The stamp they fail over to.
+    recovery_stamp: Option<StampRef>,
+    /// The stamp they run on now.
+    active_stamp: Option<StampRef>,
+    /// The tenant portal of the active stamp.
+    portal_url: Option<String>,
+    /// The cloud pair.
+    cloud_pair_id: Option<String>,
+    /// The mirror subscription on the recovery stamp (`Suspended`, `Active`, ...).
+    mirror: Option<String>,
+    /// VM records by protection state (every state named, 0 when none).
+    vm_counts: std::collections::BTreeMap<String, i64>,
+    /// The worst replication health of the Protected VMs.
+    worst_health: Option<String>,
+    /// The largest RPO of the Protected VMs, in seconds.
+    rpo_seconds: Option<i64>,
+    /// The quota's SelfService (`None`, `Drill`, `Full`).
+    self_service: Option<String>,
+    /// The quota's MaxProtectedVms.
+    max_protected_vms: Option<i64>,
+    /// The failover state: the operation under way or last done, what may be done next.
+    #[schema(value_type = Option<Object>)]
+    failover: Option<()>,
+    /// When the DR record last changed.
+    updated_at: Option<time::OffsetDateTime>,
+}
+
+/// One VM's protection record.
+#[derive(ToSchema)]
+#[schema(rename_all = "PascalCase")]
+pub struct DrVm {
+    /// The VM (its SPF id).
+    #[schema(format = Uuid)]
+    id: String,
+    /// Its name.
+    name: String,
+    /// Its protection state (`Protected`, `Enabling`, `Excluded`, `Failed`, ...).
+    state: String,
+    /// Who excluded it (`Tenant`, `Provider`, `Tag`), if excluded.
+    exclusion: Option<String>,
+    /// Why it is in its state.
+    reason: Option<String>,
+    /// Replication health (`Normal`, `Warning`, `Critical`).
+    health: Option<String>,
+    /// What the replication engine said about it.
+    health_detail: Option<String>,
+    /// Seconds since the last replication, for a Protected VM.
+    rpo_seconds: Option<i64>,
+    /// The last replication.
+    last_replicated: Option<time::OffsetDateTime>,
+    /// The last recovery point.
+    last_recovery_point: Option<time::OffsetDateTime>,
+    /// Initial replication progress, 0 to 100.
+    initial_replication_percent: Option<i64>,
+    /// The replica on the recovery stamp.
+    replica_vm_id: Option<String>,
+    /// When it became protected.
+    protected_at: Option<time::OffsetDateTime>,
+    /// The stamp it runs on.
+    #[schema(format = Uuid)]
+    stamp_id: String,
+    /// Its cloud pair.
+    #[schema(format = Uuid)]
+    cloud_pair_id: String,
+}
+
+/// A VM after an exclusion change: its record's members and `JobId`, the reconciliation job
+/// started for it (null when it already was so).
+pub struct ProtectionChange;
+
+impl PartialSchema for ProtectionChange {
+    fn schema() -> RefOr<Schema> {
+        let job = ObjectBuilder::new().property(
+            "JobId",
+            ObjectBuilder::new()
+                .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+                .description(Some(
+                    "The job reconciling the VM; null when it already was so.",
+                )),
+        );
+        AllOfBuilder::new()
+            .item(Ref::from_schema_name("DrVm"))
+            .item(job)
+            .description(Some(
+                "A VM after an exclusion change, with the job started for it.",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for ProtectionChange {
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        schemas.push(("DrVm".to_owned(), DrVm::schema()));
+    }
+}
+
+/// Exclude a VM from DR (`true`) or include it again (`false`).
+#[derive(ToSchema)]
+#[schema(rename_all = "PascalCase")]
+pub struct ProtectionInput {
+    /// Whether the VM is to be left out of DR.
+    excluded: bool,
+}
+
+/// A failover operation to start (names are also accepted in PascalCase).
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+pub struct FailoverRequest {
+    /// `TestFailover` (a drill), `CleanupTestFailover`, `PlannedFailover`, `UnplannedFailover`,
+    /// `Commit`, `Rollback`, `Reprotect` or `Failback`.
+    kind: String,
+    /// Unplanned failover only: `Latest`, `LatestProcessed` or a recovery point's time.
+    recovery_point: Option<String>,
+    /// Unplanned failover only: the admin confirms the source stamp is down.
+    source_down: Option<bool>,
+    /// Why, for the job's audit.
+    reason: Option<String>,
+    /// Planned or unplanned failover only: what happens if nobody commits in time.
+    commit_policy: Option<CommitPolicyInput>,
+    /// Test failover only: clean the drill up after this many minutes.
+    cleanup_after_minutes: Option<i64>,
+}
+
+/// What happens to an uncommitted failover.
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+pub struct CommitPolicyInput {
+    /// `Commit`, `Rollback` or `Nothing`.
+    on_expiry: String,
+    /// After how many minutes.
+    after_minutes: Option<i64>,
+}
+
+/// A started operation.
+#[derive(ToSchema)]
+#[schema(rename_all = "PascalCase")]
+pub struct FailoverStarted {
+    /// The subscription.
+    #[schema(format = Uuid)]
+    subscription_id: String,
+    /// The operation.
+    kind: String,
+    /// The recovery plan ordering it, if any.
+    recovery_plan_id: Option<String>,
+    /// The job doing it.
+    #[schema(format = Uuid)]
+    job_id: String,
+}
+
+/// A job: a workflow run.
+#[derive(ToSchema)]
+#[schema(rename_all = "PascalCase")]
+pub struct Job {
+    /// The job's id.
+    #[schema(format = Uuid)]
+    id: String,
+    /// Its workflow kind (`enable_dr`, `failover`, ...).
+    workflow: String,
+    /// `Pending`, `Running`, `Waiting`, `Succeeded`, `Failed` or `Cancelled`.
+    state: String,
+    /// What started it (`api`, `notification`, `schedule`, ...).
+    trigger: String,
+    /// Who started it.
+    started_by: String,
+    /// Why.
+    reason: Option<String>,
+    /// The subscription it is about.
+    subscription_id: Option<String>,
+    /// The job that started it.
+    parent_job_id: Option<String>,
+    /// Why it failed.
+    error: Option<String>,
+    /// Its parameters, as JSON text.
+    parameters: String,
+    /// The stage it is at.
+    current_stage: i64,
+    /// When it was created.
+    created_at: time::OffsetDateTime,
+    /// When it started.
+    started_at: Option<time::OffsetDateTime>,
+    /// When it ended.
+    finished_at: Option<time::OffsetDateTime>,
+    /// How long it took, in milliseconds.
+    duration_ms: Option<i64>,
+    /// Its steps (one job's detail only).
+    steps: Option<Vec<Step>>,
+}
+
+/// A step of a job.
+#[derive(ToSchema)]
+#[schema(rename_all = "PascalCase")]
+pub struct Step {
+    /// Its number in the job.
+    id: i64,
+    /// Its stage.
+    stage: i64,
+    /// Its name.
+    name: String,
+    /// What it does.
+    kind: String,
+    /// `Pending`, `Running`, `Waiting`, `Succeeded`, `Failed` or `Cancelled`.
+    state: String,
+    /// Attempts made.
+    attempts: i64,
+    /// Retries after transient failures.
+    retries: i64,
+    /// Whether it may run more than once.
+    at_least_once: bool,
+    /// What it waits for (`until`, `ack`).
+    waiting_for: Option<String>,
+    /// The prompt of a manual step.
+    ack_prompt: Option<String>,
+    /// Who acknowledged it.
+    acknowledged_by: Option<String>,
+    /// Their comment.
+    ack_comment: Option<String>,
+    /// When.
+    acknowledged_at: Option<time::OffsetDateTime>,
+    /// The instance running it.
+    lease_owner: Option<String>,
+    /// Until when.
+    lease_expires_at: Option<time::OffsetDateTime>,
+    /// Not before this time.
+    not_before: Option<time::OffsetDateTime>,
+    /// Its last error.
+    error: Option<String>,
+    /// Its input, as JSON text.
+    input: String,
+    /// Its output, as JSON text.
+    output: Option<String>,
+    /// When it started.
+    started_at: Option<time::OffsetDateTime>,
+    /// When it ended.
+    finished_at: Option<time::OffsetDateTime>,
+    /// How long it took, in milliseconds.
+    duration_ms: Option<i64>,
+}
+
 /// Declares provider bodies described as objects (members in the endpoint's summary and README).
 macro_rules! provider_bodies {
     ($($(#[doc = $doc:literal])* $name:ident;)*) => {
@@ -194,23 +460,9 @@ macro_rules! provider_bodies {
 }
 
 provider_bodies! {
-    /// A subscription's DR status: phase, pair, stamps, VM counts, worst health and RPO, failover.
-    DrStatus;
-    /// A VM's protection record: state, health, RPO, replica, exclusion.
-    DrVm;
-    /// A protection change: the VM and the `JobId` of its reconciliation.
-    ProtectionChange;
-    /// `{"Excluded": true|false}`: exclude a VM from DR or include it again.
-    ProtectionInput;
-    /// A job (workflow run): state, trigger, parameters, timings and, in detail, its steps.
-    Job;
     /// `{"by": "...", "comment": "..."}`, both optional.
     Acknowledgement;
     /// A failover operation request: `Operation` (`PlannedFailover`, `UnplannedFailover`,
-    /// `TestFailover`, `CleanupTest`, `Commit`, `Rollback`, `Reprotect`, `Failback`), `Reason`, ...
-    FailoverRequest;
-    /// A started operation: its `JobId` and what it covers.
-    FailoverStarted;
     /// A subscription's failover settings (commit policy, ...).
     FailoverSettings;
     /// A recovery plan: name, description and ordered groups of VMs with their actions.
