@@ -448,6 +448,168 @@ pub struct Step {
     duration_ms: Option<i64>,
 }
 
+/// A recovery plan: the order a failover brings a subscription's VMs up in.
+#[derive(ToSchema)]
+#[schema(rename_all = "PascalCase")]
+pub struct RecoveryPlan {
+    /// The plan's id.
+    #[schema(format = Uuid)]
+    id: String,
+    /// The subscription.
+    #[schema(format = Uuid)]
+    subscription_id: String,
+    /// Its name, unique in the subscription.
+    name: String,
+    /// What it is for.
+    description: Option<String>,
+    /// Whether it is the default plan wapdr keeps in sync with the protected VMs.
+    is_default: bool,
+    /// The groups, brought up one after the other.
+    groups: Vec<RecoveryPlanGroup>,
+    /// The version to name in a replacement (optimistic concurrency).
+    version: i64,
+    /// When it last changed.
+    updated_at: Option<time::OffsetDateTime>,
+}
+
+/// A recovery plan as written (created or replaced).
+#[derive(ToSchema)]
+#[schema(rename_all = "PascalCase")]
+pub struct RecoveryPlanInput {
+    /// Its name, unique in the subscription.
+    name: String,
+    /// What it is for.
+    description: Option<String>,
+    /// The groups, brought up one after the other.
+    groups: Option<Vec<RecoveryPlanGroup>>,
+    /// A replacement: the version it replaces (409 when stale).
+    version: Option<i64>,
+}
+
+/// A group of VMs failed over together.
+#[derive(ToSchema)]
+#[schema(rename_all = "PascalCase")]
+pub struct RecoveryPlanGroup {
+    /// Its name.
+    name: String,
+    /// Seconds to wait after the previous group.
+    #[schema(minimum = 0)]
+    delay_seconds: Option<i64>,
+    /// Its VMs (GUIDs).
+    vms: Option<Vec<String>>,
+    /// Actions before its VMs start.
+    pre_actions: Option<Vec<RecoveryPlanAction>>,
+    /// Actions after.
+    post_actions: Option<Vec<RecoveryPlanAction>>,
+}
+
+/// A step of a recovery plan group: a script (webhook), a runbook or a manual step.
+#[derive(ToSchema)]
+#[schema(rename_all = "PascalCase")]
+pub struct RecoveryPlanAction {
+    /// `Script`, `Runbook` or `Manual`.
+    kind: String,
+    /// Script: the URL called.
+    url: Option<String>,
+    /// Script: how long to wait.
+    #[schema(minimum = 0)]
+    timeout_seconds: Option<i64>,
+    /// Script: the statuses that mean success.
+    success_status_codes: Option<Vec<i64>>,
+    /// Script: text the answer must contain.
+    success_body_contains: Option<String>,
+    /// Runbook: its name.
+    runbook: Option<String>,
+    /// Manual: what the operator is asked to do.
+    prompt: Option<String>,
+}
+
+/// A stamp: a WAP/SPF site wapdr protects from or to (its secrets never shown).
+#[derive(ToSchema)]
+#[schema(rename_all = "PascalCase")]
+pub struct Stamp {
+    /// wapdr's id of the stamp.
+    #[schema(format = Uuid)]
+    id: String,
+    /// Its name.
+    name: String,
+    /// Its SPF (Service Provider Foundation) URL.
+    spf_url: String,
+    /// The SPF user.
+    spf_username: String,
+    /// Whether an SPF password is stored.
+    has_spf_password: bool,
+    /// The VMM stamp id SPF reports, once verified.
+    spf_stamp_id: Option<String>,
+    /// Its WAP admin API URL.
+    wap_admin_url: String,
+    /// Whether a WAP admin token is stored.
+    has_wap_admin_token: bool,
+    /// Its tenant portal URL.
+    tenant_portal_url: String,
+    /// Whether wapdr fails over from it on its own when it is down.
+    auto_failover: bool,
+}
+
+/// A stamp as written: a create needs every member but `AutoFailover`; an update changes those
+/// given.
+#[derive(ToSchema)]
+#[schema(rename_all = "PascalCase")]
+pub struct StampInput {
+    /// Its name.
+    name: Option<String>,
+    /// Its SPF URL.
+    spf_url: Option<String>,
+    /// The SPF user.
+    spf_username: Option<String>,
+    /// The SPF password.
+    spf_password: Option<String>,
+    /// Its WAP admin API URL.
+    wap_admin_url: Option<String>,
+    /// A WAP admin API token.
+    wap_admin_token: Option<String>,
+    /// Its tenant portal URL.
+    tenant_portal_url: Option<String>,
+    /// Whether wapdr fails over from it on its own when it is down.
+    auto_failover: Option<bool>,
+}
+
+/// A replication policy.
+#[derive(ToSchema)]
+#[schema(rename_all = "PascalCase")]
+pub struct ReplicationPolicy {
+    /// Its name.
+    name: String,
+    /// How often changes are copied, in seconds.
+    copy_frequency_seconds: i64,
+    /// How many recovery points are kept.
+    recovery_points: i64,
+    /// How often an app-consistent snapshot is taken, in hours.
+    app_consistent_frequency_hours: i64,
+    /// How initial replication happens (`OverNetwork`, ...).
+    initial_replication: String,
+    /// Whether replication traffic is compressed.
+    compression: bool,
+}
+
+/// A replication policy as written: a create needs `Name`; an update changes those given.
+#[derive(ToSchema)]
+#[schema(rename_all = "PascalCase")]
+pub struct ReplicationPolicyInput {
+    /// Its name.
+    name: Option<String>,
+    /// How often changes are copied, in seconds.
+    copy_frequency_seconds: Option<i64>,
+    /// How many recovery points are kept.
+    recovery_points: Option<i64>,
+    /// How often an app-consistent snapshot is taken, in hours.
+    app_consistent_frequency_hours: Option<i64>,
+    /// How initial replication happens.
+    initial_replication: Option<String>,
+    /// Whether replication traffic is compressed.
+    compression: Option<bool>,
+}
+
 /// Declares provider bodies described as objects (members in the endpoint's summary and README).
 macro_rules! provider_bodies {
     ($($(#[doc = $doc:literal])* $name:ident;)*) => {
@@ -465,10 +627,6 @@ provider_bodies! {
     /// A failover operation request: `Operation` (`PlannedFailover`, `UnplannedFailover`,
     /// A subscription's failover settings (commit policy, ...).
     FailoverSettings;
-    /// A recovery plan: name, description and ordered groups of VMs with their actions.
-    RecoveryPlan;
-    /// A recovery plan as written: `Name`, `Description`, `Groups`.
-    RecoveryPlanInput;
     /// A failover report: what each VM and group did, the RTO and RPO achieved.
     Report;
     /// `{"Reports": [...]}`: failover report summaries, newest first.
@@ -481,10 +639,6 @@ provider_bodies! {
     SiteFailover;
     /// A stamp's health: heartbeat, reachability of its SPF, WAP and replication engine.
     StampHealth;
-    /// A stamp: a WAP/SPF site wapdr protects from or to.
-    Stamp;
-    /// A stamp as written: name, SPF and WAP endpoints and credentials.
-    StampInput;
     /// A stamp's verification: what answered and what did not.
     StampVerification;
     /// A cloud of a stamp's VMM.
@@ -493,8 +647,6 @@ provider_bodies! {
     Plan;
     /// A VM network of a stamp.
     VmNetwork;
-    /// A replication policy: frequency, recovery points, ...
-    ReplicationPolicy;
     /// A cloud pair: primary and recovery cloud and plan, policy, state.
     CloudPair;
     /// A cloud pair as written: `Primary`, `Recovery` and `Policy`.
