@@ -610,6 +610,85 @@ pub struct ReplicationPolicyInput {
     compression: Option<bool>,
 }
 
+/// A cloud pair: a primary stamp's plan and cloud replicated to a recovery stamp's.
+#[derive(ToSchema)]
+#[schema(rename_all = "PascalCase")]
+pub struct CloudPair {
+    /// The pair's id.
+    #[schema(format = Uuid)]
+    id: String,
+    /// Where VMs are protected from.
+    primary: CloudPairSide,
+    /// Where they fail over to.
+    recovery: CloudPairSide,
+    /// The replication policy's name.
+    policy: String,
+    /// `Pending`, `Paired` or `Failed`.
+    state: String,
+    /// Why pairing failed.
+    error: Option<String>,
+    /// The recovery stamp's network test failovers attach to.
+    test_network_id: Option<String>,
+}
+
+/// One side of a cloud pair.
+#[derive(ToSchema)]
+#[schema(rename_all = "PascalCase")]
+pub struct CloudPairSide {
+    /// The stamp.
+    #[schema(format = Uuid)]
+    stamp_id: String,
+    /// Its name (null when no longer stored).
+    stamp_name: Option<String>,
+    /// The WAP plan.
+    plan_id: String,
+    /// The plan's name.
+    plan_name: String,
+    /// The VMM cloud.
+    #[schema(format = Uuid)]
+    cloud_id: String,
+}
+
+/// A cloud pair to create.
+#[derive(ToSchema)]
+#[schema(rename_all = "PascalCase")]
+pub struct CloudPairInput {
+    /// Where VMs are protected from.
+    primary: CloudPairSideInput,
+    /// Where they fail over to.
+    recovery: CloudPairSideInput,
+    /// The replication policy's name.
+    policy: String,
+}
+
+/// One side of a cloud pair to create.
+#[derive(ToSchema)]
+#[schema(rename_all = "PascalCase")]
+pub struct CloudPairSideInput {
+    /// The stamp: its id or its name.
+    stamp_id: String,
+    /// The WAP plan.
+    plan_id: String,
+    /// The VMM cloud (a GUID).
+    cloud_id: String,
+}
+
+/// Who acknowledges a manual step, and why (both optional; nothing else is accepted).
+#[derive(ToSchema)]
+pub struct Acknowledgement {
+    /// Who.
+    by: Option<String>,
+    /// Why.
+    comment: Option<String>,
+}
+
+/// Who cancels a job (optional; nothing else is accepted).
+#[derive(ToSchema)]
+pub struct Cancellation {
+    /// Who.
+    by: Option<String>,
+}
+
 /// Declares provider bodies described as objects (members in the endpoint's summary and README).
 macro_rules! provider_bodies {
     ($($(#[doc = $doc:literal])* $name:ident;)*) => {
@@ -622,8 +701,6 @@ macro_rules! provider_bodies {
 }
 
 provider_bodies! {
-    /// `{"by": "...", "comment": "..."}`, both optional.
-    Acknowledgement;
     /// A failover operation request: `Operation` (`PlannedFailover`, `UnplannedFailover`,
     /// A subscription's failover settings (commit policy, ...).
     FailoverSettings;
@@ -647,10 +724,6 @@ provider_bodies! {
     Plan;
     /// A VM network of a stamp.
     VmNetwork;
-    /// A cloud pair: primary and recovery cloud and plan, policy, state.
-    CloudPair;
-    /// A cloud pair as written: `Primary`, `Recovery` and `Policy`.
-    CloudPairInput;
     /// A cloud pair's network mappings and its test-failover network.
     NetworkMappings;
     /// `{"Mappings": [{"PrimaryNetworkId", "RecoveryNetworkId"}]}`.
