@@ -689,6 +689,173 @@ pub struct Cancellation {
     by: Option<String>,
 }
 
+/// A runbook: a workflow the provider runs on a schedule, on events or by hand.
+#[derive(ToSchema)]
+#[schema(rename_all = "PascalCase")]
+pub struct Runbook {
+    /// Its name.
+    name: String,
+    /// What it does.
+    description: String,
+    /// The workflow it starts.
+    workflow: String,
+    /// Whether it runs.
+    enabled: bool,
+    /// Its cron schedule.
+    schedule: Option<String>,
+    /// The VM events that start it.
+    events: Vec<String>,
+    /// The workflow's parameters, as JSON text.
+    parameters: String,
+    /// Whether this build can run it.
+    available: bool,
+    /// Why not.
+    unavailable_reason: Option<String>,
+    /// When its schedule last fired.
+    last_tick: Option<time::OffsetDateTime>,
+    /// When it fires next.
+    next_tick: Option<time::OffsetDateTime>,
+    /// The token its webhook wants (one runbook's detail only).
+    webhook_token: Option<String>,
+}
+
+/// A runbook's settings to change (either may be left out; nothing else is accepted).
+#[derive(ToSchema)]
+pub struct RunbookSettings {
+    /// Whether it runs.
+    enabled: Option<bool>,
+    /// Its cron schedule; null for none.
+    schedule: Option<String>,
+}
+
+/// A runbook to start now (nothing else is accepted).
+#[derive(ToSchema)]
+pub struct RunbookStart {
+    /// Parameters for its workflow, over the runbook's own.
+    #[schema(value_type = Option<Object>)]
+    parameters: Option<()>,
+}
+
+/// A cloud pair's network mappings and its test-failover network.
+#[derive(ToSchema)]
+#[schema(rename_all = "PascalCase")]
+pub struct NetworkMappings {
+    /// The pair.
+    #[schema(format = Uuid)]
+    cloud_pair_id: String,
+    /// The recovery stamp's network test failovers attach to.
+    test_network_id: Option<String>,
+    /// Which recovery network each primary network maps to.
+    mappings: Vec<NetworkMapping>,
+}
+
+/// The network mappings to hold (replacing the pair's).
+#[derive(ToSchema)]
+#[schema(rename_all = "PascalCase")]
+pub struct NetworkMappingsInput {
+    /// Which recovery network each primary network maps to (a primary network at most once).
+    mappings: Option<Vec<NetworkMapping>>,
+}
+
+/// A primary VM network and the recovery network its VMs fail over to.
+#[derive(ToSchema)]
+#[schema(rename_all = "PascalCase")]
+pub struct NetworkMapping {
+    /// A VM network of the primary stamp (a GUID).
+    primary_network_id: String,
+    /// A VM network of the recovery stamp (a GUID).
+    recovery_network_id: String,
+}
+
+/// The network test failovers of a pair attach to.
+#[derive(ToSchema)]
+#[schema(rename_all = "PascalCase")]
+pub struct TestNetworkInput {
+    /// A VM network of the recovery stamp (a GUID); null or absent clears it.
+    network_id: Option<String>,
+}
+
+/// A subscription's failover settings.
+#[derive(ToSchema)]
+#[schema(rename_all = "PascalCase")]
+pub struct FailoverSettings {
+    /// Its place in a site failover (lower first).
+    priority: i64,
+    /// What happens to a failover nobody commits.
+    commit_policy: CommitPolicy,
+    /// Minutes after which a drill is cleaned up; null for never.
+    drill_cleanup_after_minutes: Option<i64>,
+}
+
+/// What happens to an uncommitted failover, as the settings hold it.
+#[derive(ToSchema)]
+#[schema(rename_all = "PascalCase")]
+pub struct CommitPolicy {
+    /// `Commit`, `Rollback` or `Nothing`.
+    on_expiry: String,
+    /// After how many minutes (null with `Nothing`).
+    after_minutes: Option<i64>,
+}
+
+/// Failover settings to change (members left out keep their value; camelCase names are also
+/// accepted).
+#[derive(ToSchema)]
+#[schema(rename_all = "PascalCase")]
+pub struct FailoverSettingsInput {
+    /// Its place in a site failover.
+    priority: Option<i64>,
+    /// What happens to a failover nobody commits.
+    commit_policy: Option<CommitPolicyInput>,
+    /// Minutes after which a drill is cleaned up; null for never.
+    drill_cleanup_after_minutes: Option<i64>,
+}
+
+/// A site failover started: the parent job of every subscription's failover.
+#[derive(ToSchema)]
+#[schema(rename_all = "PascalCase")]
+pub struct SiteFailover {
+    /// The stamp failed over from.
+    #[schema(format = Uuid)]
+    stamp_id: String,
+    /// The operation.
+    kind: String,
+    /// The parent job.
+    #[schema(format = Uuid)]
+    job_id: String,
+}
+
+/// A VM event from a stamp (SPF or VMM names are also accepted: `ID`, `VirtualMachineId`,
+/// `EventType`, `Action`).
+#[derive(ToSchema)]
+#[schema(rename_all = "PascalCase")]
+pub struct VmEvent {
+    /// `created`, `deleted` or `changed`.
+    event: Option<String>,
+    /// The VM (a GUID).
+    vm_id: Option<String>,
+    /// The stamp: wapdr's id or the VMM stamp id SPF reports.
+    stamp_id: Option<String>,
+}
+
+/// What wapdr did with a VM event.
+#[derive(ToSchema)]
+#[schema(rename_all = "PascalCase")]
+pub struct VmEventAnswer {
+    /// The event.
+    event: String,
+    /// The VM.
+    #[schema(format = Uuid)]
+    vm_id: String,
+    /// The subscription the VM belongs to, when known.
+    subscription_id: Option<String>,
+    /// `Reconcile` or `None`.
+    action: String,
+    /// The VM's reconciliation job, if one started.
+    job_id: Option<String>,
+    /// What happened.
+    message: String,
+}
+
 /// Declares provider bodies described as objects (members in the endpoint's summary and README).
 macro_rules! provider_bodies {
     ($($(#[doc = $doc:literal])* $name:ident;)*) => {
@@ -702,18 +869,10 @@ macro_rules! provider_bodies {
 
 provider_bodies! {
     /// A failover operation request: `Operation` (`PlannedFailover`, `UnplannedFailover`,
-    /// A subscription's failover settings (commit policy, ...).
-    FailoverSettings;
     /// A failover report: what each VM and group did, the RTO and RPO achieved.
     Report;
     /// `{"Reports": [...]}`: failover report summaries, newest first.
     ReportList;
-    /// A runbook: its name, schedule, workflow and state.
-    Runbook;
-    /// A runbook's settings.
-    RunbookInput;
-    /// A site failover started: the parent job and the subscriptions it covers.
-    SiteFailover;
     /// A stamp's health: heartbeat, reachability of its SPF, WAP and replication engine.
     StampHealth;
     /// A stamp's verification: what answered and what did not.
@@ -724,14 +883,4 @@ provider_bodies! {
     Plan;
     /// A VM network of a stamp.
     VmNetwork;
-    /// A cloud pair's network mappings and its test-failover network.
-    NetworkMappings;
-    /// `{"Mappings": [{"PrimaryNetworkId", "RecoveryNetworkId"}]}`.
-    NetworkMappingsInput;
-    /// `{"NetworkId": "..."}` (or null to clear).
-    TestNetworkInput;
-    /// A VM event from SPF/VMM (created, deleted, moved...).
-    VmEvent;
-    /// What wapdr did with a VM event.
-    VmEventAnswer;
 }
