@@ -62,9 +62,24 @@ for _ in $(seq 1 600); do
 done
 grep -q '^{' "$work/demo.out" || { echo "the demo did not finish its scenario" >&2; exit 1; }
 
-"$venv/bin/st" run "http://127.0.0.1:$port/openapi.json" \
+# The demo tenant's subscription and its account admin: tenant calls then reach a real
+# subscription instead of the 404 every stranger gets.
+read -r subid principal < <(curl -sf -u "wapdr:$password" "http://127.0.0.1:$port/admin/subscriptions" |
+    python3 -c 'import json, sys; s = json.load(sys.stdin)[0]; print(s["SubscriptionId"], s["AdminId"])')
+cat >"$work/schemathesis.toml" <<TOML
+[parameters]
+"path.subid" = "$subid"
+
+# A 502 is wapdr's answer when a stamp it calls live fails the call (a stamp stored with a wrong
+# token, say), not a fault of wapdr's: accepted here, while status_code_conformance still fails a
+# 502 from any operation whose description does not list it.
+[checks.not_a_server_error]
+expected-statuses = ["2XX", "3XX", "4XX", 502]
+TOML
+
+"$venv/bin/st" --config-file "$work/schemathesis.toml" run "http://127.0.0.1:$port/openapi.json" \
     --auth "wapdr:$password" \
-    --header "x-ms-principal-id: ${WAPDR_ST_PRINCIPAL:-demo-tenant@fabrikam.lab}" \
+    --header "x-ms-principal-id: $principal" \
     --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
     --max-examples "$examples" \
     --seed "${WAPDR_ST_SEED:-1}" \

@@ -480,7 +480,7 @@ async fn get_settings(
 }
 
 /// `PUT /admin/subscriptions/{id}/failover-settings`.
-#[utoipa::path(put, path = "/subscriptions/{id}/failover-settings", params(("id" = String, Path, description = "The subscription (a GUID).")), request_body = super::schemas::FailoverSettings, responses((status = 200, description = "The settings.", body = super::schemas::FailoverSettings)))]
+#[utoipa::path(put, path = "/subscriptions/{id}/failover-settings", params(("id" = String, Path, description = "The subscription (a GUID).")), request_body = super::schemas::FailoverSettingsInput, responses((status = 200, description = "The settings.", body = super::schemas::FailoverSettings)))]
 #[instrument(skip_all, fields(subscription_id = %path_id), err(Debug))]
 async fn put_settings(
     State(state): State<AppState>,

@@ -254,7 +254,7 @@ struct CancelBody {
 
 /// `POST /admin/jobs/{id}/cancel` (`{"by": "..."}` optional): stops the job; running steps see it
 /// at their next heartbeat. 409 when the job has already ended.
-#[utoipa::path(post, path = "/jobs/{id}/cancel", params(("id" = String, Path, description = "The job (a GUID).")), request_body = super::schemas::Acknowledgement, responses((status = 200, description = "The job.", body = super::schemas::Job)))]
+#[utoipa::path(post, path = "/jobs/{id}/cancel", params(("id" = String, Path, description = "The job (a GUID).")), request_body = super::schemas::Cancellation, responses((status = 200, description = "The job.", body = super::schemas::Job)))]
 async fn cancel_job(
     State(state): State<AppState>,
     format: Negotiated,

@@ -140,7 +140,7 @@ fn present<'de, D: Deserializer<'de>>(de: D) -> Result<Option<Option<String>>, D
 
 /// `PUT /admin/runbooks/{name}` with `{"enabled": bool, "schedule": "cron" | null}`; kept across
 /// restarts. An invalid cron expression is a 400 naming it, and changes nothing.
-#[utoipa::path(put, path = "/runbooks/{name}", params(("name" = String, Path, description = "The runbook name.")), request_body = super::schemas::RunbookInput, responses((status = 200, description = "The runbook.", body = super::schemas::Runbook)))]
+#[utoipa::path(put, path = "/runbooks/{name}", params(("name" = String, Path, description = "The runbook name.")), request_body = super::schemas::RunbookSettings, responses((status = 200, description = "The runbook.", body = super::schemas::Runbook)))]
 async fn update_runbook(
     State(state): State<AppState>,
     format: Negotiated,
@@ -165,7 +165,7 @@ struct StartBody {
 
 /// `POST /admin/runbooks/{name}/start` with `{"parameters": {...}}`: starts it now (202 with the
 /// job). A runbook whose workflow this build lacks is refused with 409.
-#[utoipa::path(post, path = "/runbooks/{name}/start", params(("name" = String, Path, description = "The runbook name.")), request_body = super::schemas::RunbookInput, responses((status = 202, description = "Started: the job doing it.", body = super::schemas::Job)))]
+#[utoipa::path(post, path = "/runbooks/{name}/start", params(("name" = String, Path, description = "The runbook name.")), request_body = super::schemas::RunbookStart, responses((status = 202, description = "Started: the job doing it.", body = super::schemas::Job)))]
 async fn start_runbook(
     State(state): State<AppState>,
     format: Negotiated,

@@ -393,7 +393,7 @@ async fn get_policy(
 /// `POST /admin/policies` with `Name` and any of `CopyFrequencySeconds` (30|300|900, default 300),
 /// `RecoveryPoints` (0..24, 4), `AppConsistentFrequencyHours` (0..12, 1), `InitialReplication`
 /// (`OverNetwork`|`Offline`), `Compression` (true): 201; 409 when the name is taken.
-#[utoipa::path(post, path = "/policies", request_body = super::schemas::ReplicationPolicy, responses((status = 201, description = "The policy.", body = super::schemas::ReplicationPolicy)))]
+#[utoipa::path(post, path = "/policies", request_body = super::schemas::ReplicationPolicyInput, responses((status = 201, description = "The policy.", body = super::schemas::ReplicationPolicy)))]
 async fn create_policy(
     State(state): State<AppState>,
     format: Negotiated,
@@ -426,7 +426,7 @@ async fn create_policy(
 
 /// `PUT /admin/policies/{name}`: changes the settings the body names (the name stays) and starts
 /// a `pair_clouds` job for every pair that uses the policy, which applies them in the vault.
-#[utoipa::path(put, path = "/policies/{name}", params(("name" = String, Path, description = "The replication policy name.")), request_body = super::schemas::ReplicationPolicy, responses((status = 200, description = "The policy.", body = super::schemas::ReplicationPolicy)))]
+#[utoipa::path(put, path = "/policies/{name}", params(("name" = String, Path, description = "The replication policy name.")), request_body = super::schemas::ReplicationPolicyInput, responses((status = 200, description = "The policy.", body = super::schemas::ReplicationPolicy)))]
 async fn update_policy(
     State(state): State<AppState>,
     format: Negotiated,
