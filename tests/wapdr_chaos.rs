@@ -447,6 +447,24 @@ async fn sigkilled_wapdr_finishes_enablement_and_failovers_with_nothing_lost_or_
         .await
         .expect("store");
     assert_eq!(site_children.len(), TENANTS, "one job per subscription");
+    // The site job's record names each subscription's job; none says it was skipped.
+    let starts: Vec<Value> = world
+        .app
+        .store()
+        .run_steps(site_job)
+        .await
+        .expect("steps")
+        .into_iter()
+        .filter(|s| s.kind == "start")
+        .map(|s| s.output.unwrap_or_default())
+        .collect();
+    assert!(
+        starts.len() == TENANTS
+            && starts
+                .iter()
+                .all(|o| o["jobId"].is_string() && o["skipped"].is_null()),
+        "{starts:#?} (seed {seed})"
+    );
     assert_succeeded(
         &world.app,
         &site_children.iter().map(|r| r.id).collect::<Vec<_>>(),
