@@ -75,11 +75,11 @@ impl Running {
         }
     }
 
-    /// Serves until ctrl-c (or SIGTERM), then shuts down gracefully and logs that it stopped. A
-    /// second signal while steps still finish stops at once (an error: their leases are left to
-    /// run out, and other instances take the steps over then).
-    pub async fn until_signal(self) -> anyhow::Result<()> {
-        shutdown_signal().await;
+    /// Serves until ctrl-c (or SIGTERM) comes through `signals`, then shuts down gracefully and
+    /// logs that it stopped. A second signal while steps still finish stops at once (an error:
+    /// their leases are left to run out, and other instances take the steps over then).
+    pub async fn until_signal(self, mut signals: StopSignals) -> anyhow::Result<()> {
+        signals.recv().await;
         let grace = self.shutdown_grace.as_secs();
         tracing::info!(
             grace_seconds = grace,
@@ -92,7 +92,7 @@ impl Running {
                 tracing::info!("stopped");
                 Ok(())
             }
-            () = shutdown_signal() => {
+            () = signals.recv() => {
                 tracing::warn!("a second signal: stopping at once, leaving running steps to their leases");
                 anyhow::bail!("stopped at once by a second signal")
             }
@@ -411,23 +411,52 @@ pub fn redact_url(url: &str) -> String {
 
 /// Waits for ctrl-c (or SIGTERM on Unix).
 pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+    match StopSignals::listen() {
+        Ok(mut signals) => signals.recv().await,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
+    }
+}
+
+/// The process's stop signals — SIGINT (ctrl-c) and SIGTERM on Unix, ctrl-c elsewhere — caught
+/// from the moment this is created. A signal that comes before anyone waits for it is kept for
+/// the next [`recv`](Self::recv); without this, a service manager's SIGTERM arriving just after
+/// start, before the wait began, met the default action and ended the process at once, not
+/// gracefully.
+pub struct StopSignals {
+    #[cfg(unix)]
+    interrupt: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    /// Starts catching the stop signals (needs a Tokio runtime).
+    pub fn listen() -> std::io::Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(Self {
+                interrupt: signal(SignalKind::interrupt())?,
+                terminate: signal(SignalKind::terminate())?,
+            })
+        }
+        #[cfg(not(unix))]
+        Ok(Self {})
+    }
+
+    /// Waits for the next stop signal (or returns at once for one already caught).
+    pub async fn recv(&mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.interrupt.recv() => {},
+            _ = self.terminate.recv() => {},
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 

@@ -184,6 +184,8 @@ fn init_tracing(config: &Config) {
 async fn serve(args: ConfigArg) -> anyhow::Result<()> {
     let config = load(&args)?;
     init_tracing(&config);
+    // Caught from now on: a stop asked for while starting is honoured, gracefully, once served.
+    let signals = app::StopSignals::listen().context("listening for stop signals")?;
     let running = app::start(&config).await?;
     let base = config
         .public_url
@@ -222,7 +224,7 @@ async fn serve(args: ConfigArg) -> anyhow::Result<()> {
              status` and the other admin commands drive it. Ctrl-C stops."
         );
     }
-    running.until_signal().await
+    running.until_signal(signals).await
 }
 
 /// The lab clock's pace in the demo unless `--lab-config` says otherwise.

@@ -254,6 +254,22 @@ fn config_reference_prints_docs_configuration_md() {
 #[cfg(unix)]
 #[test]
 fn serve_stops_on_sigterm_within_its_grace_and_logs_its_shutdown() {
+    sigterm_once_logged("wapdr is serving");
+}
+
+/// A SIGTERM that comes while `wapdr serve` is still starting (its listener bound, the endpoints
+/// not yet announced) is not lost to the default action: wapdr finishes starting, then stops
+/// as gracefully as ever.
+#[cfg(unix)]
+#[test]
+fn serve_stops_gracefully_on_a_sigterm_that_comes_while_it_starts() {
+    sigterm_once_logged("wapdr listening");
+}
+
+/// Starts `wapdr serve`, sends SIGTERM once it logged a line starting with `message`, and checks
+/// it stopped gracefully.
+#[cfg(unix)]
+fn sigterm_once_logged(message: &str) {
     use std::io::BufRead as _;
     use std::process::Stdio;
     use std::sync::mpsc;
@@ -291,10 +307,10 @@ fn serve_stops_on_sigterm_within_its_grace_and_logs_its_shutdown() {
     });
     let mut log = Vec::new();
     let started = Instant::now();
-    while !log.iter().any(|l: &String| l.contains("wapdr is serving")) {
+    while !log.iter().any(|l: &String| l.contains(message)) {
         let line = received
             .recv_timeout(Duration::from_secs(30).saturating_sub(started.elapsed()))
-            .unwrap_or_else(|_| panic!("wapdr serve never said it serves: {log:?}"));
+            .unwrap_or_else(|_| panic!("wapdr serve never logged {message:?}: {log:?}"));
         log.push(line);
     }
 

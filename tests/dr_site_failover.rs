@@ -30,6 +30,7 @@ on_both_backends!(
     a_stamp_opted_in_fails_over_by_itself_once_when_the_heartbeat_judges_it_down,
     vm_operations_never_exceed_the_replication_engines_concurrency,
     a_failover_killed_midway_resumes_and_every_vm_runs_on_exactly_one_stamp,
+    a_site_start_step_run_again_after_a_crash_finds_the_job_it_started,
     a_site_of_a_thousand_vms_fails_over_in_one_job,
 );
 
@@ -404,6 +405,48 @@ async fn a_failover_killed_midway_resumes_and_every_vm_runs_on_exactly_one_stamp
         steps.iter().filter(|s| s.kind == "vm").count(),
         vms.len(),
         "one step per VM, none added by the restart"
+    );
+}
+
+/// A crash after a site job's `start` step started a subscription's failover and before the step
+/// was recorded runs the step again (and what follows it), possibly after that failover ended:
+/// the step must find the job it started, not report the subscription skipped or start another.
+async fn a_site_start_step_run_again_after_a_crash_finds_the_job_it_started(backend: Backend) {
+    let Some(world) = gold_world(backend).await else {
+        return;
+    };
+    let app = &world.app;
+    let (tenant, _) = protected_tenant(&world, "again@x.lab", 1, &[]).await;
+    let run = site_ok(app, &world.a, json!({ "kind": "planned" })).await;
+    let kids = children(app, run.id).await;
+    assert_eq!(kids.len(), 1);
+    // What the crash leaves: the step and those after it not recorded, the job running.
+    app.execute(&format!(
+        "UPDATE workflow_steps SET state = 'Pending', output = NULL, lease_owner = NULL, \
+         lease_expires_at = NULL, finished_at = NULL \
+         WHERE run_id = '{id}' AND kind IN ('start', 'wait', 'finish'); \
+         UPDATE workflow_runs SET state = 'Running', finished_at = NULL, current_stage = \
+         (SELECT MIN(stage) FROM workflow_steps WHERE run_id = '{id}' AND kind = 'start') \
+         WHERE id = '{id}';",
+        id = run.id
+    ))
+    .await;
+    let again = finished(app, run.id).await;
+    assert_eq!(again.state, RunState::Succeeded, "{:?}", again.error);
+    let start = app
+        .store()
+        .run_steps(run.id)
+        .await
+        .expect("steps")
+        .into_iter()
+        .find(|s| s.kind == "start")
+        .and_then(|s| s.output)
+        .expect("the start step's output");
+    assert_eq!(start["jobId"], kids[0].id.to_string(), "{start}");
+    assert_eq!(children(app, run.id).await.len(), 1, "no second job");
+    assert_eq!(
+        dr(app, &tenant).await.active_stamp_id,
+        Some(Uuid::parse_str(&world.b).expect("B"))
     );
 }
 

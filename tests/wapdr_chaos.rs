@@ -27,7 +27,7 @@ use tokio::sync::watch;
 use uuid::Uuid;
 use wapdr::domain::VmProtectionState;
 use wapdr::lab::LabHandle;
-use wapdr::store::{RunFilter, RunState};
+use wapdr::store::{RunFilter, RunState, StepRecord};
 
 use common::app::{Backend, TestApp, USAGE};
 use common::dr::{
@@ -447,6 +447,24 @@ async fn sigkilled_wapdr_finishes_enablement_and_failovers_with_nothing_lost_or_
         .await
         .expect("store");
     assert_eq!(site_children.len(), TENANTS, "one job per subscription");
+    // The site job's record names each subscription's job; none says it was skipped.
+    let starts: Vec<Value> = world
+        .app
+        .store()
+        .run_steps(site_job)
+        .await
+        .expect("steps")
+        .into_iter()
+        .filter(|s| s.kind == "start")
+        .map(|s| s.output.unwrap_or_default())
+        .collect();
+    assert!(
+        starts.len() == TENANTS
+            && starts
+                .iter()
+                .all(|o| o["jobId"].is_string() && o["skipped"].is_null()),
+        "{starts:#?} (seed {seed})"
+    );
     assert_succeeded(
         &world.app,
         &site_children.iter().map(|r| r.id).collect::<Vec<_>>(),
@@ -563,25 +581,14 @@ async fn three_instances_on_postgresql_finish_a_site_failover_when_one_is_killed
 
     // The instance holding a VM step's lease mid-failover is the one killed.
     let deadline = Instant::now() + Duration::from_secs(60);
-    let (step, attempt, owner) = loop {
-        let mut held = None;
-        for child in world
-            .app
-            .store()
-            .list_runs(&RunFilter {
-                parent_id: Some(site),
-                ..RunFilter::default()
-            })
+    let (step, owner) = loop {
+        let held = site_steps(&world.app, site)
             .await
-            .expect("store")
-        {
-            let steps = world.app.store().run_steps(child.id).await.expect("steps");
-            held = held.or(steps.into_iter().find(|s| {
-                s.kind == "vm" && s.state == RunState::Running && s.lease_owner.is_some()
-            }));
-        }
+            .into_iter()
+            .find(|s| s.kind == "vm" && s.state == RunState::Running && s.lease_owner.is_some());
         if let Some(step) = held {
-            break (step.clone(), step.attempt, step.lease_owner.expect("owner"));
+            let owner = step.lease_owner.clone().expect("owner");
+            break (step, owner);
         }
         assert!(Instant::now() < deadline, "no VM step ever ran");
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -598,6 +605,14 @@ async fn three_instances_on_postgresql_finish_a_site_failover_when_one_is_killed
     let killed_at = Instant::now();
     killed.kill().await;
     world.app.url = instances[0].url.clone();
+    // What the killed instance held when it died (the step seen above, unless it ended in the
+    // moment before the kill, and any other it had claimed).
+    let orphans: Vec<StepRecord> = site_steps(&world.app, site)
+        .await
+        .into_iter()
+        .filter(|s| s.state == RunState::Running && s.lease_owner.as_deref() == Some(&owner))
+        .collect();
+    println!("it held {} step(s) when killed", orphans.len());
 
     let run = finished(&world.app, site).await;
     println!(
@@ -605,20 +620,19 @@ async fn three_instances_on_postgresql_finish_a_site_failover_when_one_is_killed
         killed_at.elapsed()
     );
     assert_eq!(run.state, RunState::Succeeded, "{:?}", run.error);
-    let taken_over = world
-        .app
-        .store()
-        .run_steps(step.run_id)
-        .await
-        .expect("steps")
-        .into_iter()
-        .find(|s| s.id == step.id)
-        .expect("the step");
-    assert_eq!(taken_over.state, RunState::Succeeded);
-    assert!(
-        taken_over.attempt > attempt && taken_over.lease_owner.as_deref() != Some(owner.as_str()),
-        "another instance finished the killed one's step: {taken_over:?}"
-    );
+    let after = site_steps(&world.app, site).await;
+    for orphan in &orphans {
+        let taken_over = after
+            .iter()
+            .find(|s| s.run_id == orphan.run_id && s.id == orphan.id)
+            .expect("the step");
+        assert!(
+            taken_over.state == RunState::Succeeded
+                && taken_over.attempt > orphan.attempt
+                && taken_over.lease_owner.as_deref() != Some(owner.as_str()),
+            "another instance finished the killed one's step: {taken_over:?}"
+        );
+    }
     let b = Uuid::parse_str(&world.b).expect("B");
     for (tenant, vms) in &tenants {
         assert_eq!(dr(&world.app, tenant).await.active_stamp_id, Some(b));
@@ -687,4 +701,21 @@ async fn a_notification_whose_job_a_crash_never_started_is_carried_out_when_wap_
                 .all(|r| r.state == VmProtectionState::Protected && r.replica_owned),
         "{protected:?}"
     );
+}
+
+/// The steps of a site job and of every job it started.
+async fn site_steps(app: &TestApp, site: Uuid) -> Vec<StepRecord> {
+    let mut steps = app.store().run_steps(site).await.expect("steps");
+    let children = app
+        .store()
+        .list_runs(&RunFilter {
+            parent_id: Some(site),
+            ..RunFilter::default()
+        })
+        .await
+        .expect("store");
+    for child in children {
+        steps.extend(app.store().run_steps(child.id).await.expect("steps"));
+    }
+    steps
 }

@@ -261,6 +261,24 @@ async fn start(ctx: &StepContext, params: &SiteParams, input: &Value) -> Result<
         .and_then(Value::as_str)
         .and_then(|s| SubscriptionId::parse(s).ok())
         .ok_or_else(|| Stop::Final("the step names no subscription".into()))?;
+    // Run again after a crash that came after the start and before this step was recorded: the
+    // job it started is a child of this run, maybe ended already (so the subscription's phase
+    // no longer allows the operation) — it is the step's outcome, not a reason to skip.
+    let started = ctx
+        .store
+        .list_runs(&RunFilter {
+            parent_id: Some(ctx.run_id),
+            subscription_id: Some(id.to_string()),
+            limit: Some(1),
+            ..RunFilter::default()
+        })
+        .await?;
+    if let Some(job) = started.first() {
+        return Ok(StepOutcome::Done(json!({
+            "subscriptionId": id.to_string(),
+            "jobId": job.id.to_string(),
+        })));
+    }
     let run = ctx
         .store
         .get_run(ctx.run_id)
