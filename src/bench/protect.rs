@@ -232,6 +232,8 @@ async fn new_vms(
     let mut created = Vec::with_capacity(shape.new_vms);
     let pace = Duration::from_secs_f64(1.0 / shape.rate);
     let bar = bar(shape.new_vms as u64, "VMs created", quiet);
+    // One admin client for every event: its connections are reused, as an event runbook's are.
+    let admin = world.admin()?;
     let started = Instant::now();
     for n in 0..shape.new_vms {
         tokio::time::sleep_until((started + pace * n as u32).into()).await;
@@ -239,8 +241,7 @@ async fn new_vms(
         let at = OffsetDateTime::now_utc();
         let id = world.add_vms(tenant, 1, "new").await?[0];
         if events {
-            world
-                .admin()?
+            admin
                 .call(
                     reqwest::Method::POST,
                     "/events/vms",
