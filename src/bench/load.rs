@@ -16,6 +16,9 @@ use tokio::task::JoinHandle;
 /// Builds one request of the load (a fresh builder per request).
 pub type MakeRequest = Arc<dyn Fn() -> reqwest::RequestBuilder + Send + Sync>;
 
+/// One task's answered requests and their latencies.
+type TaskCount = (u64, Histogram<u64>);
+
 /// What one load run measured.
 pub struct Measured {
     /// Requests answered with success within the measured window.
@@ -49,7 +52,7 @@ pub async fn drive(
     let started = Instant::now();
     let measure_from = started + warmup;
     let until = measure_from + duration;
-    let tasks: Vec<JoinHandle<anyhow::Result<(u64, Histogram<u64>)>>> = (0..concurrency)
+    let tasks: Vec<JoinHandle<anyhow::Result<TaskCount>>> = (0..concurrency)
         .map(|_| {
             let make = make.clone();
             tokio::spawn(async move {

@@ -104,6 +104,9 @@ impl BenchArgs {
         if self.scale != 1.0 {
             line.push_str(&format!(" --scale {}", self.scale));
         }
+        if let Some(backend) = self.backend.to_possible_value() {
+            line.push_str(&format!(" --backend {}", backend.get_name()));
+        }
         line
     }
 

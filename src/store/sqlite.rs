@@ -2,7 +2,11 @@
 //!
 //! Every write transaction starts with `BEGIN IMMEDIATE`, taking the write lock up front: a deferred
 //! transaction that reads and then writes can fail with SQLITE_BUSY on the lock upgrade, which
-//! busy_timeout does not retry. This file holds only what differs from PostgreSQL: the connection
+//! busy_timeout does not retry. Those transactions run on a pool of their own with one
+//! connection, so this process's writers queue fairly for it (sqlx's pool hands connections out
+//! in order) instead of polling SQLite's lock in its busy handler, where under load a writer can
+//! lose to newcomers until busy_timeout gives up (`wapdr bench enable` saw 500s, "database is
+//! locked", with 16 notifications and 64 engine steps at once). This file holds only what differs from PostgreSQL: the connection
 //! set-up, how a write begins, and the dialect; the statements are in `core_impl` and
 //! `engine_impl`, the row mapping in `rows` and `engine_rows`.
 
@@ -24,10 +28,15 @@ const DIALECT: Dialect = Dialect::Sqlite;
 /// How long a statement waits for another connection's write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How long a write transaction may wait for its turn on the writer connection.
+const WRITER_QUEUE_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// The store in a SQLite database.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// The one connection write transactions run on (the same pool in memory).
+    writer: SqlitePool,
 }
 
 impl SqliteStore {
@@ -59,16 +68,26 @@ impl SqliteStore {
         };
         let pool = pool_options
             .acquire_timeout(Duration::from_secs(10))
-            .connect_with(options)
+            .connect_with(options.clone())
             .await?;
         sqlx::migrate!("schemas/migrations/sqlite")
             .run(&pool)
             .await?;
-        Ok(Self { pool })
+        let writer = if in_memory {
+            pool.clone()
+        } else {
+            // Writers wait their turn in the pool's queue: allow for a long queue under load.
+            SqlitePoolOptions::new()
+                .max_connections(1)
+                .acquire_timeout(WRITER_QUEUE_TIMEOUT)
+                .connect_with(options)
+                .await?
+        };
+        Ok(Self { pool, writer })
     }
 
     async fn write(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
-        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+        Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
     }
 }
 
