@@ -69,7 +69,6 @@ conformance!(
     timestamps_come_from_the_store_and_updated_at_moves,
     lists_filter_by_state_and_lifecycle_and_leave_out_tombstones,
     lists_page_by_id_with_a_keyset_and_default_to_100,
-    update_quotas_updates_found_ids_only_and_skips_deleted_ones,
     usage_event_ids_strictly_increase_and_survive_reopening,
     usage_after_pages_in_order_and_batch_zero_is_empty,
     concurrent_appends_get_gap_free_ids_and_a_polling_reader_misses_none,
@@ -385,45 +384,6 @@ async fn lists_page_by_id_with_a_keyset_and_default_to_100(db: TestDb) {
         .await
         .unwrap();
     assert_eq!(everything.len(), 100, "101 stored, 100 listed by default");
-}
-
-async fn update_quotas_updates_found_ids_only_and_skips_deleted_ones(db: TestDb) {
-    let saved = save_all(
-        &db.store,
-        vec![
-            subscription("live"),
-            Subscription {
-                lifecycle: LifecycleState::Deleted,
-                ..subscription("tombstone")
-            },
-        ],
-    )
-    .await;
-    let (live, tombstone) = (&saved[0], &saved[1]);
-    let missing = SubscriptionId::new_random();
-    tokio::time::sleep(Duration::from_millis(20)).await;
-
-    let updated = db
-        .store
-        .update_quotas(&[missing, tombstone.id, live.id, live.id], &gold_quota())
-        .await
-        .unwrap();
-
-    assert_eq!(updated, vec![live.id]);
-    let after = db.store.get_subscription(live.id).await.unwrap().unwrap();
-    assert_eq!(after.quota, gold_quota());
-    assert_eq!(after.version, live.version + 1);
-    assert!(after.updated_at > live.updated_at);
-    assert_eq!(
-        db.store
-            .get_subscription(tombstone.id)
-            .await
-            .unwrap()
-            .as_ref(),
-        Some(tombstone),
-        "a tombstone keeps its quota and version"
-    );
-    assert_eq!(db.store.get_subscription(missing).await.unwrap(), None);
 }
 
 async fn usage_event_ids_strictly_increase_and_survive_reopening(db: TestDb) {

@@ -29,7 +29,7 @@ use wapdr::domain::VmProtectionState;
 use wapdr::lab::LabHandle;
 use wapdr::store::{RunFilter, RunState, StepRecord};
 
-use common::app::{Backend, TestApp, USAGE};
+use common::app::{Backend, TestApp, USAGE, json_of};
 use common::dr::{
     DrWorld, Tenant, add_network, add_vms, admin, gold_world_on, new_tenant, notification_body,
     notify_create, records, settled_lifecycle,
@@ -46,6 +46,7 @@ use wapdr::fabric::wap_admin::AdminSubscriptionState;
 on_both_backends!(
     sigkilled_wapdr_finishes_enablement_and_failovers_with_nothing_lost_or_doubled,
     a_notification_whose_job_a_crash_never_started_is_carried_out_when_wap_resends_it,
+    a_quota_change_whose_job_a_crash_never_started_is_carried_out_when_wap_resends_it,
 );
 
 /// Tenants, and VMs each, of the crash test.
@@ -686,6 +687,91 @@ async fn a_notification_whose_job_a_crash_never_started_is_carried_out_when_wap_
     for _ in 0..2 {
         let (status, answer) = notify_create(&world.app, &body).await;
         assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    }
+    let lifecycle = settled_lifecycle(&world.app, &tenant).await;
+    assert_eq!(lifecycle["LifecycleState"], 0, "Provisioned: {lifecycle}");
+    let jobs = runs_of(&world.app, &tenant, "enable_dr").await;
+    assert_eq!(jobs.len(), 1, "one enable job: {jobs:?}");
+    let job = finished(&world.app, jobs[0].id).await;
+    assert_eq!(job.state, RunState::Succeeded, "{:?}", job.error);
+    let protected = records(&world.app, &tenant).await;
+    assert!(
+        protected.len() == vms.len()
+            && protected
+                .iter()
+                .all(|r| r.state == VmProtectionState::Protected && r.replica_owned),
+        "{protected:?}"
+    );
+}
+
+/// `PUT /notification/quota` with `quota` for `tenant`; returns the status and body.
+async fn put_quota(app: &TestApp, tenant: &Tenant, quota: &[(&str, &str)]) -> (StatusCode, Value) {
+    let settings: Vec<_> = quota
+        .iter()
+        .map(|(k, v)| json!({ "Key": k, "Value": v }))
+        .collect();
+    let response = app
+        .notification(Method::PUT, "/quota")
+        .json(&json!({
+            "BaseQuota": settings,
+            "AddOnQuotas": [],
+            "SubscriptionIdsToUpdate": [tenant.id.to_string()],
+        }))
+        .send()
+        .await
+        .expect("quota");
+    let status = response.status();
+    (status, json_of(response).await)
+}
+
+async fn a_quota_change_whose_job_a_crash_never_started_is_carried_out_when_wap_resends_it(
+    backend: Backend,
+) {
+    let lab = small_lab().await;
+    let Some(mut app) = serving_app(backend, &lab).await else {
+        return;
+    };
+    let engine_off = app.url.clone();
+    let mut chaos = Chaos::start(&mut app, 0).await;
+    let mut world = gold_world_on(app, lab).await;
+    let tenant = new_tenant(&world.lab, "requota@x.lab", "a-gold").await;
+    let vms = add_vms(&world.lab, &tenant, "Gold", "requota", 2, &[]).await;
+    // The plan starts without DR; the provider adds it to the plan later.
+    let body = notification_body(&tenant, &[("DrEnabled", "false")]);
+    let (status, answer) = notify_create(&world.app, &body).await;
+    assert!(status.is_success(), "{answer}");
+    assert_eq!(
+        settled_lifecycle(&world.app, &tenant).await["LifecycleState"],
+        0
+    );
+
+    // The crash window: no engine runs, the quota change is recorded, its job is gone.
+    if let Some(live) = chaos.live.take() {
+        live.kill().await;
+    }
+    world.app.url = engine_off;
+    let (status, answer) = put_quota(&world.app, &tenant, &[("DrEnabled", "true")]).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    world
+        .app
+        .execute(
+            "DELETE FROM workflow_steps WHERE run_id IN \
+             (SELECT id FROM workflow_runs WHERE workflow = 'enable_dr'); \
+             DELETE FROM workflow_runs WHERE workflow = 'enable_dr';",
+        )
+        .await;
+    assert!(runs_of(&world.app, &tenant, "enable_dr").await.is_empty());
+
+    // WAP got no answer and sends the batch again (twice: a retry of a live request starts
+    // nothing more).
+    chaos.kill_and_restart(&mut world.app).await;
+    for _ in 0..2 {
+        let (status, answer) = put_quota(&world.app, &tenant, &[("DrEnabled", "true")]).await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        assert_eq!(
+            answer["UpdatedSubscriptionIds"],
+            json!([tenant.id.to_string()])
+        );
     }
     let lifecycle = settled_lifecycle(&world.app, &tenant).await;
     assert_eq!(lifecycle["LifecycleState"], 0, "Provisioned: {lifecycle}");

@@ -315,22 +315,18 @@ async fn update_quota(
     if validate_only {
         return Ok(Reply::ok(format, body).into_response());
     }
-    let mut before = std::collections::HashMap::new();
+    let mut updated = Vec::new();
+    let mut failed = Vec::new();
     for id in &body.subscription_ids_to_update {
-        if let Some(sub) = state.store.get_subscription(*id).await? {
-            before.insert(*id, sub);
+        if updated.contains(id) || failed.contains(&id.to_string()) {
+            continue;
+        }
+        if requota(&state, *id, &quota).await? {
+            updated.push(*id);
+        } else {
+            failed.push(id.to_string());
         }
     }
-    let updated = state
-        .store
-        .update_quotas(&body.subscription_ids_to_update, &quota)
-        .await?;
-    let failed: Vec<String> = body
-        .subscription_ids_to_update
-        .iter()
-        .filter(|id| !updated.contains(id))
-        .map(ToString::to_string)
-        .collect();
     let error = (!failed.is_empty()).then(|| {
         WapError::new(
             "SubscriptionNotFound",
@@ -340,9 +336,6 @@ async fn update_quota(
             ),
         )
     });
-    for id in &updated {
-        requota(&state, *id, before.get(id)).await?;
-    }
     tracing::info!(
         updated = updated.len(),
         failed = failed.len(),
@@ -359,33 +352,41 @@ async fn update_quota(
     .into_response())
 }
 
-/// Applies DR's rules to a subscription whose quota `PUT /quota` just changed (`before` is the
-/// record as it was): enable DR runs again (the quota applies to existing VMs), or disable DR
-/// when DrEnabled turned off. A repeat of the same batch changed no quota and starts nothing.
+/// Gives subscription `id` the quota `PUT /quota` sent and applies DR's rules to it, in one write
+/// of the record: enable DR runs again (the quota applies to existing VMs), or disable DR when
+/// DrEnabled turned off. A repeat of the same batch changes nothing and starts nothing, except
+/// the run of a change recorded as under way that a crash kept from starting (WAP re-sends a
+/// batch it got no answer for). False when the subscription is unknown or deleted.
 async fn requota(
     state: &AppState,
     id: SubscriptionId,
-    before: Option<&Subscription>,
-) -> Result<(), ApiError> {
-    let Some(before) = before.filter(|b| !b.is_deleted()) else {
-        return Ok(());
-    };
+    quota: &QuotaSources,
+) -> Result<bool, ApiError> {
     let has_dr = has_dr_to_release(state, id).await?;
     let mut action = DrAction::None;
+    let mut live = false;
     let saved = save_with_retry(state, id, |existing| match existing {
-        Some(sub) if !sub.is_deleted() && sub.quota != before.quota => {
+        Some(sub) if !sub.is_deleted() => {
+            live = true;
             let mut next = sub.clone();
-            next.lifecycle = LifecycleState::Provisioned;
-            next.last_error = None;
-            action = plan_dr(Some(before), &mut next, has_dr);
-            Ok((action != DrAction::None).then_some(next))
+            let changed = next.quota != *quota;
+            if changed {
+                next.quota = quota.clone();
+                next.lifecycle = LifecycleState::Provisioned;
+                next.last_error = None;
+            }
+            action = plan_dr(Some(&sub), &mut next, has_dr);
+            Ok(changed.then_some(next))
         }
-        _ => Ok(None),
+        _ => {
+            live = false;
+            Ok(None)
+        }
     })
     .await;
     match saved {
-        Ok(saved) => start_dr(state, action, &saved).await,
-        Err(ApiError::NotFound(_)) => Ok(()),
+        Ok(saved) if live => start_dr(state, action, &saved).await.map(|()| true),
+        Ok(_) | Err(ApiError::NotFound(_)) => Ok(false),
         Err(other) => Err(other),
     }
 }

@@ -14,11 +14,11 @@
 macro_rules! impl_core_store {
     ($store:ty, $dialect:expr) => {
         use $crate::domain::{
-            NewUsageRecord, QuotaSources, Subscription, SubscriptionId, UsageRecord,
+            NewUsageRecord, Subscription, SubscriptionId, UsageRecord,
         };
         use $crate::store::rows::{
             SUBSCRIPTION_COLUMNS, SubscriptionColumns, SubscriptionRow, USAGE_COLUMNS,
-            UsageColumns, UsageRow, distinct_ids, encode_quota, list_limit,
+            UsageColumns, UsageRow, list_limit,
         };
         use $crate::store::recovery_plan_impl::unique_violation;
         use $crate::store::{Store, SubscriptionFilter};
@@ -184,31 +184,6 @@ macro_rules! impl_core_store {
                 rows.into_iter()
                     .map(SubscriptionRow::into_subscription)
                     .collect()
-            }
-
-            async fn update_quotas(
-                &self,
-                ids: &[SubscriptionId],
-                quota: &QuotaSources,
-            ) -> Result<Vec<SubscriptionId>, StoreError> {
-                let quota = encode_quota(quota)?;
-                let mut tx = self.write().await?;
-                let mut updated = Vec::new();
-                for id in distinct_ids(ids) {
-                    let done = sqlx::query(&core_sql(
-                        "UPDATE subscriptions SET quota = $1, updated_at = now(), \
-                         version = version + 1 WHERE id = $2 AND lifecycle <> 'Deleted'",
-                    ))
-                    .bind(&quota)
-                    .bind(id.to_string())
-                    .execute(&mut *tx)
-                    .await?;
-                    if done.rows_affected() == 1 {
-                        updated.push(id);
-                    }
-                }
-                tx.commit().await?;
-                Ok(updated)
             }
 
             async fn append_usage(

@@ -37,8 +37,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::domain::{
-    LifecycleState, NewUsageRecord, QuotaSources, Subscription, SubscriptionId, SubscriptionState,
-    UsageRecord,
+    LifecycleState, NewUsageRecord, Subscription, SubscriptionId, SubscriptionState, UsageRecord,
 };
 
 pub use engine::{
@@ -130,14 +129,6 @@ pub trait Store:
         &self,
         filter: &SubscriptionFilter,
     ) -> Result<Vec<Subscription>, StoreError>;
-
-    /// Replaces the quota of each listed subscription that exists and is not deleted, in one
-    /// transaction, bumping each version; returns the ids it updated (the rest were not found).
-    async fn update_quotas(
-        &self,
-        ids: &[SubscriptionId],
-        quota: &QuotaSources,
-    ) -> Result<Vec<SubscriptionId>, StoreError>;
 
     /// Appends usage records, giving each the next EventId. EventIds are strictly increasing,
     /// persist across restarts and are committed in order: a reader never sees EventId n+1

@@ -160,11 +160,6 @@ impl UsageColumns {
     }
 }
 
-/// A quota in its stored form (for replacing the quota of many subscriptions at once).
-pub(super) fn encode_quota(quota: &QuotaSources) -> Result<String, StoreError> {
-    encode_json("subscriptions.quota", "(many)", quota)
-}
-
 /// The listing limit a filter asks for, defaulted and capped.
 pub(super) fn list_limit(filter: &SubscriptionFilter) -> i64 {
     i64::from(
@@ -173,12 +168,6 @@ pub(super) fn list_limit(filter: &SubscriptionFilter) -> i64 {
             .unwrap_or(DEFAULT_LIST_LIMIT)
             .min(MAX_LIST_LIMIT),
     )
-}
-
-/// Ids in the order given, each once (so a repeated id is not updated or reported twice).
-pub(super) fn distinct_ids(ids: &[SubscriptionId]) -> Vec<SubscriptionId> {
-    let mut seen = std::collections::HashSet::with_capacity(ids.len());
-    ids.iter().copied().filter(|id| seen.insert(*id)).collect()
 }
 
 /// A caller's timestamp as both backends can keep it: UTC, whole microseconds (PostgreSQL's
