@@ -346,6 +346,14 @@ pub trait ReplicationEngine: Send + Sync {
         container: &Container,
     ) -> Result<Vec<ProtectableVm>, FabricError>;
 
+    /// One VM of a container and whether it can be protected; `None` when the vault does not
+    /// list it (yet). One read, whatever the container's size.
+    async fn protectable_vm(
+        &self,
+        container: &Container,
+        vm_id: &str,
+    ) -> Result<Option<ProtectableVm>, FabricError>;
+
     /// Starts protecting a VM under `policy`.
     async fn enable_protection(
         &self,

@@ -281,11 +281,11 @@ async fn reconcile_record(
     }
     if !record.state.counts_against_quota() {
         if status.is_none() {
-            let protectable = engine.protectable_vms(&scope.container).await?;
-            let wanted = vm_id.to_string();
-            let Some(found) = protectable
-                .iter()
-                .find(|p| p.vm_id.eq_ignore_ascii_case(&wanted))
+            // This VM's item alone: listing the container's every item per VM made protection
+            // cost grow with the cloud's size.
+            let Some(found) = engine
+                .protectable_vm(&scope.container, &vm_id.to_string())
+                .await?
             else {
                 return Err(Stop::Transient(format!(
                     "the vault does not list VM '{}' yet",

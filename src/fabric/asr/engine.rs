@@ -214,18 +214,26 @@ impl ReplicationEngine for AsrEngine {
                 "replicationProtectableItems",
             ])
             .await?;
-        Ok(items
-            .into_iter()
-            .map(|i| ProtectableVm {
-                name: i.properties.friendly_name.unwrap_or_else(|| i.name.clone()),
-                protected: i
-                    .properties
-                    .protection_status
-                    .is_some_and(|s| s.eq_ignore_ascii_case("Protected")),
-                readiness_errors: i.properties.protection_readiness_errors,
-                vm_id: i.name,
-            })
-            .collect())
+        Ok(items.into_iter().map(protectable).collect())
+    }
+
+    #[instrument(skip_all, fields(service = SERVICE, container = %container.id, vm_id), err)]
+    async fn protectable_vm(
+        &self,
+        container: &Container,
+        vm_id: &str,
+    ) -> Result<Option<ProtectableVm>, FabricError> {
+        let item: Option<Resource<ProtectableItemProperties>> = self
+            .get(&[
+                "replicationFabrics",
+                &container.site,
+                "replicationProtectionContainers",
+                &container.id,
+                "replicationProtectableItems",
+                vm_id,
+            ])
+            .await?;
+        Ok(item.map(protectable))
     }
 
     #[instrument(skip_all, fields(service = SERVICE, vm_id = %item.vm_id), err)]
@@ -512,5 +520,21 @@ impl ReplicationEngine for AsrEngine {
 
     fn max_parallel_operations(&self) -> u32 {
         self.max_parallel
+    }
+}
+
+/// A protectable item as the replication engine's view of a VM.
+fn protectable(item: Resource<ProtectableItemProperties>) -> ProtectableVm {
+    ProtectableVm {
+        name: item
+            .properties
+            .friendly_name
+            .unwrap_or_else(|| item.name.clone()),
+        protected: item
+            .properties
+            .protection_status
+            .is_some_and(|s| s.eq_ignore_ascii_case("Protected")),
+        readiness_errors: item.properties.protection_readiness_errors,
+        vm_id: item.name,
     }
 }
