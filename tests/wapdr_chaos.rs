@@ -673,30 +673,40 @@ async fn a_notification_whose_job_a_crash_never_started_is_carried_out_when_wap_
     world.app.url = engine_off;
     let (status, answer) = notify_create(&world.app, &body).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
-    world
-        .app
-        .execute(
-            "DELETE FROM workflow_steps WHERE run_id IN \
-             (SELECT id FROM workflow_runs WHERE workflow = 'enable_dr'); \
-             DELETE FROM workflow_runs WHERE workflow = 'enable_dr';",
-        )
-        .await;
-    assert!(runs_of(&world.app, &tenant, "enable_dr").await.is_empty());
+    lose_the_enable_jobs(&world.app, &tenant).await;
 
     chaos.kill_and_restart(&mut world.app).await;
     for _ in 0..2 {
         let (status, answer) = notify_create(&world.app, &body).await;
         assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
     }
-    let lifecycle = settled_lifecycle(&world.app, &tenant).await;
+    assert_enabled_by_one_job(&world.app, &tenant, vms.len()).await;
+}
+
+/// Deletes the tenant's enable_dr jobs: the state a crash between recording a change and
+/// starting its job leaves.
+async fn lose_the_enable_jobs(app: &TestApp, tenant: &Tenant) {
+    app.execute(
+        "DELETE FROM workflow_steps WHERE run_id IN \
+         (SELECT id FROM workflow_runs WHERE workflow = 'enable_dr'); \
+         DELETE FROM workflow_runs WHERE workflow = 'enable_dr';",
+    )
+    .await;
+    assert!(runs_of(app, tenant, "enable_dr").await.is_empty());
+}
+
+/// The tenant ends Provisioned by exactly one enable job, which Succeeded, with each of its
+/// `vms` VMs protected and its replica owned.
+async fn assert_enabled_by_one_job(app: &TestApp, tenant: &Tenant, vms: usize) {
+    let lifecycle = settled_lifecycle(app, tenant).await;
     assert_eq!(lifecycle["LifecycleState"], 0, "Provisioned: {lifecycle}");
-    let jobs = runs_of(&world.app, &tenant, "enable_dr").await;
+    let jobs = runs_of(app, tenant, "enable_dr").await;
     assert_eq!(jobs.len(), 1, "one enable job: {jobs:?}");
-    let job = finished(&world.app, jobs[0].id).await;
+    let job = finished(app, jobs[0].id).await;
     assert_eq!(job.state, RunState::Succeeded, "{:?}", job.error);
-    let protected = records(&world.app, &tenant).await;
+    let protected = records(app, tenant).await;
     assert!(
-        protected.len() == vms.len()
+        protected.len() == vms
             && protected
                 .iter()
                 .all(|r| r.state == VmProtectionState::Protected && r.replica_owned),
@@ -752,15 +762,7 @@ async fn a_quota_change_whose_job_a_crash_never_started_is_carried_out_when_wap_
     world.app.url = engine_off;
     let (status, answer) = put_quota(&world.app, &tenant, &[("DrEnabled", "true")]).await;
     assert_eq!(status, StatusCode::OK, "{answer}");
-    world
-        .app
-        .execute(
-            "DELETE FROM workflow_steps WHERE run_id IN \
-             (SELECT id FROM workflow_runs WHERE workflow = 'enable_dr'); \
-             DELETE FROM workflow_runs WHERE workflow = 'enable_dr';",
-        )
-        .await;
-    assert!(runs_of(&world.app, &tenant, "enable_dr").await.is_empty());
+    lose_the_enable_jobs(&world.app, &tenant).await;
 
     // WAP got no answer and sends the batch again (twice: a retry of a live request starts
     // nothing more).
@@ -773,20 +775,7 @@ async fn a_quota_change_whose_job_a_crash_never_started_is_carried_out_when_wap_
             json!([tenant.id.to_string()])
         );
     }
-    let lifecycle = settled_lifecycle(&world.app, &tenant).await;
-    assert_eq!(lifecycle["LifecycleState"], 0, "Provisioned: {lifecycle}");
-    let jobs = runs_of(&world.app, &tenant, "enable_dr").await;
-    assert_eq!(jobs.len(), 1, "one enable job: {jobs:?}");
-    let job = finished(&world.app, jobs[0].id).await;
-    assert_eq!(job.state, RunState::Succeeded, "{:?}", job.error);
-    let protected = records(&world.app, &tenant).await;
-    assert!(
-        protected.len() == vms.len()
-            && protected
-                .iter()
-                .all(|r| r.state == VmProtectionState::Protected && r.replica_owned),
-        "{protected:?}"
-    );
+    assert_enabled_by_one_job(&world.app, &tenant, vms.len()).await;
 }
 
 /// The steps of a site job and of every job it started.
