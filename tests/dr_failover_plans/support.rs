@@ -1,8 +1,6 @@
 //! Helpers of the recovery plan failover tests: a protected tenant, plans and failovers through
 //! the admin API, jobs, their steps and reports, and where the subscription and its VMs run.
 
-use std::time::{Duration, Instant};
-
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use time::OffsetDateTime;
@@ -10,7 +8,6 @@ use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
 use wapdr::domain::VmProtectionState;
 use wapdr::fabric::wap_admin::AdminSubscriptionState;
-use wapdr::lab::LabHandle;
 use wapdr::store::{RunRecord, RunState, StepRecord};
 
 use crate::common::app::TestApp;
@@ -18,7 +15,11 @@ use crate::common::dr::{
     DrWorld, Tenant, add_network, add_vms, admin, new_tenant, notification_body, notify_create,
     settled_lifecycle, until_all,
 };
-use crate::common::lab::{spf, wap_admin};
+
+/// The failover steps every failover test shares; `stamp_id` is the world's stamp id as a GUID.
+pub(crate) use crate::common::failover::{
+    finished, job_id, vm_status, wap_state, world_uuid as stamp_id,
+};
 
 /// A tenant with `count` VMs on stamp A, DR enabled and every VM protected.
 pub(crate) async fn protected_tenant(
@@ -84,23 +85,6 @@ pub(crate) async fn run_plan(app: &TestApp, tenant: &Tenant, plan: Uuid, body: V
     assert_eq!(status, StatusCode::ACCEPTED, "{body} → {started}");
     assert_eq!(started["RecoveryPlanId"], plan.to_string(), "{started}");
     finished(app, job_id(&started)).await
-}
-
-/// The `JobId` of a failover answer.
-pub(crate) fn job_id(body: &Value) -> Uuid {
-    Uuid::parse_str(body["JobId"].as_str().expect("a JobId")).expect("a GUID")
-}
-
-/// Polls a job until it ends (120 s at most).
-pub(crate) async fn finished(app: &TestApp, job: Uuid) -> RunRecord {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let run = app.store().get_run(job).await.expect("store").expect("run");
-        if run.state.is_final() || Instant::now() > deadline {
-            return run;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 /// Asserts a job succeeded and returns its `finish` step's output.
@@ -218,32 +202,6 @@ pub(crate) async fn active_stamp(app: &TestApp, tenant: &Tenant) -> Option<Uuid>
         .active_stamp_id
 }
 
-/// The subscription's state in stamp `index`'s WAP.
-pub(crate) async fn wap_state(
-    lab: &LabHandle,
-    index: usize,
-    tenant: &Tenant,
-) -> AdminSubscriptionState {
-    wap_admin(lab, index)
-        .get_subscription(tenant.id)
-        .await
-        .expect("WAP")
-        .expect("the subscription on the stamp")
-        .state
-}
-
-/// `Status` of VM `vm` on stamp `index`.
-pub(crate) async fn vm_status(lab: &LabHandle, index: usize, vm: Uuid) -> String {
-    let stamp = spf(lab, index).list_stamps().await.expect("SPF")[0].id;
-    spf(lab, index)
-        .get_vm(stamp, vm)
-        .await
-        .expect("SPF")
-        .unwrap_or_else(|| panic!("VM {vm} on stamp {index}"))
-        .status
-        .unwrap_or_default()
-}
-
 /// Asserts the subscription runs on stamp B: active there, suspended on A, its VMs running on B.
 pub(crate) async fn assert_on_b(world: &DrWorld, tenant: &Tenant, vms: &[Uuid]) {
     let (app, lab) = (&world.app, &world.lab);
@@ -274,11 +232,6 @@ pub(crate) async fn assert_still_on_a(world: &DrWorld, tenant: &Tenant) {
         wap_state(lab, 1, tenant).await,
         AdminSubscriptionState::Suspended
     );
-}
-
-/// A stamp id as the world names it.
-pub(crate) fn stamp_id(id: &str) -> Uuid {
-    Uuid::parse_str(id).expect("stamp id")
 }
 
 /// Seconds from `a` to `b`.
