@@ -8,7 +8,7 @@
 mod common;
 
 use common::app::{Backend, TestApp, json_of};
-use common::dr::{admin, gold_world, until_all};
+use common::dr::{admin, gold_world, unschedule, until_all};
 use common::failover::{
     dr, failover, finished, job_id, protected_tenant, run_ok, test_vms_on_b, vm_status, wap_state,
     world_uuid,
@@ -258,15 +258,7 @@ async fn an_unplanned_failover_with_stamp_a_down_needs_confirmation_and_never_ca
         return;
     };
     let (app, lab) = (&world.app, &world.lab);
-    // reconcile-mirrors runs when the test starts it, not on a schedule tick mid-test.
-    let (status, view) = admin(
-        app,
-        Method::PUT,
-        "/runbooks/reconcile-mirrors",
-        Some(json!({ "schedule": null })),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{view}");
+    unschedule(app, "reconcile-mirrors").await;
     let (tenant, vms) = protected_tenant(&world, "gina@tailspin.lab", 2, &[]).await;
     let (a, b) = (world_uuid(&world.a), world_uuid(&world.b));
 

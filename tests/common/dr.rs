@@ -51,6 +51,19 @@ pub async fn admin(
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
+/// Takes runbook `name` off its schedule, so it runs only when a test (or a plan) starts it, not
+/// on a schedule tick mid-test.
+pub async fn unschedule(app: &TestApp, name: &str) {
+    let (status, view) = admin(
+        app,
+        Method::PUT,
+        &format!("/runbooks/{name}"),
+        Some(json!({ "schedule": null })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{view}");
+}
+
 /// Creates a policy and a pair through the admin API and waits until the vault paired it.
 pub async fn pair_plans(
     app: &TestApp,

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use wapdr::store::RunState;
 
 use crate::common::app::Backend;
-use crate::common::dr::{admin, gold_world};
+use crate::common::dr::{admin, gold_world, unschedule};
 use crate::common::lab::spf;
 use crate::support::*;
 
@@ -147,15 +147,7 @@ pub(crate) async fn a_runbook_action_runs_its_runbook_and_waits_and_an_unknown_r
         return;
     };
     let (app, lab) = (&world.app, &world.lab);
-    // reconcile-mirrors runs when a plan starts it, not on a schedule tick mid-test.
-    let (status, view) = admin(
-        app,
-        Method::PUT,
-        "/runbooks/reconcile-mirrors",
-        Some(json!({ "schedule": null })),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{view}");
+    unschedule(app, "reconcile-mirrors").await;
     let (tenant, vms) = protected_tenant(&world, "ned@tailspin.lab", 2).await;
     let (db, app_vm) = (vms[0], vms[1]);
 
