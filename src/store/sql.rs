@@ -44,7 +44,11 @@ impl Dialect {
         }
         out.push_str(rest);
         match self {
-            Self::Postgres => out,
+            // PostgreSQL's now() is the transaction's start: a claim that began before another
+            // transaction committed the step it waited for would stamp its start earlier than
+            // that step's end. The statement's start keeps recorded times in causal order (and,
+            // unlike clock_timestamp(), is stable, so indexes still serve comparisons with it).
+            Self::Postgres => out.replace("now()", "statement_timestamp()"),
             // SQLite's scalar MAX takes two or more arguments, like GREATEST; its aggregate MAX
             // takes one, so an aggregate `MAX(` in a statement is left alone.
             Self::Sqlite => out
@@ -90,9 +94,12 @@ mod tests {
             .expect("RFC 3339")
     }
 
-    /// Asserts PostgreSQL runs `pg` as written and SQLite runs `lite`.
+    /// Asserts PostgreSQL runs `pg` as written (but for its clock) and SQLite runs `lite`.
     fn translates(pg: &str, lite: &str) {
-        assert_eq!(Dialect::Postgres.sql(pg), pg);
+        assert_eq!(
+            Dialect::Postgres.sql(pg),
+            pg.replace("now()", "statement_timestamp()")
+        );
         assert_eq!(Dialect::Sqlite.sql(pg), lite);
     }
 
@@ -101,6 +108,15 @@ mod tests {
         translates(
             "UPDATE t SET a = $1 WHERE id = $2 AND b = $10",
             "UPDATE t SET a = ?1 WHERE id = ?2 AND b = ?10",
+        );
+    }
+
+    #[test]
+    fn the_database_clock_is_the_statement_start_on_postgres() {
+        // Not now(), the transaction's start: see Dialect::sql.
+        assert_eq!(
+            Dialect::Postgres.sql("SELECT now()"),
+            "SELECT statement_timestamp()"
         );
     }
 
@@ -149,7 +165,8 @@ mod tests {
         let sql = "SET lease_expires_at = now_plus_ms($2) WHERE id = $1";
         assert_eq!(
             Dialect::Postgres.sql(sql),
-            "SET lease_expires_at = (now() + $2 * interval '1 millisecond') WHERE id = $1"
+            "SET lease_expires_at = (statement_timestamp() + $2 * interval '1 millisecond') \
+             WHERE id = $1"
         );
         assert_eq!(
             Dialect::Sqlite.sql(sql),
