@@ -33,7 +33,7 @@ pub fn configuration_done(
     resource_path: String,
 ) -> Response {
     let id = world.new_id();
-    world.vault.jobs.insert(
+    world.vault.insert_job(
         id,
         Job::immediate(
             id,

@@ -209,15 +209,13 @@ pub fn settle(world: &mut World, now: OffsetDateTime, knobs: &Knobs) {
     loop {
         let running = world
             .vault
-            .jobs
-            .values()
+            .live_jobs()
             .filter(|j| running_in_slot(j))
             .count();
         if running < knobs.concurrency.max(1) {
             let next = world
                 .vault
-                .jobs
-                .values()
+                .live_jobs()
                 .filter(|j| j.state == JobState::NotStarted)
                 .min_by_key(|j| (j.queued_at, j.id))
                 .map(|j| (j.id, j.queued_at));
@@ -231,8 +229,7 @@ pub fn settle(world: &mut World, now: OffsetDateTime, knobs: &Knobs) {
         }
         let due = world
             .vault
-            .jobs
-            .values()
+            .live_jobs()
             .filter(|j| running_in_slot(j) && j.slot_end.is_some_and(|e| e <= now))
             .min_by_key(|j| (j.slot_end, j.id))
             .map(|j| (j.id, j.slot_end.expect("slot")));
@@ -246,8 +243,7 @@ pub fn settle(world: &mut World, now: OffsetDateTime, knobs: &Knobs) {
     }
     let tails: Vec<(Uuid, OffsetDateTime)> = world
         .vault
-        .jobs
-        .values()
+        .live_jobs()
         .filter(|j| j.state == JobState::InProgress && j.tail_end.is_some_and(|t| t <= now))
         .map(|j| (j.id, j.tail_end.expect("tail")))
         .collect();
@@ -256,8 +252,7 @@ pub fn settle(world: &mut World, now: OffsetDateTime, knobs: &Knobs) {
     }
     let plans: Vec<Uuid> = world
         .vault
-        .jobs
-        .values()
+        .live_jobs()
         .filter(|j| j.op == Op::Plan && !j.state.is_terminal())
         .map(|j| j.id)
         .collect();
@@ -284,6 +279,7 @@ pub fn settle(world: &mut World, now: OffsetDateTime, knobs: &Knobs) {
             };
         }
     }
+    world.vault.prune_live();
 }
 
 fn fail(world: &mut World, id: Uuid, at: OffsetDateTime, code: &str, message: String) {

@@ -4,7 +4,7 @@
 //!
 //! This module holds rules and state only; it never answers HTTP and never sleeps.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 use time::OffsetDateTime;
@@ -23,8 +23,12 @@ pub struct Vault {
     pub mappings: Vec<ContainerMapping>,
     /// Protected items by name (the primary VM's SPF id).
     pub items: BTreeMap<Uuid, Item>,
-    /// Jobs by id.
+    /// Jobs by id. Add them with [`Vault::insert_job`], which keeps `live` up to date.
     pub jobs: BTreeMap<Uuid, Job>,
+    /// The jobs that had not ended when last looked at: what `jobs::settle` and the outstanding
+    /// count read, so a vault holding tens of thousands of ended jobs does not walk them on every
+    /// request. A superset: ended jobs leave it when `settle` next prunes it.
+    pub live: BTreeSet<Uuid>,
     /// Recovery plans by lower-cased name.
     pub plans: BTreeMap<String, RecoveryPlan>,
     /// Network mappings.
@@ -438,6 +442,26 @@ pub fn stamp_outage_changed(world: &mut World, stamp: usize, down: bool, now: Of
 }
 
 impl Vault {
+    /// Records a job (and, if it has not ended, among the live ones).
+    pub fn insert_job(&mut self, id: Uuid, job: Job) {
+        if !job.state.is_terminal() {
+            self.live.insert(id);
+        }
+        self.jobs.insert(id, job);
+    }
+
+    /// The jobs that have not ended (and any that ended since `live` was last pruned).
+    pub fn live_jobs(&self) -> impl Iterator<Item = &Job> {
+        self.live.iter().filter_map(|id| self.jobs.get(id))
+    }
+
+    /// Drops the ended jobs from `live`.
+    pub fn prune_live(&mut self) {
+        let jobs = &self.jobs;
+        self.live
+            .retain(|id| jobs.get(id).is_some_and(|job| !job.state.is_terminal()));
+    }
+
     /// Counts for the control API's summary.
     pub fn summary(&self) -> Value {
         let states: BTreeMap<String, usize> =

@@ -37,8 +37,7 @@ impl Op {
 pub fn outstanding(world: &World) -> usize {
     world
         .vault
-        .jobs
-        .values()
+        .live_jobs()
         .filter(|j| j.op.is_item_operation() && !j.state.is_terminal())
         .count()
 }
@@ -51,7 +50,7 @@ pub(super) fn submit(world: &mut World, id: Uuid, job: Job) {
         job.op.is_item_operation(),
         "only item operations are counted"
     );
-    world.vault.jobs.insert(id, job);
+    world.vault.insert_job(id, job);
     let now = outstanding(world);
     let gauge = &mut world.vault.outstanding;
     gauge.peak = gauge.peak.max(now);

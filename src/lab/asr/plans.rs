@@ -522,7 +522,7 @@ fn plan_action(
     };
     job.item = None;
     let expected = super::super::clock::after(now, ctx.operation_seconds);
-    world.vault.jobs.insert(id, job);
+    world.vault.insert_job(id, job);
     if let Some(p) = world.vault.plans.get_mut(key) {
         match action.to_ascii_lowercase().as_str() {
             "plannedfailover" | "unplannedfailover" => p.last_planned_failover = Some(now),
