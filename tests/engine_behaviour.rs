@@ -639,6 +639,81 @@ async fn an_instance_leaves_runs_of_workflows_it_does_not_know_to_instances_that
     db.finish().await;
 }
 
+/// Holds the store's write access away from the engine while alive: on SQLite the database's
+/// write lock, on PostgreSQL the row locks of `run_id`'s steps (that run's heartbeats block).
+enum WriteBlocker {
+    Sqlite(#[allow(dead_code)] sqlx::SqliteConnection),
+    Postgres(#[allow(dead_code)] sqlx::PgConnection),
+}
+
+async fn block_writes(db: &TestStore, backend: Backend, run_id: Uuid) -> WriteBlocker {
+    use sqlx::Connection as _;
+    match backend {
+        Backend::Sqlite => {
+            let mut conn = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
+            sqlx::raw_sql("BEGIN IMMEDIATE")
+                .execute(&mut conn)
+                .await
+                .unwrap();
+            WriteBlocker::Sqlite(conn)
+        }
+        Backend::Postgres => {
+            let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
+            sqlx::raw_sql(&format!(
+                "BEGIN; SELECT 1 FROM workflow_steps WHERE run_id = '{run_id}' FOR UPDATE"
+            ))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+            WriteBlocker::Postgres(conn)
+        }
+    }
+}
+
+async fn a_worker_that_cannot_renew_its_lease_gives_the_step_up(backend: Backend) {
+    let Some(db) = TestStore::fresh(backend).await else {
+        return;
+    };
+    let workflow = Scripted::default();
+    let id = start(
+        &db.store,
+        &workflow,
+        json!([[{ "name": "long", "kind": "block", "input": { "block_attempts": 1 } }]]),
+    )
+    .await;
+    let settings = quick_settings();
+    let engine = RunningEngine::start_with(
+        Engine::new(
+            db.store.clone(),
+            Arc::new(Registry::new().with(workflow.clone())),
+            "w1",
+        )
+        .with_settings(settings),
+    );
+    while workflow.of("long", "began").is_empty() {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Heartbeats now fail (SQLite: busy) or hang (PostgreSQL: the row is locked).
+    let blocker = block_writes(&db, backend, id).await;
+    let deadline = Instant::now() + settings.lease * 4;
+    while workflow.of("long", "stopped").is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the step ran on, unfenced, while its lease could not be renewed"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    drop(blocker);
+    // Given up, the step runs again once its lease has run out, and the run ends.
+    let run = wait_until_final(&db.store, id).await;
+    engine.stop().await;
+    assert_eq!(run.state, RunState::Succeeded, "{run:?}");
+    let steps = db.store.run_steps(id).await.unwrap();
+    assert_eq!(steps[0].attempt, 2);
+    assert_eq!(steps[0].output, Some(json!("took over")));
+    db.finish().await;
+}
+
 engine_tests!(
     an_instance_leaves_runs_of_workflows_it_does_not_know_to_instances_that_do,
     stages_run_in_order_and_steps_of_a_stage_in_parallel,
@@ -649,5 +724,6 @@ engine_tests!(
     a_step_waiting_for_an_operator_completes_when_acknowledged,
     a_step_waiting_for_a_time_completes_at_that_database_time,
     a_worker_that_stops_heartbeating_loses_its_step_and_its_late_result,
+    a_worker_that_cannot_renew_its_lease_gives_the_step_up,
     an_unknown_workflow_or_bad_parameters_are_refused_and_a_dedupe_key_creates_one_run,
 );

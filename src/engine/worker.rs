@@ -60,6 +60,12 @@ pub struct Engine {
 /// How many times a worker tries to record a step's result through transient store errors.
 const RECORD_ATTEMPTS: u32 = 5;
 
+/// Heartbeats in a row that may fail before the worker gives the step up: with a beat every
+/// third of the lease, the second failure comes about when the lease runs out. Without this a
+/// step whose heartbeats fail runs on unfenced, and one that never ends holds a place of this
+/// worker's concurrency for good — enough of them and the worker stops claiming.
+const UNRENEWED_BEATS: u32 = 2;
+
 impl Engine {
     /// A worker for `instance_id` (unique per process) with default settings and the system clock.
     pub fn new(
@@ -222,6 +228,8 @@ impl Engine {
         // After a cancel or a lost lease the step gets one more beat to notice and stop cleanly;
         // then it is dropped. A lost lease's result is never recorded.
         let mut told_to_stop: Option<StopReason> = None;
+        // Heartbeats in a row that did not renew the lease.
+        let mut unrenewed = 0;
         let outcome = loop {
             tokio::select! {
                 out = &mut step => {
@@ -238,8 +246,14 @@ impl Engine {
                         debug!(reason = ?told_to_stop, "the step did not stop; dropping this attempt");
                         return None;
                     }
-                    match self.store.heartbeat(&claimed.lease, self.settings.lease).await {
-                        Ok(LeaseCheck::Held) => {}
+                    // A heartbeat that hangs (a write lock held elsewhere, a store that
+                    // stopped answering) counts as failed once the next beat is due.
+                    let check = tokio::select! {
+                        check = self.store.heartbeat(&claimed.lease, self.settings.lease) => check.map_err(|e| e.to_string()),
+                        () = self.clock.sleep(beat) => Err("no answer within a heartbeat interval".to_owned()),
+                    };
+                    match check {
+                        Ok(LeaseCheck::Held) => unrenewed = 0,
                         Ok(LeaseCheck::Lost) => {
                             debug!("lease lost to another worker; this attempt's result will be dropped");
                             told_to_stop = Some(StopReason::LeaseLost);
@@ -249,7 +263,18 @@ impl Engine {
                             told_to_stop = Some(StopReason::Cancelled);
                             let _ = stop.send(told_to_stop);
                         }
-                        Err(err) => warn!(error = %err, "heartbeat failed; will retry"),
+                        Err(err) if unrenewed + 1 < UNRENEWED_BEATS => {
+                            unrenewed += 1;
+                            warn!(error = %err, "heartbeat failed; will retry");
+                        }
+                        Err(err) => {
+                            // The lease has run out or is about to: another worker may take
+                            // the step. Stop it and free this worker's place rather than run
+                            // on unfenced (its result would be dropped anyway).
+                            warn!(error = %err, "the lease could not be renewed; giving this attempt up");
+                            told_to_stop = Some(StopReason::LeaseLost);
+                            let _ = stop.send(told_to_stop);
+                        }
                     }
                 }
                 () = &mut shutdown_deadline => {
