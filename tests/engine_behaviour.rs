@@ -13,11 +13,11 @@ use async_trait::async_trait;
 use serde_json::{Value, json};
 use uuid::Uuid;
 use wapdr::engine::{
-    Engine, EngineError, Registry, RetryPolicy, StartRequest, StepContext, StepOutcome, StepSpec,
-    StopReason, Workflow, start_run,
+    Engine, EngineError, EngineSettings, Registry, RetryPolicy, StartRequest, StepContext,
+    StepOutcome, StepSpec, StopReason, Workflow, start_run,
 };
 use wapdr::store::{
-    AckOutcome, CancelOutcome, Lease, RunState, SharedStore, StepRecorded, StepResult,
+    AckOutcome, CancelOutcome, Lease, RunPriority, RunState, SharedStore, StepRecorded, StepResult,
 };
 
 use common::app::Backend;
@@ -714,6 +714,84 @@ async fn a_worker_that_cannot_renew_its_lease_gives_the_step_up(backend: Backend
     db.finish().await;
 }
 
+/// The same steps as [`Scripted`], as a recovery workflow (a failover's priority).
+#[derive(Clone)]
+struct Urgent(Scripted);
+
+#[async_trait]
+impl Workflow for Urgent {
+    fn name(&self) -> &'static str {
+        "urgent"
+    }
+
+    fn priority(&self) -> RunPriority {
+        RunPriority::Recovery
+    }
+
+    fn first_stages(&self, params: &Value) -> Vec<Vec<StepSpec>> {
+        self.0.first_stages(params)
+    }
+
+    async fn run_step(&self, ctx: &StepContext, step: &StepSpec) -> StepOutcome {
+        self.0.run_step(ctx, step).await
+    }
+}
+
+async fn an_urgent_run_is_served_before_older_bulk_work(backend: Backend) {
+    let Some(db) = TestStore::fresh(backend).await else {
+        return;
+    };
+    let workflow = Scripted::default();
+    let urgent = Urgent(workflow.clone());
+    // An onboarding's backlog, then a failover started after it.
+    let backlog = start(
+        &db.store,
+        &workflow,
+        json!([(1..=6)
+            .map(|i| step(&format!("bulk {i}"), "record"))
+            .collect::<Vec<_>>()]),
+    )
+    .await;
+    let registry = Registry::new().with(workflow.clone()).with(urgent.clone());
+    let failover = start_run(
+        &db.store,
+        &registry,
+        StartRequest {
+            workflow: "urgent".into(),
+            params: json!({ "stages": [[step("fail over", "record")]] }),
+            trigger: "test".into(),
+            started_by: "tester".into(),
+            reason: None,
+            dedupe_key: None,
+        },
+    )
+    .await
+    .unwrap()
+    .id;
+    // One worker place: whatever it takes first waits for nothing else.
+    let engine = RunningEngine::start_with(
+        Engine::new(db.store.clone(), Arc::new(registry), "w1").with_settings(EngineSettings {
+            concurrency: 1,
+            ..quick_settings()
+        }),
+    );
+    wait_until_final(&db.store, failover).await;
+    wait_until_final(&db.store, backlog).await;
+    engine.stop().await;
+    let order: Vec<String> = workflow
+        .effects()
+        .into_iter()
+        .filter(|e| e.event == "began")
+        .map(|e| e.step)
+        .collect();
+    assert_eq!(order.len(), 7, "{order:?}");
+    assert_eq!(
+        order[0], "fail over",
+        "the failover waited behind the backlog: {order:?}"
+    );
+    db.finish().await;
+}
+
 engine_tests!(
     an_instance_leaves_runs_of_workflows_it_does_not_know_to_instances_that_do,
     stages_run_in_order_and_steps_of_a_stage_in_parallel,
@@ -725,5 +803,6 @@ engine_tests!(
     a_step_waiting_for_a_time_completes_at_that_database_time,
     a_worker_that_stops_heartbeating_loses_its_step_and_its_late_result,
     a_worker_that_cannot_renew_its_lease_gives_the_step_up,
+    an_urgent_run_is_served_before_older_bulk_work,
     an_unknown_workflow_or_bad_parameters_are_refused_and_a_dedupe_key_creates_one_run,
 );

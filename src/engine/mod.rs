@@ -103,6 +103,7 @@ pub fn plan_run(registry: &Registry, request: StartRequest) -> Result<NewRun, En
         .collect();
     Ok(NewRun {
         id: Uuid::now_v7(),
+        priority: workflow.priority(),
         subscription_id: workflow.subscription_of(&request.params),
         workflow: request.workflow,
         params: request.params,

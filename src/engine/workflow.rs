@@ -15,7 +15,7 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 use super::StepContext;
-use crate::store::{NewStep, Slot};
+use crate::store::{NewStep, RunPriority, Slot};
 
 /// A durable workflow the engine runs step by step.
 #[async_trait]
@@ -31,6 +31,11 @@ pub trait Workflow: Send + Sync + 'static {
 
     /// The stages known at the start; each stage's steps may run in parallel.
     fn first_stages(&self, params: &Value) -> Vec<Vec<StepSpec>>;
+
+    /// How urgently its runs' steps are claimed when more are ready than workers are free.
+    fn priority(&self) -> RunPriority {
+        RunPriority::Normal
+    }
 
     /// The retry policy of a step kind.
     fn retry_policy(&self, kind: &str) -> RetryPolicy {

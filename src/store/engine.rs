@@ -78,6 +78,8 @@ pub struct NewRun {
     pub id: Uuid,
     /// The workflow's registered name.
     pub workflow: String,
+    /// How urgently its steps are claimed (the workflow's).
+    pub priority: RunPriority,
     /// The parameters, as validated by the workflow.
     pub params: Value,
     /// What started it: `api`, `webhook`, `schedule`, `event`, ...
@@ -94,6 +96,33 @@ pub struct NewRun {
     pub parent_id: Option<Uuid>,
     /// The stages known at the start, in order; each holds steps that may run in parallel.
     pub stages: Vec<Vec<NewStep>>,
+}
+
+/// How urgently a run's steps are claimed when more are ready than workers are free: a higher
+/// priority first, then the oldest run first. Set by the workflow, stored with the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub enum RunPriority {
+    /// Work in bulk that may wait: onboarding, per-VM reconciliation, teardown.
+    Bulk,
+    /// Housekeeping runbooks and anything not said otherwise.
+    #[default]
+    Normal,
+    /// Recovery: failovers and what they schedule; never waits behind bulk work.
+    Recovery,
+    /// Watching the sites: the heartbeat whose verdict fences a stamp and triggers failover.
+    Watch,
+}
+
+impl RunPriority {
+    /// The stored value.
+    pub fn as_i16(self) -> i16 {
+        match self {
+            Self::Bulk => -1,
+            Self::Normal => 0,
+            Self::Recovery => 1,
+            Self::Watch => 2,
+        }
+    }
 }
 
 /// A step to create.

@@ -12,8 +12,9 @@ macro_rules! impl_engine_helpers {
                 let id = run.id.to_string();
                 let done = sqlx::query(&engine_sql(
                     "INSERT INTO workflow_runs (id, workflow, params, state, trigger, started_by, \
-                     reason, subscription_id, dedupe_key, parent_id, current_stage, created_at) \
-                     VALUES ($1, $2, $3, 'Pending', $4, $5, $6, $7, $8, $9, 1, now()) \
+                     reason, subscription_id, dedupe_key, parent_id, current_stage, created_at, \
+                     priority) \
+                     VALUES ($1, $2, $3, 'Pending', $4, $5, $6, $7, $8, $9, 1, now(), $10) \
                      ON CONFLICT (dedupe_key) DO NOTHING",
                 ))
                 .bind(&id)
@@ -25,6 +26,7 @@ macro_rules! impl_engine_helpers {
                 .bind(&run.subscription_id)
                 .bind(&run.dedupe_key)
                 .bind(run.parent_id.map(|p| p.to_string()))
+                .bind(run.priority.as_i16())
                 .execute(&mut **tx)
                 .await?;
                 if done.rows_affected() == 0 {

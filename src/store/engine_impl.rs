@@ -84,7 +84,7 @@ macro_rules! impl_engine_store {
                         full_params.join(", ")
                     )
                 };
-                // Run ids are UUIDv7, so ordering by them serves the oldest runs first.
+                // The most urgent runs first (RunPriority), then the oldest: run ids are UUIDv7.
                 let sql = engine_sql(&format!(
                     "SELECT s.run_id, s.id, s.slot, s.slot_limit, s.attempt FROM workflow_steps s \
                      JOIN workflow_runs r ON r.id = s.run_id \
@@ -95,7 +95,7 @@ macro_rules! impl_engine_store {
                          OR (s.state = 'Running' AND s.lease_expires_at <= now()) \
                          OR (s.state = 'Waiting' AND s.wait_kind = 'until' AND s.not_before <= now())) \
                        {slot_filter}\
-                     ORDER BY s.run_id, s.id LIMIT $1 FOR UPDATE OF s SKIP LOCKED",
+                     ORDER BY r.priority DESC, s.run_id, s.id LIMIT $1 FOR UPDATE OF s SKIP LOCKED",
                     known.join(", ")
                 ));
                 let mut query = sqlx::query_as(&sql).bind(i64::from(max));

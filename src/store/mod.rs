@@ -42,8 +42,8 @@ use crate::domain::{
 
 pub use engine::{
     AckOutcome, CancelOutcome, ClaimedStep, CreatedRun, EngineStore, Lease, LeaseCheck, NewRun,
-    NewStep, RunFilter, RunRecord, RunState, RunbookState, Slot, StepRecord, StepRecorded,
-    StepResult, StepState, WaitKind,
+    NewStep, RunFilter, RunPriority, RunRecord, RunState, RunbookState, Slot, StepRecord,
+    StepRecorded, StepResult, StepState, WaitKind,
 };
 pub use failover::FailoverStore;
 pub use postgres::PostgresStore;

@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 
 use crate::domain::{DrPhase, LifecycleState, MirrorState, SubscriptionId, VmProtectionState};
 use crate::engine::{RetryPolicy, StepContext, StepOutcome, StepSpec, Workflow};
-use crate::store::{RunFilter, RunState, SharedStore};
+use crate::store::{RunFilter, RunPriority, RunState, SharedStore};
 
 use super::enable_dr::set_lifecycle;
 use super::reconcile_vm::{subscription_id_of, vm_id_of, vm_step_outcome, vm_step_retry_policy};
@@ -62,6 +62,10 @@ pub fn disable_dr_params(subscription: SubscriptionId) -> Value {
 impl Workflow for DisableDr {
     fn name(&self) -> &'static str {
         DISABLE_DR
+    }
+
+    fn priority(&self) -> RunPriority {
+        RunPriority::Bulk
     }
 
     fn validate(&self, params: &Value) -> Result<(), String> {

@@ -21,7 +21,7 @@ use crate::domain::{
 };
 use crate::engine::{RetryPolicy, StepContext, StepOutcome, StepSpec, Workflow};
 use crate::fabric::spf::VmQuery;
-use crate::store::{SharedStore, StoreError};
+use crate::store::{RunPriority, SharedStore, StoreError};
 
 use super::reconcile_vm::{
     dr_record, subscription_id_of, vm_id_of, vm_step_outcome, vm_step_retry_policy,
@@ -81,6 +81,10 @@ pub(super) fn wants_dr(sub: &Subscription) -> bool {
 impl Workflow for EnableDr {
     fn name(&self) -> &'static str {
         ENABLE_DR
+    }
+
+    fn priority(&self) -> RunPriority {
+        RunPriority::Bulk
     }
 
     fn validate(&self, params: &Value) -> Result<(), String> {

@@ -29,7 +29,7 @@ use crate::engine::{
     RetryPolicy, StartRequest, StepContext, StepOutcome, StepSpec, Workflow, start_run,
 };
 use crate::report::recovery_timing;
-use crate::store::{SharedStore, StepState, StoreError};
+use crate::store::{RunPriority, SharedStore, StepState, StoreError};
 
 use super::failover_action::{run_action, run_delay};
 use super::failover_deadline::{FAILOVER_DEADLINE, deadline_params};
@@ -162,6 +162,10 @@ pub(super) fn kind_of(params: &Value) -> Result<FailoverKind, String> {
 impl Workflow for Failover {
     fn name(&self) -> &'static str {
         FAILOVER
+    }
+
+    fn priority(&self) -> RunPriority {
+        RunPriority::Recovery
     }
 
     fn validate(&self, params: &Value) -> Result<(), String> {

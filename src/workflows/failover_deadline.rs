@@ -18,6 +18,7 @@ use uuid::Uuid;
 
 use crate::domain::{Deadline, FailoverRefusal, SubscriptionId};
 use crate::engine::{RetryPolicy, StepContext, StepOutcome, StepSpec, Workflow};
+use crate::store::RunPriority;
 use crate::store::StoreError;
 
 use super::failover_start::{OperationRequest, StartError, start_operation};
@@ -61,6 +62,10 @@ async fn still_open(
 impl Workflow for FailoverDeadline {
     fn name(&self) -> &'static str {
         FAILOVER_DEADLINE
+    }
+
+    fn priority(&self) -> RunPriority {
+        RunPriority::Recovery
     }
 
     fn validate(&self, params: &Value) -> Result<(), String> {

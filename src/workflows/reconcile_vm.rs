@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use crate::domain::{DrPhase, DrSubscription, ProtectedVm, SubscriptionId, VmProtectionState};
 use crate::engine::{RetryPolicy, StepContext, StepOutcome, StepSpec, Workflow};
+use crate::store::RunPriority;
 use crate::store::SharedStore;
 
 use super::protect::{needs_another_look, recheck_delay};
@@ -129,6 +130,10 @@ impl ReconcileVm {
 impl Workflow for ReconcileVm {
     fn name(&self) -> &'static str {
         RECONCILE_VM
+    }
+
+    fn priority(&self) -> RunPriority {
+        RunPriority::Bulk
     }
 
     fn validate(&self, params: &Value) -> Result<(), String> {

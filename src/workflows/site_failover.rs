@@ -28,7 +28,7 @@ use crate::domain::{
 };
 use crate::engine::{RetryPolicy, StepContext, StepOutcome, StepSpec, Workflow};
 use crate::report::recovery_timing;
-use crate::store::{DrFilter, RunFilter, RunState};
+use crate::store::{DrFilter, RunFilter, RunPriority, RunState};
 
 use super::failover::kind_of;
 use super::failover_start::{OperationRequest, StartError, start_operation};
@@ -109,6 +109,10 @@ fn concerns(kind: FailoverKind, stamp: Uuid, dr: &DrSubscription) -> bool {
 impl Workflow for SiteFailover {
     fn name(&self) -> &'static str {
         SITE_FAILOVER
+    }
+
+    fn priority(&self) -> RunPriority {
+        RunPriority::Recovery
     }
 
     fn validate(&self, params: &Value) -> Result<(), String> {

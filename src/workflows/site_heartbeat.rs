@@ -32,7 +32,7 @@ use uuid::Uuid;
 use crate::domain::{FailoverKind, RecoveryPointChoice, SiteHealth, SiteVerdict, Stamp, judge};
 use crate::engine::{StepContext, StepOutcome, StepSpec, Workflow};
 use crate::fabric::SiteAlert;
-use crate::store::{SharedStore, StoreError};
+use crate::store::{RunPriority, SharedStore, StoreError};
 
 use super::StampClients;
 use super::Stop;
@@ -84,6 +84,10 @@ fn missed_before_alert(params: &Value) -> Result<u32, String> {
 impl Workflow for SiteHeartbeat {
     fn name(&self) -> &'static str {
         SITE_HEARTBEAT
+    }
+
+    fn priority(&self) -> RunPriority {
+        RunPriority::Watch
     }
 
     fn validate(&self, params: &Value) -> Result<(), String> {
