@@ -266,21 +266,6 @@ macro_rules! impl_engine_helpers {
                 Ok(picked)
             }
 
-            async fn step_in(
-                tx: &mut EngineTx,
-                run_id: &str,
-                step_id: i64,
-            ) -> Result<StepRecord, StoreError> {
-                let row: StepRow = sqlx::query_as(&engine_sql(&format!(
-                    "SELECT {STEP_COLUMNS} FROM workflow_steps WHERE run_id = $1 AND id = $2"
-                )))
-                .bind(run_id)
-                .bind(step_id)
-                .fetch_one(&mut **tx)
-                .await?;
-                row.into_record()
-            }
-
             /// Whether the (locked) run has reached a final state.
             async fn run_ended(tx: &mut EngineTx, run_id: &str) -> Result<bool, StoreError> {
                 Ok(Self::locked_run(tx, run_id)

@@ -86,7 +86,8 @@ macro_rules! impl_engine_store {
                 };
                 // The most urgent runs first (RunPriority), then the oldest: run ids are UUIDv7.
                 let sql = engine_sql(&format!(
-                    "SELECT s.run_id, s.id, s.slot, s.slot_limit, s.attempt FROM workflow_steps s \
+                    "SELECT s.run_id, s.id, s.slot, s.slot_limit, s.attempt, s.state \
+                     FROM workflow_steps s \
                      JOIN workflow_runs r ON r.id = s.run_id \
                      WHERE r.state IN ('Pending', 'Running', 'Waiting') \
                        AND r.workflow IN ({}) \
@@ -105,48 +106,59 @@ macro_rules! impl_engine_store {
                 for slot in &full {
                     query = query.bind(slot);
                 }
-                let candidates: Vec<(String, i64, Option<String>, Option<i64>, i64)> =
+                let candidates: Vec<(String, i64, Option<String>, Option<i64>, i64, String)> =
                     query.fetch_all(&mut *tx).await?;
+                // Whether a candidate was Running (an expired lease) is read with it: only the
+                // claim's own transaction changes a candidate it has locked.
+                let running: std::collections::HashSet<(String, i64)> = candidates
+                    .iter()
+                    .filter(|c| c.5 == "Running")
+                    .map(|c| (c.0.clone(), c.1))
+                    .collect();
+                let candidates = candidates
+                    .into_iter()
+                    .map(|(run, id, slot, limit, attempt, _)| (run, id, slot, limit, attempt))
+                    .collect();
                 let picked = Self::within_slot_limits(&mut tx, candidates).await?;
                 let mut claimed = Vec::with_capacity(picked.len());
+                // Each run's workflow and parameters, read (and the run marked Running) once.
+                let mut runs: std::collections::HashMap<String, (String, serde_json::Value)> =
+                    std::collections::HashMap::new();
                 for (run_id, step_id) in picked {
-                    let (before,): (String,) = sqlx::query_as(&engine_sql(
-                        "SELECT state FROM workflow_steps WHERE run_id = $1 AND id = $2",
-                    ))
-                    .bind(&run_id)
-                    .bind(step_id)
-                    .fetch_one(&mut *tx)
-                    .await?;
-                    // Only an expired lease leaves a Running step claimable.
-                    let taken_over = before == "Running";
-                    sqlx::query(&engine_sql(
+                    let taken_over = running.contains(&(run_id.clone(), step_id));
+                    let row: StepRow = sqlx::query_as(&engine_sql(&format!(
                         "UPDATE workflow_steps SET state = 'Running', lease_owner = $1, \
                          lease_expires_at = now_plus_ms($2), attempt = attempt + 1, \
-                         started_at = COALESCE(started_at, now()) WHERE run_id = $3 AND id = $4",
-                    ))
+                         started_at = COALESCE(started_at, now()) WHERE run_id = $3 AND id = $4 \
+                         RETURNING {STEP_COLUMNS}"
+                    )))
                     .bind(owner)
                     .bind(millis(lease))
                     .bind(&run_id)
                     .bind(step_id)
-                    .execute(&mut *tx)
-                    .await?;
-                    sqlx::query(&engine_sql(
-                        "UPDATE workflow_runs SET state = 'Running', started_at = now() \
-                         WHERE id = $1 AND state = 'Pending'",
-                    ))
-                    .bind(&run_id)
-                    .execute(&mut *tx)
-                    .await?;
-                    let step = Self::step_in(&mut tx, &run_id, step_id).await?;
-                    let (workflow, params): (String, String) = sqlx::query_as(&engine_sql(
-                        "SELECT workflow, params FROM workflow_runs WHERE id = $1",
-                    ))
-                    .bind(&run_id)
                     .fetch_one(&mut *tx)
                     .await?;
-                    let params = serde_json::from_str(&params).map_err(|e| {
-                        StoreError::Corrupt(format!("workflow_runs.params of {run_id}: {e}"))
-                    })?;
+                    let step = row.into_record()?;
+                    if !runs.contains_key(&run_id) {
+                        sqlx::query(&engine_sql(
+                            "UPDATE workflow_runs SET state = 'Running', started_at = now() \
+                             WHERE id = $1 AND state = 'Pending'",
+                        ))
+                        .bind(&run_id)
+                        .execute(&mut *tx)
+                        .await?;
+                        let (workflow, params): (String, String) = sqlx::query_as(&engine_sql(
+                            "SELECT workflow, params FROM workflow_runs WHERE id = $1",
+                        ))
+                        .bind(&run_id)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                        let params = serde_json::from_str(&params).map_err(|e| {
+                            StoreError::Corrupt(format!("workflow_runs.params of {run_id}: {e}"))
+                        })?;
+                        runs.insert(run_id.clone(), (workflow, params));
+                    }
+                    let (workflow, params) = runs[&run_id].clone();
                     let lease = Lease {
                         run_id: step.run_id,
                         step_id,
