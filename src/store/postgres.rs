@@ -61,6 +61,11 @@ impl PostgresStore {
     async fn write(&self) -> Result<Transaction<'static, Postgres>, StoreError> {
         Ok(self.pool.begin().await?)
     }
+
+    /// Where a write of one statement runs, without a transaction of its own.
+    fn single_write(&self) -> &PgPool {
+        &self.pool
+    }
 }
 
 super::core_impl::impl_core_store!(PostgresStore, DIALECT);

@@ -95,6 +95,13 @@ impl SqliteStore {
     async fn write(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
         Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
     }
+
+    /// Where a write of one statement runs, without a transaction of its own: the writer
+    /// connection, so it queues with the write transactions. A statement that writes takes the
+    /// write lock as it starts, so it has no lock to upgrade.
+    fn single_write(&self) -> &SqlitePool {
+        &self.writer
+    }
 }
 
 super::core_impl::impl_core_store!(SqliteStore, DIALECT);
