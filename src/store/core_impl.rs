@@ -128,7 +128,9 @@ macro_rules! impl_core_store {
                          RETURNING {SUBSCRIPTION_COLUMNS}"
                     )
                 };
-                let stored: Option<SubscriptionRow> = sqlx::query_as(&core_sql(&sql))
+                // All rows, not the first: SQLite commits a statement of its own when stepped
+                // to its end, and only stepping there reports a failed commit.
+                let stored: Vec<SubscriptionRow> = sqlx::query_as(&core_sql(&sql))
                     .bind(&cols.id)
                     .bind(&sub.name)
                     .bind(cols.state)
@@ -138,10 +140,12 @@ macro_rules! impl_core_store {
                     .bind(&cols.co_admins)
                     .bind(&cols.quota)
                     .bind(sub.version)
-                    .fetch_optional(self.single_write())
+                    .fetch_all(self.single_write())
                     .await?;
                 // No row: the insert met an existing one, or the update a newer version.
                 stored
+                    .into_iter()
+                    .next()
                     .ok_or(StoreError::Conflict)?
                     .into_subscription()
             }
