@@ -8,9 +8,9 @@
 //! a sequence); the unique index on external record ids (migration 0009) makes a record appended
 //! twice a conflict, or a skip for [`append_usage_once`](super::Store::append_usage_once).
 
-/// Implements `Store` for `$store` (with a `pool`, a `write()` that begins a write transaction
-/// and a `backend()` name) translating statements with `$dialect`. Expects `async_trait` and
-/// `StoreError` in scope.
+/// Implements `Store` for `$store` (with a `pool`, a `write()` that begins a write transaction,
+/// a `single_write()` pool for a write of one statement, and a `backend()` name) translating
+/// statements with `$dialect`. Expects `async_trait` and `StoreError` in scope.
 macro_rules! impl_core_store {
     ($store:ty, $dialect:expr) => {
         use $crate::domain::{
@@ -110,22 +110,27 @@ macro_rules! impl_core_store {
                 sub: &Subscription,
             ) -> Result<Subscription, StoreError> {
                 let cols = SubscriptionColumns::of(sub)?;
-                let mut tx = self.write().await?;
                 // Both statements take the same parameters; the stored version becomes the
-                // expected one plus one (an insert expects 0).
+                // expected one plus one (an insert expects 0). One statement is atomic on its
+                // own and hands back the stored row, so no transaction is needed: on SQLite the
+                // writer connection is held for one round trip instead of four.
                 let sql = if sub.version == 0 {
                     format!(
                         "INSERT INTO subscriptions ({SUBSCRIPTION_COLUMNS}) \
                          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now(), now(), $9 + 1) \
-                         ON CONFLICT (id) DO NOTHING"
+                         ON CONFLICT (id) DO NOTHING RETURNING {SUBSCRIPTION_COLUMNS}"
                     )
                 } else {
-                    "UPDATE subscriptions SET name = $2, state = $3, lifecycle = $4, \
-                     last_error = $5, admin_id = $6, co_admins = $7, quota = $8, \
-                     updated_at = now(), version = $9 + 1 WHERE id = $1 AND version = $9"
-                        .to_owned()
+                    format!(
+                        "UPDATE subscriptions SET name = $2, state = $3, lifecycle = $4, \
+                         last_error = $5, admin_id = $6, co_admins = $7, quota = $8, \
+                         updated_at = now(), version = $9 + 1 WHERE id = $1 AND version = $9 \
+                         RETURNING {SUBSCRIPTION_COLUMNS}"
+                    )
                 };
-                let written = sqlx::query(&core_sql(&sql))
+                // All rows, not the first: SQLite commits a statement of its own when stepped
+                // to its end, and only stepping there reports a failed commit.
+                let stored: Vec<SubscriptionRow> = sqlx::query_as(&core_sql(&sql))
                     .bind(&cols.id)
                     .bind(&sub.name)
                     .bind(cols.state)
@@ -135,19 +140,14 @@ macro_rules! impl_core_store {
                     .bind(&cols.co_admins)
                     .bind(&cols.quota)
                     .bind(sub.version)
-                    .execute(&mut *tx)
+                    .fetch_all(self.single_write())
                     .await?;
-                if written.rows_affected() != 1 {
-                    return Err(StoreError::Conflict);
-                }
-                let stored: SubscriptionRow = sqlx::query_as(&core_sql(&format!(
-                    "SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE id = $1"
-                )))
-                .bind(&cols.id)
-                .fetch_one(&mut *tx)
-                .await?;
-                tx.commit().await?;
-                stored.into_subscription()
+                // No row: the insert met an existing one, or the update a newer version.
+                stored
+                    .into_iter()
+                    .next()
+                    .ok_or(StoreError::Conflict)?
+                    .into_subscription()
             }
 
             async fn get_subscription(

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::postgres::{PgPool, PgPoolOptions};
-use sqlx::{Postgres, Transaction};
+use sqlx::{Connection as _, Postgres, Transaction};
 
 use super::StoreError;
 use super::sql::Dialect;
@@ -18,6 +18,9 @@ const DIALECT: Dialect = Dialect::Postgres;
 
 /// How long a caller waits for a free connection before the store gives up.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A pooled connection idle at least this long is pinged before use.
+const PING_WHEN_IDLE_FOR: Duration = Duration::from_secs(1);
 
 /// The store in a PostgreSQL database.
 #[derive(Debug, Clone)]
@@ -34,6 +37,19 @@ impl PostgresStore {
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.max(1))
             .acquire_timeout(ACQUIRE_TIMEOUT)
+            // sqlx pings a connection before handing it out (and again when it takes it back):
+            // a round trip to the server for every statement. Only a connection left idle a
+            // while can have been cut unnoticed (a restarted server, a firewall's idle timeout),
+            // so only those are checked; a broken one is dropped and another taken, as before.
+            .test_before_acquire(false)
+            .before_acquire(|connection, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= PING_WHEN_IDLE_FOR {
+                        connection.ping().await?;
+                    }
+                    Ok(true)
+                })
+            })
             .connect(url)
             .await?;
         sqlx::migrate!("schemas/migrations/postgres")
@@ -44,6 +60,11 @@ impl PostgresStore {
 
     async fn write(&self) -> Result<Transaction<'static, Postgres>, StoreError> {
         Ok(self.pool.begin().await?)
+    }
+
+    /// Where a write of one statement runs, without a transaction of its own.
+    fn single_write(&self) -> &PgPool {
+        &self.pool
     }
 }
 

@@ -66,7 +66,12 @@ impl SqliteStore {
             options = options.journal_mode(SqliteJournalMode::Wal);
             SqlitePoolOptions::new().max_connections(max_connections.max(1))
         };
+        // No ping before handing out a connection: a SQLite connection is a thread of this
+        // process on a local file, it cannot have been cut while idle, and the ping is a round
+        // trip to that thread on every statement (sqlx pings again when it takes the connection
+        // back, which cannot be turned off).
         let pool = pool_options
+            .test_before_acquire(false)
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options.clone())
             .await?;
@@ -79,6 +84,7 @@ impl SqliteStore {
             // Writers wait their turn in the pool's queue: allow for a long queue under load.
             SqlitePoolOptions::new()
                 .max_connections(1)
+                .test_before_acquire(false)
                 .acquire_timeout(WRITER_QUEUE_TIMEOUT)
                 .connect_with(options)
                 .await?
@@ -88,6 +94,13 @@ impl SqliteStore {
 
     async fn write(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
         Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
+    /// Where a write of one statement runs, without a transaction of its own: the writer
+    /// connection, so it queues with the write transactions. A statement that writes takes the
+    /// write lock as it starts, so it has no lock to upgrade.
+    fn single_write(&self) -> &SqlitePool {
+        &self.writer
     }
 }
 
