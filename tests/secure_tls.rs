@@ -103,6 +103,36 @@ async fn wapdr_serves_https_to_clients_that_trust_its_ca(backend: Backend) {
         .await
         .expect_err("an unknown CA is refused");
     assert!(err.is_connect(), "{err:?}");
+    // The admin CLI trusts the private CA only when told to.
+    let status = |ca_bundle: Option<PathBuf>| {
+        let url = app.url.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut command = Command::new(env!("CARGO_BIN_EXE_wapdr"));
+            command
+                .args(["status", "--url", &url, "--user", ADMIN.0])
+                .env("WAPDR_ADMIN_PASSWORD", ADMIN.1)
+                .env_remove("WAPDR_CA_BUNDLE")
+                .env_remove("WAPDR_CONFIG");
+            if let Some(path) = ca_bundle {
+                command.arg("--ca-bundle").arg(path);
+            }
+            command.output().expect("wapdr runs")
+        })
+    };
+    let refused = status(None).await.unwrap();
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "{said}");
+    assert!(
+        said.contains("does not trust") && said.contains("--ca-bundle"),
+        "the error says what to do: {said}"
+    );
+    let trusted = status(Some(pki.path("ca.pem"))).await.unwrap();
+    assert!(
+        trusted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&trusted.stderr)
+    );
+
     // Plain HTTP gets no answer from the HTTPS port.
     let plain = app.url.replacen("https://", "http://", 1);
     let answer = reqwest::get(format!("{plain}/health")).await;

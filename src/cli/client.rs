@@ -46,6 +46,18 @@ pub enum AdminError {
         /// What the transport said.
         cause: String,
     },
+    /// wapdr answered over TLS with a certificate this machine does not trust.
+    #[error(
+        "wapdr at {url} presented a certificate this machine does not trust ({cause}). If it \
+         serves HTTPS with a certificate from a private CA, give that CA's PEM file with \
+         --ca-bundle or WAPDR_CA_BUNDLE."
+    )]
+    UntrustedCertificate {
+        /// The URL called.
+        url: String,
+        /// What TLS said.
+        cause: String,
+    },
     /// The admin endpoint refused the credentials (401).
     #[error(
         "wapdr at {base} refused the admin credentials (user '{user}', {}) with 401 \
@@ -114,17 +126,30 @@ impl AdminClient {
         password: SecretString,
         password_from: PasswordSource,
         principal: String,
+        ca_bundle: Option<&std::path::Path>,
     ) -> anyhow::Result<Self> {
         let base = base.trim_end_matches('/');
         // Tolerate a URL given with the endpoint's path, as WAP's registration shows it.
         let base = base.strip_suffix("/admin").unwrap_or(base).to_owned();
         reqwest::Url::parse(&base)
             .map_err(|e| anyhow::anyhow!("--url '{base}' is not a URL ({e})"))?;
+        let mut http = reqwest::Client::builder()
+            .timeout(REQUEST_TIMEOUT)
+            .connect_timeout(Duration::from_secs(10));
+        if let Some(path) = ca_bundle {
+            let pem = std::fs::read(path)
+                .map_err(|e| anyhow::anyhow!("--ca-bundle {}: {e}", path.display()))?;
+            let certificates = reqwest::Certificate::from_pem_bundle(&pem)
+                .map_err(|e| anyhow::anyhow!("--ca-bundle {}: {e}", path.display()))?;
+            if certificates.is_empty() {
+                anyhow::bail!("--ca-bundle {} holds no PEM certificate", path.display());
+            }
+            for certificate in certificates {
+                http = http.add_root_certificate(certificate);
+            }
+        }
         Ok(Self {
-            http: reqwest::Client::builder()
-                .timeout(REQUEST_TIMEOUT)
-                .connect_timeout(Duration::from_secs(10))
-                .build()?,
+            http: http.build()?,
             base,
             user,
             password,
@@ -174,18 +199,12 @@ impl AdminClient {
         let response = request
             .send()
             .await
-            .map_err(|err| AdminError::Unreachable {
-                url: url.clone(),
-                cause: transport_cause(&err),
-            })?;
+            .map_err(|err| transport_error(&url, &err))?;
         let status = response.status();
         let text = response
             .text()
             .await
-            .map_err(|err| AdminError::Unreachable {
-                url: url.clone(),
-                cause: transport_cause(&err),
-            })?;
+            .map_err(|err| transport_error(&url, &err))?;
         if status.is_success() {
             return Ok(text);
         }
@@ -224,6 +243,23 @@ fn parse(method: Method, path: &str, text: &str) -> Result<Value, AdminError> {
         path: path.to_owned(),
         cause: e.to_string(),
     })
+}
+
+/// What a failed exchange with wapdr means for the operator: an untrusted certificate, or nothing
+/// reachable answering.
+fn transport_error(url: &str, err: &reqwest::Error) -> AdminError {
+    let cause = transport_cause(err);
+    if cause.contains("certificate") {
+        AdminError::UntrustedCertificate {
+            url: url.to_owned(),
+            cause,
+        }
+    } else {
+        AdminError::Unreachable {
+            url: url.to_owned(),
+            cause,
+        }
+    }
 }
 
 /// The innermost cause of a transport error ("Connection refused (os error 111)"), which says

@@ -8,6 +8,9 @@
 //!    `[endpoints.admin]`, for a shell on the wapdr host;
 //! 3. for the password only, the one the instance generated and keeps in its store, read from the
 //!    configured database as `wapdr register` does — only when that database already exists.
+//!
+//! `--ca-bundle` (`WAPDR_CA_BUNDLE`) adds CAs to trust, for an instance serving HTTPS with a
+//! certificate from a private CA.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -40,6 +43,10 @@ pub struct ConnectionArgs {
     /// Who acts, as recorded in jobs and acknowledgements [default: the login name].
     #[arg(long, env = "WAPDR_PRINCIPAL")]
     pub principal: Option<String>,
+    /// A PEM file of CA certificates to trust besides the system's, for a wapdr serving HTTPS
+    /// with a certificate from a private CA.
+    #[arg(long, env = "WAPDR_CA_BUNDLE")]
+    pub ca_bundle: Option<PathBuf>,
 }
 
 /// The admin API the arguments name.
@@ -72,6 +79,7 @@ pub async fn connect(args: &ConnectionArgs) -> anyhow::Result<AdminClient> {
         password,
         source,
         args.principal.clone().unwrap_or_else(login_name),
+        args.ca_bundle.as_deref(),
     )
 }
 
