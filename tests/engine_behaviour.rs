@@ -56,6 +56,13 @@ impl Scripted {
         self.effects.lock().unwrap().clone()
     }
 
+    /// Waits until `step` noted `event`.
+    async fn until_noted(&self, step: &str, event: &str) {
+        while self.of(step, event).is_empty() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     fn of(&self, step: &str, event: &str) -> Vec<Effect> {
         self.effects()
             .into_iter()
@@ -162,6 +169,17 @@ impl Workflow for Scripted {
         self.note(ctx, step, "ended");
         outcome
     }
+}
+
+/// Starts a run of one step, `long`, that blocks until told to stop on its first attempt and
+/// ends with "took over" on the next.
+async fn start_long_step(store: &SharedStore, workflow: &Scripted) -> Uuid {
+    start(
+        store,
+        workflow,
+        json!([[{ "name": "long", "kind": "block", "input": { "block_attempts": 1 } }]]),
+    )
+    .await
 }
 
 fn step(name: &str, kind: &str) -> Value {
@@ -351,9 +369,7 @@ async fn cancelling_a_run_signals_its_running_step_and_runs_nothing_more(backend
         r.state == RunState::Running
     })
     .await;
-    while workflow.of("block", "began").is_empty() {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    workflow.until_noted("block", "began").await;
     assert_eq!(
         db.store.cancel_run(id, "operator").await.unwrap(),
         CancelOutcome::Cancelled
@@ -477,12 +493,7 @@ async fn a_worker_that_stops_heartbeating_loses_its_step_and_its_late_result(bac
         return;
     };
     let workflow = Scripted::default();
-    let id = start(
-        &db.store,
-        &workflow,
-        json!([[{ "name": "long", "kind": "block", "input": { "block_attempts": 1 } }]]),
-    )
-    .await;
+    let id = start_long_step(&db.store, &workflow).await;
     let hung_clock = FreezableClock::new();
     let hung = RunningEngine::start_with(
         Engine::new(
@@ -493,9 +504,7 @@ async fn a_worker_that_stops_heartbeating_loses_its_step_and_its_late_result(bac
         .with_settings(quick_settings())
         .with_clock(hung_clock.shared()),
     );
-    while workflow.of("long", "began").is_empty() {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    workflow.until_noted("long", "began").await;
     hung_clock.set_frozen(true);
     let takeovers_before = lease_takeovers(&db.store).await;
     let rescuer =
@@ -675,12 +684,7 @@ async fn a_worker_that_cannot_renew_its_lease_gives_the_step_up(backend: Backend
         return;
     };
     let workflow = Scripted::default();
-    let id = start(
-        &db.store,
-        &workflow,
-        json!([[{ "name": "long", "kind": "block", "input": { "block_attempts": 1 } }]]),
-    )
-    .await;
+    let id = start_long_step(&db.store, &workflow).await;
     let settings = quick_settings();
     let engine = RunningEngine::start_with(
         Engine::new(
@@ -690,9 +694,7 @@ async fn a_worker_that_cannot_renew_its_lease_gives_the_step_up(backend: Backend
         )
         .with_settings(settings),
     );
-    while workflow.of("long", "began").is_empty() {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    workflow.until_noted("long", "began").await;
     // Heartbeats now fail (SQLite: busy) or hang (PostgreSQL: the row is locked).
     let blocker = block_writes(&db, backend, id).await;
     let deadline = Instant::now() + settings.lease * 4;
