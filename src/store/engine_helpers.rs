@@ -213,18 +213,19 @@ macro_rules! impl_engine_helpers {
                     .collect())
             }
 
-            /// Of the claim's candidates `(run, step, slot, limit, attempt)`, those that may be
-            /// claimed: every step outside a slot or already begun, and as many fresh steps of
+            /// Of the claim's candidates `(run, step, slot, limit, attempt, state)`, those that may
+            /// be claimed, as `(run, step, whether it was Running)` (an expired lease taken over):
+            /// every step outside a slot or already begun, and as many fresh steps of
             /// each slot as it has free places. Each slot's row is locked first (in name order,
             /// so claims never wait on each other in a cycle), which makes concurrent claims on
             /// PostgreSQL take a slot's last places one at a time; SQLite has one writer anyway.
             async fn within_slot_limits(
                 tx: &mut EngineTx,
-                candidates: Vec<(String, i64, Option<String>, Option<i64>, i64)>,
-            ) -> Result<Vec<(String, i64)>, StoreError> {
+                candidates: Vec<(String, i64, Option<String>, Option<i64>, i64, String)>,
+            ) -> Result<Vec<(String, i64, bool)>, StoreError> {
                 // Places taken in each slot some fresh candidate asks for.
                 let mut taken: std::collections::BTreeMap<String, i64> = Default::default();
-                for (_, _, slot, _, attempt) in &candidates {
+                for (_, _, slot, _, attempt, _) in &candidates {
                     if let (Some(slot), 0) = (slot, attempt) {
                         taken.entry(slot.clone()).or_default();
                     }
@@ -249,7 +250,8 @@ macro_rules! impl_engine_helpers {
                         .map_or(0, |(_, taken, _)| *taken);
                 }
                 let mut picked = Vec::with_capacity(candidates.len());
-                for (run_id, step_id, slot, limit, attempt) in candidates {
+                for (run_id, step_id, slot, limit, attempt, state) in candidates {
+                    let running = state == "Running";
                     match slot {
                         Some(slot) if attempt == 0 => {
                             let places = taken.entry(slot).or_default();
@@ -257,10 +259,10 @@ macro_rules! impl_engine_helpers {
                             // planned with.
                             if *places < limit.unwrap_or(i64::MAX).max(1) {
                                 *places += 1;
-                                picked.push((run_id, step_id));
+                                picked.push((run_id, step_id, running));
                             }
                         }
-                        _ => picked.push((run_id, step_id)),
+                        _ => picked.push((run_id, step_id, running)),
                     }
                 }
                 Ok(picked)

@@ -108,24 +108,15 @@ macro_rules! impl_engine_store {
                 }
                 let candidates: Vec<(String, i64, Option<String>, Option<i64>, i64, String)> =
                     query.fetch_all(&mut *tx).await?;
-                // Whether a candidate was Running (an expired lease) is read with it: only the
-                // claim's own transaction changes a candidate it has locked.
-                let running: std::collections::HashSet<(String, i64)> = candidates
-                    .iter()
-                    .filter(|c| c.5 == "Running")
-                    .map(|c| (c.0.clone(), c.1))
-                    .collect();
-                let candidates = candidates
-                    .into_iter()
-                    .map(|(run, id, slot, limit, attempt, _)| (run, id, slot, limit, attempt))
-                    .collect();
+                // A candidate's state is read with it: only this transaction changes a candidate
+                // it has locked (SQLite: one writer).
                 let picked = Self::within_slot_limits(&mut tx, candidates).await?;
                 let mut claimed = Vec::with_capacity(picked.len());
                 // Each run's workflow and parameters, read (and the run marked Running) once.
                 let mut runs: std::collections::HashMap<String, (String, serde_json::Value)> =
                     std::collections::HashMap::new();
-                for (run_id, step_id) in picked {
-                    let taken_over = running.contains(&(run_id.clone(), step_id));
+                // Only an expired lease leaves a Running step claimable: it is taken over.
+                for (run_id, step_id, taken_over) in picked {
                     let row: StepRow = sqlx::query_as(&engine_sql(&format!(
                         "UPDATE workflow_steps SET state = 'Running', lease_owner = $1, \
                          lease_expires_at = now_plus_ms($2), attempt = attempt + 1, \
