@@ -197,7 +197,8 @@ macro_rules! impl_engine_helpers {
                 only: Option<&str>,
             ) -> Result<Vec<(String, i64, i64)>, StoreError> {
                 let rows: Vec<(String, i64, Option<i64>)> = sqlx::query_as(&engine_sql(
-                    "SELECT s.slot, COUNT(*), MAX(s.slot_limit) FROM workflow_steps s \
+                    "SELECT s.slot, COUNT(*), MAX(s.slot_limit) \
+                     FROM workflow_steps s /*+ INDEXED BY workflow_steps_slot */ \
                      JOIN workflow_runs r ON r.id = s.run_id \
                      WHERE s.slot IS NOT NULL AND ($1::text IS NULL OR s.slot = $1) \
                        AND s.state IN ('Pending', 'Running', 'Waiting') AND s.attempt > 0 \

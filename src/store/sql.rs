@@ -4,8 +4,10 @@
 //! The translation is plain text substitution, so statements keep to the spellings it knows: the
 //! database clock as `now()`, "the clock plus $N milliseconds" as `now_plus_ms($N)`, numbered
 //! `$N` parameters, `::text` and `::timestamptz` casts, the row locks `FOR UPDATE` and
-//! `FOR UPDATE OF s SKIP LOCKED`, and the two-argument `GREATEST(`. No statement may hold a `$`
-//! in a string literal. This module knows no table.
+//! `FOR UPDATE OF s SKIP LOCKED`, the two-argument `GREATEST(`, and the index hint
+//! `/*+ INDEXED BY name */` after a table (a comment to PostgreSQL, whose cost-based planner has
+//! statistics; SQLite's `INDEXED BY`, for a plan its planner would not find). No statement may
+//! hold a `$` in a string literal. This module knows no table.
 
 use time::OffsetDateTime;
 
@@ -20,6 +22,25 @@ pub(super) enum Dialect {
 
 /// SQLite's database clock, as the fixed-width text every SQLite timestamp is stored in.
 const SQLITE_NOW: &str = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
+
+/// The opening of an index hint, `/*+ INDEXED BY name */`.
+const INDEX_HINT: &str = "/*+ INDEXED BY ";
+
+/// `sql` with each index hint made SQLite's `INDEXED BY name`.
+fn sqlite_index_hints(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let mut rest = sql;
+    while let Some(start) = rest.find(INDEX_HINT) {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + INDEX_HINT.len()..];
+        let end = after.find("*/").expect("an index hint has its */");
+        out.push_str("INDEXED BY ");
+        out.push_str(after[..end].trim());
+        rest = &after[end + 2..];
+    }
+    out.push_str(rest);
+    out
+}
 
 impl Dialect {
     /// `sql` (PostgreSQL, with `now_plus_ms($N)` for "the database clock plus $N milliseconds")
@@ -51,7 +72,7 @@ impl Dialect {
             Self::Postgres => out.replace("now()", "statement_timestamp()"),
             // SQLite's scalar MAX takes two or more arguments, like GREATEST; its aggregate MAX
             // takes one, so an aggregate `MAX(` in a statement is left alone.
-            Self::Sqlite => out
+            Self::Sqlite => sqlite_index_hints(&out)
                 .replace("now()", SQLITE_NOW)
                 .replace("::timestamptz", "")
                 .replace("::text", "")
@@ -172,6 +193,16 @@ mod tests {
             Dialect::Sqlite.sql(sql),
             "SET lease_expires_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '+' || (?2 / 1000.0) \
              || ' seconds') WHERE id = ?1"
+        );
+    }
+
+    #[test]
+    fn index_hints_are_comments_on_postgres_and_indexed_by_on_sqlite() {
+        translates(
+            "SELECT r.id FROM workflow_runs r /*+ INDEXED BY workflow_runs_live */ JOIN s \
+             ON s.run_id = r.id",
+            "SELECT r.id FROM workflow_runs r INDEXED BY workflow_runs_live JOIN s \
+             ON s.run_id = r.id",
         );
     }
 
