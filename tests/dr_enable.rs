@@ -13,7 +13,7 @@ use common::dr::{
     item_frequency, networks_on_b, new_tenant, notification_body, notify_create, notify_update,
     record, records, replicas_on_b, settled_lifecycle, until_all, vault_network_mappings,
 };
-use common::lab::{set_knobs, spf, wap_admin};
+use common::lab::{calls, set_knobs, spf, wap_admin};
 use common::setup::bound_cloud;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
@@ -30,6 +30,7 @@ on_both_backends!(
     a_vm_deleted_on_the_fabric_is_released_and_usage_counts_what_is_protected,
     a_lowered_quota_releases_the_last_protected_vm_beyond_it,
     a_network_the_provider_mapped_on_the_pair_is_used_not_recreated,
+    the_vaults_containers_are_looked_up_once_not_per_vm,
 );
 
 async fn enabling_dr_protects_every_vm_gives_replicas_to_the_tenant_and_builds_the_mirror(
@@ -546,5 +547,37 @@ async fn a_network_the_provider_mapped_on_the_pair_is_used_not_recreated(backend
         vault_network_mappings(lab)
             .await
             .contains(&("sam-net".to_owned(), "provider-dr-net".to_owned()))
+    );
+}
+
+/// The vault's listings of a site's containers so far (`asr/container_lists` of `GET /lab/calls`).
+async fn container_lists(lab: &wapdr::lab::LabHandle) -> u64 {
+    calls(lab).await["asr/container_lists"]
+        .as_u64()
+        .unwrap_or(0)
+}
+
+/// Azure throttles a subscription's reads, so protecting thousands of VMs must not ask the
+/// vault for the same containers, policy and pairing for each of them: a tenant's twelve VMs
+/// are protected with the two clouds' containers looked up at most once each (9 to 12 listings
+/// when they were looked up for each VM).
+async fn the_vaults_containers_are_looked_up_once_not_per_vm(backend: Backend) {
+    let Some(world) = gold_world(backend).await else {
+        return;
+    };
+    let (app, lab) = (&world.app, &world.lab);
+    let tenant = new_tenant(lab, "ida@tailspin.lab", "a-gold").await;
+    let vms = add_vms(lab, &tenant, "Gold", "ida", 12, &[]).await;
+    let before = container_lists(lab).await;
+    notify_create(app, &notification_body(&tenant, &[("DrEnabled", "true")])).await;
+    assert_eq!(
+        settled_lifecycle(app, &tenant).await["LifecycleState"],
+        PROVISIONED
+    );
+    until_all(app, &tenant, &vms, VmProtectionState::Protected).await;
+    let listed = container_lists(lab).await - before;
+    assert!(
+        listed <= 2,
+        "protecting 12 VMs listed a site's containers {listed} times"
     );
 }

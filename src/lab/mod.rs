@@ -324,8 +324,9 @@ impl LabState {
             .or_default() += 1;
     }
 
-    /// Requests received per service (`A/spf`, `A/wap_admin`, `asr`, `token`), and those the
-    /// knobs disturbed (`injected/errors`, `injected/latency_spikes`).
+    /// Requests received per service (`A/spf`, `A/wap_admin`, `asr`, `token`), the vault's
+    /// listings of a site's containers among them (`asr/container_lists`), and those the knobs
+    /// disturbed (`injected/errors`, `injected/latency_spikes`).
     pub fn calls(&self) -> BTreeMap<String, u64> {
         self.calls.lock().expect("calls lock").clone()
     }

@@ -4,6 +4,11 @@
 //!
 //! Each function looks before it acts, so callers may repeat them after a crash; none decides
 //! what a failure means for a run (that is the caller's [`Stop`] handling).
+//!
+//! A cloud's container, and a pair's policy and pairing once ensured, are remembered for
+//! [`REFS_TTL`] ([`RefCache`]): protecting a VM asked the vault for them each time, eight of its
+//! fourteen calls, where Azure throttles a subscription's reads and the answers change only when
+//! a provider reconfigures the vault.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,6 +26,51 @@ use crate::store::SharedStore;
 
 use super::stamp_verify::{discover_spf_stamp, site_for};
 use super::{StampClients, Stop};
+
+/// How long a looked-up container or an ensured policy and pairing is taken as known.
+pub const REFS_TTL: Duration = Duration::from_secs(60);
+
+/// The vault's references that every VM's protection needs and that rarely change, one set per
+/// process (shared by the clones of [`StampClients`]). A miss is looked up once for every caller
+/// waiting on it. A stale pairing shows as a failed protection, which forgets the pair
+/// ([`RefCache::forget_pair`]) so the next attempt ensures it again.
+pub struct RefCache {
+    /// A cloud's container, by (stamp id, cloud id).
+    containers: moka::future::Cache<(Uuid, Uuid), Container>,
+    /// A pair's policy, ensured together with its pairing, by pair id and the policy's settings.
+    ensured: moka::future::Cache<(Uuid, String), PolicyRef>,
+}
+
+impl Default for RefCache {
+    fn default() -> Self {
+        Self {
+            containers: moka::future::Cache::builder()
+                .time_to_live(REFS_TTL)
+                .max_capacity(10_000)
+                .build(),
+            ensured: moka::future::Cache::builder()
+                .time_to_live(REFS_TTL)
+                .max_capacity(10_000)
+                .build(),
+        }
+    }
+}
+
+impl RefCache {
+    /// Forgets what was ensured for `pair`, so the next protection ensures it again.
+    pub async fn forget_pair(&self, pair: Uuid) {
+        // Entries are few: a pair's frequencies.
+        let keys: Vec<_> = self
+            .ensured
+            .iter()
+            .filter(|(key, _)| key.0 == pair)
+            .map(|(key, _)| key)
+            .collect();
+        for key in keys {
+            self.ensured.invalidate(key.as_ref()).await;
+        }
+    }
+}
 
 /// The configured replication engine, or a final error saying how to configure one.
 pub fn engine(clients: &StampClients) -> Result<Arc<dyn ReplicationEngine>, Stop> {
@@ -81,8 +131,27 @@ pub async fn site(
     })
 }
 
-/// The engine's container of a cloud of a stored stamp.
+/// The engine's container of a cloud of a stored stamp, as looked up within [`REFS_TTL`] (its
+/// `paired` flag may be that old: read the vault for it).
 pub async fn container(
+    clients: &StampClients,
+    store: &SharedStore,
+    stamp_id: Uuid,
+    cloud_id: Uuid,
+) -> Result<Container, Stop> {
+    clients
+        .refs()
+        .containers
+        .try_get_with(
+            (stamp_id, cloud_id),
+            look_up_container(clients, store, stamp_id, cloud_id),
+        )
+        .await
+        .map_err(|stop| (*stop).clone())
+}
+
+/// The engine's container of a cloud of a stored stamp, read from the vault.
+async fn look_up_container(
     clients: &StampClients,
     store: &SharedStore,
     stamp_id: Uuid,
@@ -126,6 +195,16 @@ pub async fn ensure_pair_policy(
     pair: &CloudPair,
     frequency_seconds: Option<u32>,
 ) -> Result<PolicyRef, Stop> {
+    let (name, spec) = pair_policy(store, pair, frequency_seconds).await?;
+    Ok(engine(clients)?.ensure_policy(&name, &spec).await?)
+}
+
+/// The pair's derived engine policy for `frequency_seconds`: its name and settings.
+async fn pair_policy(
+    store: &SharedStore,
+    pair: &CloudPair,
+    frequency_seconds: Option<u32>,
+) -> Result<(String, PolicySpec), Stop> {
     let policy = store.get_policy(&pair.policy).await?.ok_or_else(|| {
         Stop::Final(format!(
             "Replication policy '{}' no longer exists.",
@@ -137,7 +216,31 @@ pub async fn ensure_pair_policy(
         spec.copy_frequency_seconds = frequency;
     }
     let name = engine_policy_name(&policy.name, pair.id, spec.copy_frequency_seconds);
-    Ok(engine(clients)?.ensure_policy(&name, &spec).await?)
+    Ok((name, spec))
+}
+
+/// [`ensure_pair_policy`] then [`ensure_pair_pairing`], as done within [`REFS_TTL`] for these
+/// settings: what each VM's protection needs before the engine may protect it. The policy's
+/// settings are read from the store each time, so a provider's change is ensured at once.
+pub async fn ensure_pair_ready(
+    clients: &StampClients,
+    store: &SharedStore,
+    pair: &CloudPair,
+    frequency_seconds: Option<u32>,
+    wait: Duration,
+) -> Result<PolicyRef, Stop> {
+    let (name, spec) = pair_policy(store, pair, frequency_seconds).await?;
+    let key = (pair.id, format!("{name} {spec:?}"));
+    clients
+        .refs()
+        .ensured
+        .try_get_with(key, async {
+            let policy = engine(clients)?.ensure_policy(&name, &spec).await?;
+            ensure_pair_pairing(clients, store, pair, &policy, wait).await?;
+            Ok::<_, Stop>(policy)
+        })
+        .await
+        .map_err(|stop| (*stop).clone())
 }
 
 /// Ensures the pair's primary container replicates to its recovery container under `policy`,

@@ -458,17 +458,29 @@ async fn enable(
     item: &ItemRef,
 ) -> Result<Result<ProtectionStatus, String>, Stop> {
     let frequency = scope.quota.replication_frequency_seconds;
-    let policy =
-        fabric_refs::ensure_pair_policy(clients, store, &scope.pair, Some(frequency)).await?;
-    fabric_refs::ensure_pair_pairing(clients, store, &scope.pair, &policy, OPERATION_WAIT).await?;
+    let policy = fabric_refs::ensure_pair_ready(
+        clients,
+        store,
+        &scope.pair,
+        Some(frequency),
+        OPERATION_WAIT,
+    )
+    .await?;
     let engine = fabric_refs::engine(clients)?;
+    // A refusal may come from a policy or pairing removed since it was ensured: the next
+    // attempt ensures them again.
+    let forget = || clients.refs().forget_pair(scope.pair.id);
     let operation = match engine.enable_protection(item, &policy).await {
         Ok(operation) => operation,
         Err(err) if err.is_transient() => return Err(err.into()),
-        Err(err) => return Ok(Err(err.to_string())),
+        Err(err) => {
+            forget().await;
+            return Ok(Err(err.to_string()));
+        }
     };
     if let OperationState::Failed { message } = engine.wait(&operation, OPERATION_WAIT).await?.state
     {
+        forget().await;
         return Ok(Err(format!(
             "The replication engine could not enable protection: {message}"
         )));

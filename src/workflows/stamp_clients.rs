@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use uuid::Uuid;
 
+use super::fabric_refs::RefCache;
 use crate::domain::{PlanBinding, Stamp, StampPlans};
 use crate::fabric::{
     AlertClient, FabricError, HttpSettings, PlanWebhookClient, ReplicationEngine, RetryPolicy,
@@ -44,6 +45,7 @@ pub struct StampClients {
     replication: Option<Arc<dyn ReplicationEngine>>,
     probe_replication: Option<Arc<dyn ReplicationEngine>>,
     alert_webhook: Option<String>,
+    refs: Arc<RefCache>,
 }
 
 impl StampClients {
@@ -59,6 +61,7 @@ impl StampClients {
             replication,
             probe_replication: None,
             alert_webhook: None,
+            refs: Arc::default(),
         }
     }
 
@@ -81,6 +84,7 @@ impl StampClients {
                 .or_else(|| self.replication.clone()),
             probe_replication: None,
             alert_webhook: None,
+            refs: Arc::clone(&self.refs),
         }
     }
 
@@ -125,6 +129,11 @@ impl StampClients {
     /// The client of recovery plans' script webhooks.
     pub fn plan_webhooks(&self) -> Result<PlanWebhookClient, FabricError> {
         PlanWebhookClient::new(&self.http)
+    }
+
+    /// The vault's references remembered for a while (shared by every clone).
+    pub fn refs(&self) -> &RefCache {
+        &self.refs
     }
 
     /// The replication engine (the vault), when one is configured.

@@ -101,6 +101,7 @@ pub fn dispatch(
             None => not_found("The fabric"),
         },
         ("GET", ["replicationfabrics", _, "replicationprotectioncontainers"]) => {
+            state.count("asr/container_lists");
             match fabric(world, rest[1]) {
                 Some(i) => list(
                     world.stamps[i]
