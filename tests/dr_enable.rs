@@ -9,9 +9,10 @@ mod common;
 use common::app::Backend;
 use common::dr::{OUT_OF_SYNC, admin, pair_plans};
 use common::dr::{
-    PROVISIONED, PROVISIONING, UPDATING, add_network, add_vms, add_vms_with, gold_world,
-    item_frequency, networks_on_b, new_tenant, notification_body, notify_create, notify_update,
-    record, records, replicas_on_b, settled_lifecycle, until_all, vault_network_mappings,
+    PROVISIONED, PROVISIONING, UPDATING, add_network, add_vms, add_vms_with, enable_dr_and_settle,
+    gold_world, item_frequency, networks_on_b, new_tenant, notification_body, notify_create,
+    notify_update, record, records, replicas_on_b, settled_lifecycle, until_all,
+    vault_network_mappings,
 };
 use common::lab::{calls, set_knobs, spf, wap_admin};
 use common::setup::bound_cloud;
@@ -378,12 +379,7 @@ async fn a_vm_deleted_on_the_fabric_is_released_and_usage_counts_what_is_protect
     let (app, lab) = (&world.app, &world.lab);
     let tenant = new_tenant(lab, "pete@tailspin.lab", "a-gold").await;
     let vms = add_vms(lab, &tenant, "Gold", "pete", 3, &[]).await;
-    notify_create(app, &notification_body(&tenant, &[("DrEnabled", "true")])).await;
-    assert_eq!(
-        settled_lifecycle(app, &tenant).await["LifecycleState"],
-        PROVISIONED
-    );
-    until_all(app, &tenant, &vms, VmProtectionState::Protected).await;
+    enable_dr_and_settle(app, &tenant, &vms).await;
 
     let usage = |app: &common::app::TestApp| {
         app.notification(
@@ -569,12 +565,7 @@ async fn the_vaults_containers_are_looked_up_once_not_per_vm(backend: Backend) {
     let tenant = new_tenant(lab, "ida@tailspin.lab", "a-gold").await;
     let vms = add_vms(lab, &tenant, "Gold", "ida", 12, &[]).await;
     let before = container_lists(lab).await;
-    notify_create(app, &notification_body(&tenant, &[("DrEnabled", "true")])).await;
-    assert_eq!(
-        settled_lifecycle(app, &tenant).await["LifecycleState"],
-        PROVISIONED
-    );
-    until_all(app, &tenant, &vms, VmProtectionState::Protected).await;
+    enable_dr_and_settle(app, &tenant, &vms).await;
     let listed = container_lists(lab).await - before;
     assert!(
         listed <= 2,

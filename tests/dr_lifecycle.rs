@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 
 use common::app::Backend;
 use common::dr::{
-    DELETED, DELETING, PROVISIONED, PROVISIONING, UPDATING, add_vms, gold_world, new_tenant,
-    notification_body, notify_create, notify_update, pair_plans, records, replicas_on_b,
-    settled_lifecycle, until_all,
+    DELETED, DELETING, PROVISIONED, PROVISIONING, UPDATING, add_vms, enable_dr_and_settle,
+    gold_world, new_tenant, notification_body, notify_create, notify_update, pair_plans, records,
+    replicas_on_b, settled_lifecycle, until_all,
 };
 use common::lab::{set_knobs, wap_admin};
 use common::setup::{add_plan_like, bound_cloud};
@@ -47,12 +47,7 @@ async fn suspension_keeps_protection_and_starts_nothing(backend: Backend) {
     let (app, lab) = (&world.app, &world.lab);
     let tenant = new_tenant(lab, "hank@tailspin.lab", "a-gold").await;
     let vms = add_vms(lab, &tenant, "Gold", "hank", 2, &[]).await;
-    notify_create(app, &notification_body(&tenant, &[("DrEnabled", "true")])).await;
-    assert_eq!(
-        settled_lifecycle(app, &tenant).await["LifecycleState"],
-        PROVISIONED
-    );
-    until_all(app, &tenant, &vms, VmProtectionState::Protected).await;
+    enable_dr_and_settle(app, &tenant, &vms).await;
     let runs = run_count(app, &tenant).await;
 
     let suspend = json!({ "SubscriptionId": tenant.id.to_string(), "State": "Suspended" });
@@ -220,12 +215,7 @@ async fn turning_dr_off_in_the_quota_releases_protection_and_keeps_the_subscript
     let (app, lab) = (&world.app, &world.lab);
     let tenant = new_tenant(lab, "jack@tailspin.lab", "a-gold").await;
     let vms = add_vms(lab, &tenant, "Gold", "jack", 2, &[]).await;
-    notify_create(app, &notification_body(&tenant, &[("DrEnabled", "true")])).await;
-    assert_eq!(
-        settled_lifecycle(app, &tenant).await["LifecycleState"],
-        PROVISIONED
-    );
-    until_all(app, &tenant, &vms, VmProtectionState::Protected).await;
+    enable_dr_and_settle(app, &tenant, &vms).await;
 
     let batch = json!({
         "SubscriptionIdsToUpdate": [tenant.id.to_string()],

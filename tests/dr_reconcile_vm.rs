@@ -9,8 +9,7 @@ use std::sync::Arc;
 
 use common::app::{Backend, TestApp};
 use common::dr::{
-    PROVISIONED, add_vms, gold_world_on, new_tenant, notification_body, notify_create, record,
-    replicas_on_b, settled_lifecycle, until_all,
+    add_vms, enable_dr_and_settle, gold_world_on, new_tenant, record, replicas_on_b, until_all,
 };
 use common::lab::{asr, http, retries, small_lab};
 use common::setup::asr_section;
@@ -34,12 +33,7 @@ async fn an_admin_exclusion_releases_a_protected_vm_and_lifting_it_protects_it_a
     let (app, lab) = (&world.app, &world.lab);
     let tenant = new_tenant(lab, "quinn@tailspin.lab", "a-gold").await;
     let vms = add_vms(lab, &tenant, "Gold", "quinn", 2, &[]).await;
-    notify_create(app, &notification_body(&tenant, &[("DrEnabled", "true")])).await;
-    assert_eq!(
-        settled_lifecycle(app, &tenant).await["LifecycleState"],
-        PROVISIONED
-    );
-    until_all(app, &tenant, &vms, VmProtectionState::Protected).await;
+    enable_dr_and_settle(app, &tenant, &vms).await;
 
     let reconcile = |reason: &str| StartRequest {
         workflow: RECONCILE_VM.to_owned(),

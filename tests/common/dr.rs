@@ -338,6 +338,21 @@ pub async fn settled_lifecycle(app: &TestApp, tenant: &Tenant) -> Value {
     }
 }
 
+/// Tells wapdr the tenant took the DR add-on, as WAP does, and waits until the subscription is
+/// Provisioned (asserted) and every VM of `vms` is Protected; the VMs' records.
+pub async fn enable_dr_and_settle(
+    app: &TestApp,
+    tenant: &Tenant,
+    vms: &[Uuid],
+) -> Vec<ProtectedVm> {
+    notify_create(app, &notification_body(tenant, &[("DrEnabled", "true")])).await;
+    assert_eq!(
+        settled_lifecycle(app, tenant).await["LifecycleState"],
+        PROVISIONED
+    );
+    until_all(app, tenant, vms, VmProtectionState::Protected).await
+}
+
 /// The tenant's VM records, by VM id order of `ids`.
 pub async fn records(app: &TestApp, tenant: &Tenant) -> Vec<ProtectedVm> {
     app.store()
