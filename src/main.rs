@@ -62,6 +62,10 @@ struct LabArgs {
     /// Lab TOML configuration (see lab.example.toml); defaults to the small world on random ports.
     #[arg(long, short)]
     config: Option<PathBuf>,
+    /// Also stop when standard input closes: a process that started the lab with a pipe as its
+    /// input (the benchmark harness) takes the lab with it when it ends, however it ends.
+    #[arg(long)]
+    until_stdin_closes: bool,
 }
 
 #[derive(Args)]
@@ -246,7 +250,17 @@ async fn run_lab(args: LabArgs) -> anyhow::Result<()> {
         .try_init();
     let lab = Lab::start(lab_config(args.config.as_deref())?).await?;
     println!("{}", lab.describe());
-    app::shutdown_signal().await;
+    let stdin_closed = async {
+        if args.until_stdin_closes {
+            let _ = tokio::io::copy(&mut tokio::io::stdin(), &mut tokio::io::sink()).await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        () = app::shutdown_signal() => {}
+        () = stdin_closed => {}
+    }
     lab.shutdown().await;
     Ok(())
 }
@@ -273,11 +287,11 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     }
     let lab = Lab::start(lab_setup).await?;
     if config.asr.is_none() {
-        config.asr = Some(demo::lab_vault(&lab));
+        config.asr = Some(demo::lab_vault(lab.access(), lab.state.knobs().concurrency));
     }
     let running = app::start(&config).await?;
     let mut summary = demo::Summary::new(args.json);
-    let outcome = demo::run(&lab, &running, &config, &mut summary).await;
+    let outcome = demo::run(lab.access(), &running, &config, &mut summary).await;
     match &outcome {
         Ok(()) => println!("demo succeeded in {:.1}s", started.elapsed().as_secs_f64()),
         Err(err) => eprintln!("demo FAILED: {err:#}"),

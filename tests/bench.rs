@@ -102,9 +102,13 @@ fn protect_failover_and_enable_print_every_figure_with_its_bound_or_baseline() {
         &["recovery plan wall time"],
         &["site failover", "wall time"],
         &["peak ASR operations"],
-        &["resident memory at the site failover's peak"],
-        &["resident memory idle"],
+        &["wapdr resident memory at the site failover's peak"],
+        &["lab (its own process) resident memory at the site failover's peak"],
+        &["wapdr resident memory idle"],
+        &["lab resident memory (its own process)"],
         &["notified until all Provisioned"],
+        &["wapdr CPU time until all Provisioned"],
+        &["lab CPU time until all Provisioned"],
     ] {
         let found = named(&figures, words);
         assert_eq!(found.len(), 1, "{words:?}: {figures:?}");

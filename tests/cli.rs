@@ -356,3 +356,53 @@ fn sigterm_once_logged(message: &str) {
         events[shutting]
     );
 }
+
+/// `wapdr lab --until-stdin-closes`, as the benchmark harness starts it: it describes itself in
+/// one JSON line (every URL and credential a client needs), serves, and stops on its own once the
+/// process that started it closes its input, so a killed harness leaves no lab behind.
+#[tokio::test]
+async fn a_lab_started_with_a_lifeline_describes_itself_and_stops_when_its_input_closes() {
+    use std::io::BufRead as _;
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wapdr"))
+        .args(["lab", "--until-stdin-closes"])
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("wapdr lab starts");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let access: wapdr::lab::LabAccess = serde_json::from_str(&line)
+        .unwrap_or_else(|e| panic!("the first line describes the lab ({e}): {line}"));
+    assert_eq!(access.stamps.len(), 2, "{line}");
+    let described: wapdr::lab::LabAccess = reqwest::get(format!("{}/lab/describe", access.control))
+        .await
+        .expect("the control API answers")
+        .json()
+        .await
+        .expect("it describes the lab the same way");
+    assert_eq!(described.asr.arm, access.asr.arm);
+    // Still serving while its input is open.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(child.try_wait().unwrap().is_none(), "the lab stopped early");
+
+    drop(child.stdin.take());
+    let closed = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if closed.elapsed() > Duration::from_secs(10) {
+            let _ = child.kill();
+            panic!("the lab did not stop within 10 s of its input closing");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "{status}");
+}

@@ -1,5 +1,5 @@
-//! `wapdr bench`: the benchmark harness. Each benchmark starts the lab fabric and a real wapdr
-//! (on SQLite or PostgreSQL) in this process, drives wapdr over HTTP with its real clients, as
+//! `wapdr bench`: the benchmark harness. Each benchmark starts the lab fabric in a child process
+//! and a real wapdr (on SQLite or PostgreSQL) in this one, drives wapdr over HTTP with its real clients, as
 //! the tests and the demo do, and prints every figure next to its bound or its baseline measured
 //! in the same run, with the ratio, then the rows for `BENCHMARKS.md`. Part of the binary, not
 //! the library: only the binary's commands may use the lab. Performance is measured here, never
@@ -12,13 +12,16 @@
 //!   and the resident memory idle and at the failover's peak;
 //! - [`enable`]: subscriptions created through the notification endpoint until all are
 //!   Provisioned;
-//! - [`world`]: the lab and wapdr a benchmark runs on; [`load`]: the load generator and the
+//! - [`world`]: the lab and wapdr a benchmark runs on; [`lab_process`]: the lab's process;
+//!   [`process`]: memory and CPU read from `/proc`; [`load`]: the load generator and the
 //!   ceiling server; [`report`]: figures, machine facts and the Markdown rows.
 
 mod api;
 mod enable;
 mod failover;
+mod lab_process;
 mod load;
+mod process;
 mod protect;
 mod report;
 mod world;

@@ -9,7 +9,6 @@
 use std::time::{Duration, Instant};
 
 use anyhow::ensure;
-use cpu_time::ProcessTime;
 use hdrhistogram::Histogram;
 use serde_json::json;
 use time::OffsetDateTime;
@@ -17,6 +16,7 @@ use wapdr::fabric::wap_admin::AdminSubscription;
 
 use super::BenchArgs;
 use super::failover::job_seconds;
+use super::process::Proc;
 use super::report::{Figure, Report};
 use super::world::{BenchWorld, bar, lab_config};
 
@@ -116,14 +116,17 @@ pub async fn run(args: &BenchArgs, report: &mut Report) -> anyhow::Result<()> {
             }
             // The engine's idle work (workers polling, scheduled runbooks) goes on all along:
             // its rate, read just before, is taken off so the figure is the cycle's own.
-            let idle = idle_cpu_per_second().await;
-            let cpu = ProcessTime::now();
+            // The lab's CPU is its own process's, told apart.
+            let (wapdr, lab) = world.processes()?;
+            let idle = idle_cpu_per_second(&wapdr).await?;
+            let before = (wapdr.cpu_seconds()?, lab.cpu_seconds()?);
             let wall = cycle(&world).await?;
-            let cpu = (cpu.elapsed().as_secs_f64() - idle * wall).max(0.0);
+            let cpu = (wapdr.cpu_seconds()? - before.0 - idle * wall).max(0.0);
+            let lab_cpu = lab.cpu_seconds()? - before.1;
             let figure = Figure::new(
                 "protect",
                 format!(
-                    "{name} one protect-new-vms cycle, {} changed VMs, {stamp_vms} VMs on the stamp: CPU above idle (wall {wall:.2}s, idle {idle:.3} CPU-s/s, lab included)",
+                    "{name} one protect-new-vms cycle, {} changed VMs, {stamp_vms} VMs on the stamp: wapdr's CPU above idle (wall {wall:.2}s, idle {idle:.3} CPU-s/s; the lab's process {lab_cpu:.2} CPU-s)",
                     shape.changes
                 ),
                 cpu,
@@ -280,12 +283,12 @@ async fn new_vms(
     Ok(latencies)
 }
 
-/// The process's CPU seconds per second while nothing but the engine's idle work runs.
-async fn idle_cpu_per_second() -> f64 {
+/// wapdr's CPU seconds per second while nothing but the engine's idle work runs.
+async fn idle_cpu_per_second(wapdr: &Proc) -> anyhow::Result<f64> {
     let window = Duration::from_secs(3);
-    let cpu = ProcessTime::now();
+    let before = wapdr.cpu_seconds()?;
     tokio::time::sleep(window).await;
-    cpu.elapsed().as_secs_f64() / window.as_secs_f64()
+    Ok((wapdr.cpu_seconds()? - before) / window.as_secs_f64())
 }
 
 /// Starts one protect-new-vms run and waits for it to succeed; its wall time.

@@ -1,5 +1,5 @@
 //! The world a benchmark runs on: the lab fabric with a generated world (the large world's
-//! shape, at the benchmark's size), a real wapdr on a fresh SQLite file or PostgreSQL database,
+//! shape, at the benchmark's size) in a process of its own, a real wapdr in this one on a fresh SQLite file or PostgreSQL database,
 //! both stamps registered and both clouds paired through wapdr's admin API (the demo's provider
 //! setup), and the tenants of stamp A told to wapdr through the notification endpoint as WAP
 //! would.
@@ -18,9 +18,11 @@ use wapdr::config::Config;
 use wapdr::domain::LifecycleState;
 use wapdr::fabric::wap_admin::{AdminSubscription, SubscriptionQuery};
 use wapdr::fabric::{HttpSettings, RetryPolicy, WapAdminClient};
-use wapdr::lab::{Lab, LabConfig, LabHandle, LargeConfig, WorldKind};
+use wapdr::lab::{LabConfig, LargeConfig, WorldKind};
 use wapdr::store::SubscriptionFilter;
 
+use super::lab_process::LabProcess;
+use super::process::Proc;
 use crate::demo::{self, Summary, protection::Admin};
 
 /// A store to run on.
@@ -86,8 +88,8 @@ pub fn lab_config(
 
 /// The lab, wapdr and the provider's setup.
 pub struct BenchWorld {
-    /// The lab fabric.
-    pub lab: LabHandle,
+    /// The lab fabric, in its own process.
+    pub lab: LabProcess,
     /// wapdr.
     pub running: Running,
     /// wapdr's ids of stamps A and B.
@@ -102,8 +104,12 @@ pub struct BenchWorld {
 impl BenchWorld {
     /// Starts the lab, then wapdr on `backend` with `engine` lines in its `[engine]` section,
     /// registers both stamps and pairs Gold and Silver.
-    pub async fn start(backend: &Backend, lab: LabConfig, engine: &str) -> anyhow::Result<Self> {
-        let lab = Lab::start(lab).await?;
+    pub async fn start(
+        backend: &Backend,
+        lab_config: LabConfig,
+        engine: &str,
+    ) -> anyhow::Result<Self> {
+        let lab = LabProcess::start(&lab_config).await?;
         let (url, database) = match backend {
             Backend::Sqlite => {
                 let dir = std::env::temp_dir()
@@ -137,10 +143,10 @@ impl BenchWorld {
             "listen = \"127.0.0.1:0\"\n[log]\nlevel = \"error\"\n[database]\nurl = \"{url}\"\nmax_connections = 16\n[engine]\nrunbooks_dir = \"{}\"\npoll_interval_ms = 50\n{engine}\n",
             concat!(env!("CARGO_MANIFEST_DIR"), "/runbooks"),
         ))?;
-        config.asr = Some(demo::lab_vault(&lab));
+        config.asr = Some(demo::lab_vault(lab.access(), lab_config.knobs.concurrency));
         let running = app::start(&config).await?;
         let mut summary = Summary::new(true);
-        let gold = demo::provider_setup(&lab, &running, &mut summary).await?;
+        let gold = demo::provider_setup(lab.access(), &running, &mut summary).await?;
         let admin = Admin::new(&running)?;
         demo::pair_cloud(&admin, &gold.stamp_ids, "Silver", "gold-5min").await?;
         Ok(Self {
@@ -154,6 +160,11 @@ impl BenchWorld {
                 .build()?,
             database,
         })
+    }
+
+    /// wapdr's process (this one) and the lab's, to read memory and CPU.
+    pub fn processes(&self) -> anyhow::Result<(Proc, Proc)> {
+        Ok((Proc::myself()?, self.lab.process()?))
     }
 
     /// wapdr's admin API.
@@ -323,7 +334,7 @@ impl BenchWorld {
     /// Stops wapdr and the lab and removes the database.
     pub async fn stop(self) -> anyhow::Result<()> {
         self.running.stop().await?;
-        self.lab.shutdown().await;
+        self.lab.stop().await;
         match self.database {
             Database::Sqlite(dir) => {
                 let _ = std::fs::remove_dir_all(dir);

@@ -18,7 +18,7 @@ use wapdr::config::{AsrConfig, Config};
 use wapdr::fabric::spf::VmQuery;
 use wapdr::fabric::wap_admin::SubscriptionQuery;
 use wapdr::fabric::{HttpSettings, RetryPolicy, SpfClient, WapAdminClient};
-use wapdr::lab::{LabHandle, StampAccess};
+use wapdr::lab::{LabAccess, StampAccess};
 
 /// The OData service root under a stamp's SPF base URL.
 const SPF_SERVICE: &str = "/SC2012R2/VMM/Microsoft.Management.Odata.svc/";
@@ -82,26 +82,26 @@ pub fn demo_config(given: Option<Config>) -> anyhow::Result<(Config, Option<std:
     Ok((config, Some(dir)))
 }
 
-/// The lab's vault as wapdr's `[asr]` configuration.
-pub fn lab_vault(lab: &LabHandle) -> AsrConfig {
-    let access = lab.asr();
+/// The lab's vault as wapdr's `[asr]` configuration, with as many operations at once as the
+/// lab's vault runs (`concurrency`): none ever waits in its queue.
+pub fn lab_vault(lab: &LabAccess, concurrency: usize) -> AsrConfig {
+    let access = &lab.asr;
     AsrConfig {
         arm_url: access.arm.clone(),
-        login_url: lab.token().to_owned(),
+        login_url: lab.token.clone(),
         tenant_id: access.tenant_id.to_string(),
         client_id: access.client_id.to_string(),
         client_secret: SecretString::from(access.client_secret.clone()),
         subscription_id: access.subscription_id.to_string(),
         resource_group: access.resource_group.clone(),
         vault: access.vault.clone(),
-        // As many operations at once as the lab's vault runs: none ever waits in its queue.
-        max_parallel_operations: u32::try_from(lab.state.knobs().concurrency).unwrap_or(u32::MAX),
+        max_parallel_operations: u32::try_from(concurrency).unwrap_or(u32::MAX),
     }
 }
 
 /// Runs the scenario against a started lab and wapdr.
 pub async fn run(
-    lab: &LabHandle,
+    lab: &LabAccess,
     running: &Running,
     config: &Config,
     summary: &mut Summary,
@@ -112,7 +112,7 @@ pub async fn run(
         ca_bundle: None,
     };
     let retry = RetryPolicy::new(5, Duration::from_millis(50), Duration::from_secs(2));
-    let stamps = lab.stamps();
+    let stamps = &lab.stamps;
     summary.step(
         "lab",
         format!(
@@ -125,7 +125,7 @@ pub async fn run(
                 ))
                 .collect::<Vec<_>>()
                 .join(", "),
-            lab.asr().arm
+            lab.asr.arm
         ),
         json!({ "stamps": stamps.iter().map(|s| s.name.clone()).collect::<Vec<_>>() }),
     );
@@ -338,7 +338,7 @@ pub(crate) struct PrimarySide {
 /// replication policy and pair stamp A's Gold plan and cloud with stamp B's, until the vault says
 /// Paired.
 pub(crate) async fn provider_setup(
-    lab: &LabHandle,
+    lab: &LabAccess,
     running: &Running,
     summary: &mut Summary,
 ) -> anyhow::Result<PrimarySide> {
@@ -352,7 +352,7 @@ pub(crate) async fn provider_setup(
             .basic_auth(&user, Some(password.expose_secret()))
     };
     let mut stamp_ids = Vec::new();
-    for stamp in lab.stamps() {
+    for stamp in &lab.stamps {
         let created = admin(reqwest::Method::POST, "/stamps")
             .json(&json!({
                 "Name": stamp.name,
@@ -389,7 +389,7 @@ pub(crate) async fn provider_setup(
         "stamps",
         format!(
             "stamps {} registered with wapdr and verified (SPF, WAP admin API, vault)",
-            names(lab.stamps())
+            names(&lab.stamps)
         ),
         json!({ "stamps": stamp_ids }),
     );

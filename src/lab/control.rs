@@ -17,12 +17,12 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::LabState;
 use super::asr::outstanding::{self, OutstandingGauge};
 use super::knobs::Knobs;
 use super::net::json_response;
 use super::odata::format_datetime;
 use super::world::{Owner, Power, Vm};
+use super::{LabAccess, LabState};
 
 /// The control router.
 pub fn router(state: Arc<LabState>) -> Router {
@@ -82,6 +82,7 @@ async fn outage(
     Json(body): Json<OutageBody>,
 ) -> Response {
     let Some(i) = state
+        .access
         .stamps
         .iter()
         .position(|s| s.name.eq_ignore_ascii_case(&name))
@@ -94,7 +95,7 @@ async fn outage(
     state.set_outage(i, body.down);
     json_response(
         StatusCode::OK,
-        json!({"stamp": state.stamps[i].name, "down": body.down}),
+        json!({"stamp": state.access.stamps[i].name, "down": body.down}),
     )
 }
 
@@ -158,10 +159,8 @@ async fn advance(State(state): State<Arc<LabState>>, Json(body): Json<AdvanceBod
     )
 }
 
-async fn describe(State(state): State<Arc<LabState>>) -> Json<Value> {
-    Json(json!({
-        "control": state.control_url, "stamps": state.stamps, "asr": state.asr, "token": state.token_url,
-    }))
+async fn describe(State(state): State<Arc<LabState>>) -> Json<LabAccess> {
+    Json(state.access.clone())
 }
 
 async fn summary(State(state): State<Arc<LabState>>) -> Json<Value> {

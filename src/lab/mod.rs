@@ -215,8 +215,23 @@ impl LabConfig {
     }
 }
 
+/// Everything a client needs to reach the lab: what `wapdr lab` prints as its one JSON line and
+/// `GET {control}/lab/describe` answers, so a lab in another process is reached as one in this
+/// one.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LabAccess {
+    /// The control API's base URL.
+    pub control: String,
+    /// Per stamp: URLs and credentials.
+    pub stamps: Vec<StampAccess>,
+    /// The vault's coordinates.
+    pub asr: AsrAccess,
+    /// The token endpoint's base URL.
+    pub token: String,
+}
+
 /// What clients need to reach one stamp.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StampAccess {
     /// Short name.
     pub name: String,
@@ -234,19 +249,10 @@ pub struct StampAccess {
     pub wap_admin_token: String,
     /// The tenant portal's URL (a placeholder page on the WAP admin listener).
     pub tenant_portal: String,
-    #[serde(skip)]
-    outage: watch::Sender<bool>,
-}
-
-impl StampAccess {
-    /// Whether the stamp is cut off now.
-    pub fn is_down(&self) -> bool {
-        *self.outage.borrow()
-    }
 }
 
 /// What clients need to reach the vault.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AsrAccess {
     /// ARM base URL.
     pub arm: String,
@@ -273,16 +279,12 @@ pub struct LabState {
     /// Lab time.
     pub clock: LabClock,
     calls: Mutex<BTreeMap<String, u64>>,
-    /// Per stamp: URLs, credentials and the outage switch.
-    pub stamps: Vec<StampAccess>,
-    /// The vault's coordinates.
-    pub asr: AsrAccess,
+    /// Every service's URL and credentials.
+    pub access: LabAccess,
+    /// Per stamp: whether it is cut off.
+    outages: Vec<watch::Sender<bool>>,
     /// Token lifetime in lab seconds.
     pub token_lifetime_seconds: u64,
-    /// The token endpoint's base URL.
-    pub token_url: String,
-    /// The control API's base URL.
-    pub control_url: String,
 }
 
 impl LabState {
@@ -308,7 +310,7 @@ impl LabState {
 
     fn count_call(&self, service: Service) {
         let key = match service.stamp {
-            Some(i) => format!("{}/{}", self.stamps[i].name, service.kind.name()),
+            Some(i) => format!("{}/{}", self.access.stamps[i].name, service.kind.name()),
             None => service.kind.name().to_owned(),
         };
         self.count(&key);
@@ -337,7 +339,12 @@ impl LabState {
             let (mut world, now) = self.world();
             asr::model::stamp_outage_changed(&mut world, stamp, down, now);
         }
-        self.stamps[stamp].outage.send_replace(down);
+        self.outages[stamp].send_replace(down);
+    }
+
+    /// Whether a stamp is cut off now.
+    pub fn is_down(&self, stamp: usize) -> bool {
+        *self.outages[stamp].borrow()
     }
 }
 
@@ -350,34 +357,34 @@ pub struct LabHandle {
 }
 
 impl LabHandle {
+    /// Every service's URL and credentials.
+    pub fn access(&self) -> &LabAccess {
+        &self.state.access
+    }
+
     /// The control API's base URL.
     pub fn control(&self) -> &str {
-        &self.state.control_url
+        &self.state.access.control
     }
 
     /// Per stamp access.
     pub fn stamps(&self) -> &[StampAccess] {
-        &self.state.stamps
+        &self.state.access.stamps
     }
 
     /// The vault's access.
     pub fn asr(&self) -> &AsrAccess {
-        &self.state.asr
+        &self.state.access.asr
     }
 
     /// The token endpoint's base URL.
     pub fn token(&self) -> &str {
-        &self.state.token_url
+        &self.state.access.token
     }
 
     /// The one JSON line `wapdr lab` prints: every service's base URL and credentials.
     pub fn describe(&self) -> serde_json::Value {
-        serde_json::json!({
-            "control": self.state.control_url,
-            "stamps": self.state.stamps,
-            "asr": self.state.asr,
-            "token": self.state.token_url,
-        })
+        serde_json::to_value(&self.state.access).expect("plain data serializes")
     }
 
     /// Stops every listener and waits for them.
@@ -417,7 +424,6 @@ impl Lab {
         for (i, stamp) in config.stamps.iter().enumerate() {
             let (spf, wap) = &stamp_listeners[i];
             let wap_url = url(wap.local_addr()?);
-            let (outage, _) = watch::channel(false);
             stamps.push(StampAccess {
                 name: stamp.name.clone(),
                 stamp_id: world.stamps[i].id,
@@ -435,7 +441,6 @@ impl Lab {
                 }),
                 tenant_portal: format!("{wap_url}/tenantportal/"),
                 wap_admin: wap_url,
-                outage,
             });
         }
         let asr_access = AsrAccess {
@@ -452,11 +457,14 @@ impl Lab {
             knobs: RwLock::new(config.knobs.clone()),
             clock: LabClock::new(config.knobs.acceleration),
             calls: Mutex::new(BTreeMap::new()),
-            stamps,
-            asr: asr_access,
+            outages: stamps.iter().map(|_| watch::channel(false).0).collect(),
+            access: LabAccess {
+                control: url(control_listener.local_addr()?),
+                stamps,
+                asr: asr_access,
+                token: url(token_listener.local_addr()?),
+            },
             token_lifetime_seconds: config.asr.token_lifetime_seconds,
-            token_url: url(token_listener.local_addr()?),
-            control_url: url(control_listener.local_addr()?),
         });
 
         let (shutdown, shutdown_rx) = watch::channel(false);
@@ -478,7 +486,7 @@ impl Lab {
                     stamp: Some(i),
                 },
             );
-            let down = state.stamps[i].outage.subscribe();
+            let down = state.outages[i].subscribe();
             tasks.push(net::serve_with_outage(
                 spf,
                 spf_router,

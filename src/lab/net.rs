@@ -83,10 +83,7 @@ async fn fabric_gate(
     next: Next,
 ) -> Response {
     // A request that raced the listener closing must not count as reaching a downed stamp.
-    if service
-        .stamp
-        .is_some_and(|stamp| state.stamps[stamp].is_down())
-    {
+    if service.stamp.is_some_and(|stamp| state.is_down(stamp)) {
         return StatusCode::SERVICE_UNAVAILABLE.into_response();
     }
     let knobs = state.knobs();

@@ -59,7 +59,7 @@ fn authorized(state: &LabState, stamp: usize, headers: &HeaderMap) -> bool {
     let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(encoded.trim()) else {
         return false;
     };
-    let access = &state.stamps[stamp];
+    let access = &state.access.stamps[stamp];
     decoded == format!("{}:{}", access.spf_username, access.spf_password).as_bytes()
 }
 
@@ -169,7 +169,7 @@ async fn handle(
     };
     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
     let repr = Representation::negotiate(accept, param("$format"));
-    let base = format!("{}{}", state.stamps[stamp].spf, SERVICE_PATH);
+    let base = format!("{}{}", state.access.stamps[stamp].spf, SERVICE_PATH);
     let verb = effective_method(&method, &headers);
 
     match (verb.as_str(), target) {

@@ -44,7 +44,7 @@ async fn issue(
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
     };
-    if !tenant.eq_ignore_ascii_case(&state.asr.tenant_id.to_string()) {
+    if !tenant.eq_ignore_ascii_case(&state.access.asr.tenant_id.to_string()) {
         return oauth_error(
             StatusCode::BAD_REQUEST,
             "invalid_tenant",
@@ -58,9 +58,9 @@ async fn issue(
             "AADSTS70003: only client_credentials is supported.",
         );
     }
-    let client_ok =
-        get("client_id").is_some_and(|c| c.eq_ignore_ascii_case(&state.asr.client_id.to_string()));
-    let secret_ok = get("client_secret") == Some(state.asr.client_secret.as_str());
+    let client_ok = get("client_id")
+        .is_some_and(|c| c.eq_ignore_ascii_case(&state.access.asr.client_id.to_string()));
+    let secret_ok = get("client_secret") == Some(state.access.asr.client_secret.as_str());
     if !client_ok || !secret_ok {
         return oauth_error(
             StatusCode::UNAUTHORIZED,

@@ -65,7 +65,7 @@ pub fn wap_error(status: StatusCode, code: &str, message: impl Into<String>) -> 
 }
 
 async fn bearer(State((state, stamp)): State<Ctx>, request: Request, next: Next) -> Response {
-    let expected = format!("Bearer {}", state.stamps[stamp].wap_admin_token);
+    let expected = format!("Bearer {}", state.access.stamps[stamp].wap_admin_token);
     let given = request
         .headers()
         .get(header::AUTHORIZATION)
@@ -86,7 +86,7 @@ async fn tenant_portal(State((state, stamp)): State<Ctx>) -> Response {
         "text/html;charset=utf-8",
         format!(
             "<!doctype html><title>Tenant portal {0}</title><p>Lab stand-in for stamp {0}'s WAP tenant portal.</p>",
-            state.stamps[stamp].name
+            state.access.stamps[stamp].name
         ),
     )
 }

@@ -103,7 +103,7 @@ async fn handle(
                 .unwrap_or_default()
         })
         .collect();
-    let asr = &state.asr;
+    let asr = &state.access.asr;
     let prefix = [
         "subscriptions".to_owned(),
         asr.subscription_id.to_string(),

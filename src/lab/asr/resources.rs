@@ -89,7 +89,7 @@ pub fn dispatch(
     let m = method.as_str();
     match (m, l.as_slice()) {
         ("GET", []) => ok(
-            json!({"id": ctx.vault_id, "name": state.asr.vault, "type": "Microsoft.RecoveryServices/vaults", "sku": {"name": "RS0", "tier": "Standard"}, "properties": {"provisioningState": "Succeeded"}}),
+            json!({"id": ctx.vault_id, "name": state.access.asr.vault, "type": "Microsoft.RecoveryServices/vaults", "sku": {"name": "RS0", "tier": "Standard"}, "properties": {"provisioningState": "Succeeded"}}),
         ),
         ("GET", ["replicationfabrics"]) => list(
             (0..world.stamps.len())
