@@ -1,5 +1,5 @@
 //! The DR runbooks end to end on a small lab: VM events and the protect-new-vms safety net
-//! protect new VMs (reading only what changed), a deleted VM's protection is disabled,
+//! protect new VMs (reading only what changed, oldest change first), a deleted VM's protection is disabled,
 //! replication-health records health and RPO and alerts once when a VM degrades, and
 //! reconcile-mirrors repairs a mirror and replica ownership changed behind wapdr's back.
 //!
@@ -285,7 +285,13 @@ async fn protect_new_vms_protects_a_new_vm_reading_only_what_changed(backend: Ba
     assert!(handed.contains(&json!(earlier.to_string())), "{scan}");
     protected(&w, earlier).await;
 
-    let vm = new_vm(&w, "later").await;
+    // Several new VMs, one after the other (the lab's clock runs at 600×, so each has its own
+    // ModifiedTime): they are handed over oldest change first, whatever order SPF lists them in
+    // (the lab lists by id), so the VM that has waited longest is not queued behind younger ones.
+    let mut later = Vec::new();
+    for i in 0..5 {
+        later.push(new_vm(&w, &format!("later-{i}")).await);
+    }
     let second = run_runbook(&w, "protect-new-vms").await;
     let scan = &outputs(&second, "scan_stamp")[0];
     assert_eq!(scan["fullRead"], false, "{scan}");
@@ -294,9 +300,12 @@ async fn protect_new_vms_protects_a_new_vm_reading_only_what_changed(backend: Ba
         scan["read"].as_u64().unwrap() < read_all,
         "read {scan} of {read_all}"
     );
-    assert_eq!(scan["toReconcile"], json!([vm.to_string()]), "{scan}");
-    let vm_record = protected(&w, vm).await;
-    assert_eq!(vm_record.subscription_id, w.tenant.id);
+    let in_creation_order: Vec<String> = later.iter().map(Uuid::to_string).collect();
+    assert_eq!(scan["toReconcile"], json!(in_creation_order), "{scan}");
+    for vm in later {
+        let vm_record = protected(&w, vm).await;
+        assert_eq!(vm_record.subscription_id, w.tenant.id);
+    }
 }
 
 async fn replication_health_alerts_once_when_a_vm_degrades_and_records_its_rpo(backend: Backend) {

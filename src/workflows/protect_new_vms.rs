@@ -8,7 +8,8 @@
 //! not ours), read again with an overlap window for VMs committed out of order; it is advanced by
 //! a step planned in the same stage as the VMs' reconcile steps, so it moves only once every VM
 //! read was durably handed over, and a crash before that re-reads them. The first run of a stamp
-//! (no cursor), or `only_changed = false`, reads every VM of the stamp.
+//! (no cursor), or `only_changed = false`, reads every VM of the stamp. The VMs are handed over
+//! oldest change first.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -159,7 +160,12 @@ impl ProtectNewVms {
             modified_since: cursor.map(|c| c - CURSOR_OVERLAP),
             ..VmQuery::default()
         };
-        let vms = self.clients.spf(&stamp)?.list_vms(&query).await?;
+        let mut vms = self.clients.spf(&stamp)?.list_vms(&query).await?;
+        // Oldest change first: the engine takes a stage's steps in the order they were planned,
+        // and SPF lists in an order of its own (by id, say), so a VM created just after the
+        // previous read, which has waited longest, would otherwise wait its turn behind
+        // younger ones.
+        vms.sort_by_key(|vm| vm.modified_time);
         let newest = vms.iter().filter_map(|vm| vm.modified_time).max();
 
         let mut seen = Seen::default();
