@@ -217,6 +217,11 @@ pub async fn start_with_workflows(config: &Config, registry: Registry) -> anyhow
             .with_settings(settings)
             .with_runbooks(runbooks.clone());
         engine_tasks.push(tokio::spawn(worker.run(stopped(engine_stop.clone()))));
+        engine_tasks.push(tokio::spawn(engine::keep_statistics(
+            store.clone(),
+            engine::STATISTICS_INTERVAL,
+            stopped(engine_stop.clone()),
+        )));
         engine_tasks.push(tokio::spawn(
             runbooks.run_schedules(
                 clock::system(),

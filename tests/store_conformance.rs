@@ -79,6 +79,7 @@ conformance!(
     racing_appends_of_the_same_records_append_each_once_and_a_polling_reader_misses_none,
     put_setting_if_absent_keeps_the_first_value_even_when_racing,
     ping_answers_and_the_backend_names_itself,
+    statistics_are_refreshed_once_a_table_changed_enough_and_not_again_until_it_changes,
 );
 
 /// The site heartbeat's records (current verdict, probe history), in their own file.
@@ -715,6 +716,43 @@ async fn ping_answers_and_the_backend_names_itself(db: TestDb) {
         "postgres"
     };
     assert_eq!(db.store.backend(), expected);
+}
+
+/// PostgreSQL plans from statistics: a table that grew from nothing (the engine's queue in a large
+/// onboarding) is analysed once it changed by more than autovacuum's threshold, whether or not the
+/// server's autovacuum gets to it, and not again until it changes that much again. SQLite has
+/// nothing to refresh.
+async fn statistics_are_refreshed_once_a_table_changed_enough_and_not_again_until_it_changes(
+    db: TestDb,
+) {
+    let postgres = db.store.backend() == "postgres";
+    save_all(
+        &db.store,
+        (0..120).map(|i| subscription(&format!("s{i}"))).collect(),
+    )
+    .await;
+    // PostgreSQL counts changes per backend and publishes them within seconds, not at once.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let analysed = loop {
+        let tables = db.store.refresh_statistics().await.unwrap();
+        if !postgres || tables.iter().any(|t| t == "subscriptions") {
+            break tables;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "subscriptions were never analysed"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    if !postgres {
+        assert_eq!(analysed, Vec::<String>::new());
+        return;
+    }
+    let again = db.store.refresh_statistics().await.unwrap();
+    assert!(
+        !again.iter().any(|t| t == "subscriptions"),
+        "analysed again without changes: {again:?}"
+    );
 }
 
 #[tokio::test]

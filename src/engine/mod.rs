@@ -125,3 +125,35 @@ pub async fn start_run(
     let run = plan_run(registry, request)?;
     Ok(store.create_run(&run).await?)
 }
+
+/// How often [`keep_statistics`] looks at the store's statistics: a large onboarding grows the
+/// queue by thousands of runs a minute, and claims are planned from these statistics.
+pub const STATISTICS_INTERVAL: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// Has the store refresh its query planner's statistics at once and then every `interval`
+/// (see [`Store::refresh_statistics`](crate::store::Store::refresh_statistics)) until
+/// `shutdown`; a failure is logged and tried again at the next interval.
+pub async fn keep_statistics(
+    store: SharedStore,
+    interval: std::time::Duration,
+    shutdown: impl Future<Output = ()> + Send,
+) {
+    let mut shutdown = std::pin::pin!(shutdown);
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => return,
+            _ = ticks.tick() => {}
+        }
+        match store.refresh_statistics().await {
+            Ok(tables) if !tables.is_empty() => {
+                tracing::debug!(?tables, "refreshed the query planner's statistics");
+            }
+            Ok(_) => {}
+            Err(err) => {
+                tracing::warn!(error = %err, "refreshing the query planner's statistics failed; will retry");
+            }
+        }
+    }
+}

@@ -105,6 +105,35 @@ macro_rules! impl_core_store {
                 Ok(())
             }
 
+            async fn refresh_statistics(&self) -> Result<Vec<String>, StoreError> {
+                if <$store>::BACKEND != "postgres" {
+                    return Ok(Vec::new());
+                }
+                let mut tx = self.pool.begin().await?;
+                // Held to the commit: instances sharing the database analyse one at a time.
+                let (ours,): (bool,) = sqlx::query_as("SELECT pg_try_advisory_xact_lock($1)")
+                    .bind(crate::store::STATISTICS_LOCK)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                if !ours {
+                    return Ok(Vec::new());
+                }
+                let stale: Vec<(String,)> = sqlx::query_as(
+                    "SELECT relname::text FROM pg_stat_user_tables \
+                     WHERE schemaname = current_schema() \
+                       AND n_mod_since_analyze > 50 + 0.1 * n_live_tup \
+                     ORDER BY relname",
+                )
+                .fetch_all(&mut *tx)
+                .await?;
+                for (table,) in &stale {
+                    let statement = format!("ANALYZE \"{}\"", table.replace('"', "\"\""));
+                    sqlx::query(&statement).execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                Ok(stale.into_iter().map(|(table,)| table).collect())
+            }
+
             async fn save_subscription(
                 &self,
                 sub: &Subscription,
