@@ -44,11 +44,6 @@ const DEFAULT_RPO_ALERT_MINUTES: u64 = 30;
 /// the cloud again).
 const LISTING_TTL: std::time::Duration = std::time::Duration::from_secs(600);
 
-/// How long a listing no page has read is kept: a run's pages follow one another within
-/// seconds, so a listing idle this long belongs to a run that ended, and at 100,000 VMs one
-/// listing is tens of megabytes.
-const LISTING_IDLE: std::time::Duration = std::time::Duration::from_secs(60);
-
 /// The health runbook's workflow; parameters `{"rpo_alert_minutes": 30}`.
 pub struct ReplicationHealth {
     clients: Arc<StampClients>,
@@ -63,7 +58,6 @@ impl ReplicationHealth {
             clients,
             listings: moka::future::Cache::builder()
                 .time_to_live(LISTING_TTL)
-                .time_to_idle(LISTING_IDLE)
                 .max_capacity(16)
                 .build(),
         }
