@@ -320,16 +320,9 @@ fn sigterm_once_logged(message: &str) {
         .status()
         .expect("kill runs");
     assert!(killed.success());
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if signalled.elapsed() > Duration::from_secs(10) {
-            let _ = child.kill();
-            panic!("wapdr serve did not stop within 10 s of SIGTERM: {log:?}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = exited_within(&mut child, signalled, || {
+        format!("wapdr serve did not stop within 10 s of SIGTERM: {log:?}")
+    });
     log.extend(received.iter());
     let mut stderr = String::new();
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
@@ -394,15 +387,27 @@ async fn a_lab_started_with_a_lifeline_describes_itself_and_stops_when_its_input
 
     drop(child.stdin.take());
     let closed = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if closed.elapsed() > Duration::from_secs(10) {
-            let _ = child.kill();
-            panic!("the lab did not stop within 10 s of its input closing");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let status = exited_within(&mut child, closed, || {
+        "the lab did not stop within 10 s of its input closing".to_owned()
+    });
     assert!(status.success(), "{status}");
+}
+
+/// Waits for `child` to exit within 10 s of `since`; kills it and panics with `failure()` if it
+/// does not.
+fn exited_within(
+    child: &mut std::process::Child,
+    since: std::time::Instant,
+    failure: impl FnOnce() -> String,
+) -> std::process::ExitStatus {
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if since.elapsed() > std::time::Duration::from_secs(10) {
+            let _ = child.kill();
+            panic!("{}", failure());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
 }
