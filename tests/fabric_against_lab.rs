@@ -733,3 +733,53 @@ async fn cancel_failover_brings_the_vm_back_protected_where_it_ran_and_fails_cle
     );
     lab.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_asr_client_reads_every_page_of_a_cloud_s_items() {
+    let lab = small_lab().await;
+    let knobs = |page: usize| {
+        json!({
+            "acceleration": 600.0, "operation_seconds": 60.0, "vm_create_seconds": 60.0,
+            "arm_page_size": page,
+        })
+    };
+    let engine = asr(&lab);
+    let (_, primary, _, _) = paired_gold(&lab).await;
+    let in_one_page = engine.protectable_vms(&primary).await.unwrap();
+    let mut protected = Vec::new();
+    for _ in 0..3 {
+        protected.push(protected_vm(&lab, 0).await.vm_id);
+    }
+    protected.sort();
+
+    // Two items a page: the cloud's VMs take several pages, the three protected items two.
+    set_knobs(&lab, knobs(2)).await;
+    let paged = engine.protectable_vms(&primary).await.unwrap();
+    assert!(
+        in_one_page.len() > 4,
+        "the small world's Gold cloud spans pages"
+    );
+    let ids = |vms: &[wapdr::fabric::replication::ProtectableVm]| {
+        let mut ids: Vec<String> = vms.iter().map(|v| v.vm_id.clone()).collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(ids(&paged), ids(&in_one_page), "every VM once, none lost");
+    let mut items: Vec<String> = engine
+        .protected_items(&primary)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|i| i.item.vm_id)
+        .collect();
+    items.sort();
+    assert_eq!(items, protected);
+    let asr_calls = calls(&lab).await["asr"].as_u64().unwrap();
+    set_knobs(&lab, knobs(500)).await;
+    engine.protected_items(&primary).await.unwrap();
+    assert_eq!(
+        calls(&lab).await["asr"].as_u64().unwrap(),
+        asr_calls + 1,
+        "with room for all, one page"
+    );
+}

@@ -1172,3 +1172,83 @@ async fn the_error_rate_knob_refuses_some_requests_before_any_effect_and_retries
     assert_eq!(made, created, "a refused request created nothing");
     let _ = Duration::from_secs(0);
 }
+
+#[tokio::test]
+async fn a_cloud_s_protectable_items_come_in_pages_joined_by_next_links() {
+    let mut config = LabConfig::default();
+    config.knobs.acceleration = 6000.0;
+    config.knobs.arm_page_size = 3;
+    let lab = start_with(config).await;
+    let arm = Arm::new(&lab).await;
+    let (fabric, container) = pair_gold(&arm).await;
+    let path = format!(
+        "replicationFabrics/{fabric}/replicationProtectionContainers/{container}/replicationProtectableItems"
+    );
+
+    let mut names = Vec::new();
+    let mut page = arm.get(&path).await;
+    while let Some(next) = page["nextLink"].as_str().map(str::to_owned) {
+        assert_eq!(page["value"].as_array().unwrap().len(), 3, "a full page");
+        assert!(next.starts_with(&arm.vault()), "an absolute link: {next}");
+        names.extend(
+            page["value"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v["name"].clone()),
+        );
+        let response = client()
+            .get(&next)
+            .bearer_auth(&arm.token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "GET {next}");
+        page = response.json().await.unwrap();
+    }
+    names.extend(
+        page["value"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["name"].clone()),
+    );
+    assert!(page["value"].as_array().unwrap().len() <= 3);
+
+    let mut knobs: Value = client()
+        .get(format!("{}/lab/knobs", lab.control()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    knobs["arm_page_size"] = json!(1000);
+    let put = client()
+        .put(format!("{}/lab/knobs", lab.control()))
+        .json(&knobs)
+        .send()
+        .await
+        .unwrap();
+    assert!(put.status().is_success());
+    let whole = arm.get(&path).await;
+    assert!(whole["nextLink"].is_null());
+    let all: Vec<Value> = whole["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["name"].clone())
+        .collect();
+    assert!(
+        all.len() > 3,
+        "the default world's Gold cloud spans pages of 3"
+    );
+    assert_eq!(names, all, "the pages, joined, are the whole list in order");
+
+    let refused = arm
+        .call("GET", &format!("{path}?skipToken=nope"), None)
+        .await;
+    assert_eq!(refused.status(), 400);
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "InvalidSkipToken");
+}

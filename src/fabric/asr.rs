@@ -41,8 +41,9 @@ const PROVIDER: &str = "HyperVReplica2012R2";
 /// The [`OperationId`] of a write the service completed at once (an identical PUT re-sent).
 const COMPLETED: &str = "completed";
 
-/// The most list pages followed; a vault has far fewer.
-const MAX_PAGES: usize = 1000;
+/// The most list pages followed (a cloud of 100,000 items in pages of 100 takes 1,000): a
+/// service whose `nextLink`s never end is refused rather than followed forever.
+const MAX_PAGES: usize = 10_000;
 
 /// Where the vault is and who wapdr is to Azure AD.
 #[derive(Debug, Clone)]
@@ -245,18 +246,31 @@ impl AsrEngine {
         }
     }
 
-    async fn list<P: DeserializeOwned>(
+    async fn list<P: DeserializeOwned + Send>(
         &self,
         segments: &[&str],
     ) -> Result<Vec<Resource<P>>, FabricError> {
-        let mut url = self.url(segments)?;
         let mut out = Vec::new();
+        self.for_each_page(segments, |page| out.extend(page))
+            .await?;
+        Ok(out)
+    }
+
+    /// Reads a list page by page (following `nextLink`), handing each page's resources to
+    /// `each` before the next is read: a caller that keeps less than the resources (a cloud's
+    /// 50,000 protected items, say) never holds more than one page of them.
+    async fn for_each_page<P: DeserializeOwned + Send>(
+        &self,
+        segments: &[&str],
+        mut each: impl FnMut(Vec<Resource<P>>) + Send,
+    ) -> Result<(), FabricError> {
+        let mut url = self.url(segments)?;
         for _ in 0..MAX_PAGES {
             let response = self.call(Method::GET, &url, None, Resend::Safe).await?;
             let page: List<P> = read(&url, response).await?;
-            out.extend(page.value);
+            each(page.value);
             let Some(next) = page.next_link else {
-                return Ok(out);
+                return Ok(());
             };
             url = self.followable(&next)?;
         }

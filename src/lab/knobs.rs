@@ -32,6 +32,9 @@ pub struct Knobs {
     pub acceleration: f64,
     /// Seed of the lab's random number generator (ids, injected errors, seeded worlds).
     pub seed: u64,
+    /// Items per page of ASR's long lists (protected and protectable items); the rest follow
+    /// through `nextLink`.
+    pub arm_page_size: usize,
 }
 
 impl Default for Knobs {
@@ -48,6 +51,7 @@ impl Default for Knobs {
             concurrency: 4,
             acceleration: 60.0,
             seed: 42,
+            arm_page_size: 500,
         }
     }
 }
@@ -84,6 +88,9 @@ impl Knobs {
         }
         if self.concurrency == 0 {
             return Err("concurrency must be at least 1".into());
+        }
+        if self.arm_page_size == 0 {
+            return Err("arm_page_size must be at least 1".into());
         }
         Ok(())
     }

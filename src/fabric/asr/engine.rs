@@ -282,27 +282,29 @@ impl ReplicationEngine for AsrEngine {
         &self,
         container: &Container,
     ) -> Result<Vec<ProtectedItem>, FabricError> {
-        let items: Vec<Resource<ProtectedItemProperties>> = self
-            .list(&[
+        let mut items = Vec::new();
+        self.for_each_page(
+            &[
                 "replicationFabrics",
                 &container.site,
                 "replicationProtectionContainers",
                 &container.id,
                 "replicationProtectedItems",
-            ])
-            .await?;
-        Ok(items
-            .into_iter()
-            .map(|i| ProtectedItem {
-                status: status::protection_status(&i.properties),
-                name: i.properties.friendly_name.unwrap_or_else(|| i.name.clone()),
-                item: ItemRef {
-                    site: container.site.clone(),
-                    container: container.id.clone(),
-                    vm_id: i.name,
-                },
-            })
-            .collect())
+            ],
+            |page: Vec<Resource<ProtectedItemProperties>>| {
+                items.extend(page.into_iter().map(|i| ProtectedItem {
+                    status: status::protection_status(&i.properties),
+                    name: i.properties.friendly_name.unwrap_or_else(|| i.name.clone()),
+                    item: ItemRef {
+                        site: container.site.clone(),
+                        container: container.id.clone(),
+                        vm_id: i.name,
+                    },
+                }));
+            },
+        )
+        .await?;
+        Ok(items)
     }
 
     #[instrument(skip_all, fields(service = SERVICE, vm_id = %item.vm_id), err)]

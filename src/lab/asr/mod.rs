@@ -68,6 +68,12 @@ pub struct Ctx {
     pub api_version: String,
     /// Lab seconds per item operation (for `Retry-After` of waiting jobs).
     pub operation_seconds: f64,
+    /// Where a paged list resumes (`skipToken`, as the previous page's `nextLink` named it).
+    pub skip_token: Option<String>,
+    /// Items per page of the long lists.
+    pub page_size: usize,
+    /// `{vault_url}/{path under the vault}` of the request (a list's `nextLink` base).
+    pub request_url: String,
 }
 
 impl Ctx {
@@ -160,22 +166,29 @@ async fn handle(
             format!("The resource '{}' was not found.", uri.path()),
         );
     }
-    let ctx = Ctx {
-        vault_id: format!(
-            "/Subscriptions/{}/resourceGroups/{}/providers/Microsoft.RecoveryServices/vaults/{}",
-            asr.subscription_id, asr.resource_group, asr.vault
-        ),
-        vault_url: format!(
-            "{}/subscriptions/{}/resourceGroups/{}/providers/Microsoft.RecoveryServices/vaults/{}",
-            asr.arm, asr.subscription_id, asr.resource_group, asr.vault
-        ),
-        api_version,
-        operation_seconds: state.knobs().operation_seconds,
-    };
     let rest: Vec<&str> = segments[prefix.len()..]
         .iter()
         .map(String::as_str)
         .collect();
+    let vault_url = format!(
+        "{}/subscriptions/{}/resourceGroups/{}/providers/Microsoft.RecoveryServices/vaults/{}",
+        asr.arm, asr.subscription_id, asr.resource_group, asr.vault
+    );
+    let ctx = Ctx {
+        request_url: format!("{vault_url}/{}", rest.join("/")),
+        vault_id: format!(
+            "/Subscriptions/{}/resourceGroups/{}/providers/Microsoft.RecoveryServices/vaults/{}",
+            asr.subscription_id, asr.resource_group, asr.vault
+        ),
+        vault_url,
+        api_version,
+        operation_seconds: state.knobs().operation_seconds,
+        page_size: state.knobs().arm_page_size,
+        skip_token: query
+            .iter()
+            .find(|(k, _)| k.trim_start_matches('$').eq_ignore_ascii_case("skipToken"))
+            .map(|(_, v)| v.clone()),
+    };
     let body: Value = if body.is_empty() {
         Value::Null
     } else {

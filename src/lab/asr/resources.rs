@@ -5,6 +5,9 @@
 //!
 //! Routing only reads; a handler that refuses a call must have changed nothing.
 
+use std::collections::BTreeMap;
+use std::ops::Bound;
+
 use axum::http::{Method, StatusCode};
 use axum::response::Response;
 use serde_json::{Value, json};
@@ -67,7 +70,73 @@ pub(super) fn not_found(what: &str) -> Response {
 }
 
 pub(super) fn list(items: Vec<Value>) -> Response {
-    json_response(StatusCode::OK, json!({"value": items, "nextLink": null}))
+    list_page(items, None)
+}
+
+/// One page of a list, with the `nextLink` to the rest when there is more.
+fn list_page(items: Vec<Value>, next_link: Option<String>) -> Response {
+    json_response(
+        StatusCode::OK,
+        json!({"value": items, "nextLink": next_link}),
+    )
+}
+
+/// One page of the vault's protected items that `wanted` keeps.
+fn items_page(
+    ctx: &Ctx,
+    world: &World,
+    now: OffsetDateTime,
+    wanted: impl Fn(&Item) -> bool,
+) -> Response {
+    match page(ctx, &world.vault.items, wanted) {
+        Ok((names, next)) => list_page(
+            names
+                .iter()
+                .filter_map(|n| world.vault.items.get(n))
+                .map(|i| item_json(ctx, world, i, now))
+                .collect(),
+            next,
+        ),
+        Err(refused) => refused,
+    }
+}
+
+/// The keys of the page (`arm_page_size` long) a request asks for among `all`'s entries that
+/// `wanted` keeps, in key order from just after the request's `skipToken`, and the `nextLink`
+/// when more remain; a `skipToken` that is not a key is a 400.
+fn page<T>(
+    ctx: &Ctx,
+    all: &BTreeMap<Uuid, T>,
+    wanted: impl Fn(&T) -> bool,
+) -> Result<(Vec<Uuid>, Option<String>), Response> {
+    let after = match ctx.skip_token.as_deref() {
+        None => Bound::Unbounded,
+        Some(token) => match Uuid::parse_str(token) {
+            Ok(key) => Bound::Excluded(key),
+            Err(_) => {
+                return Err(arm_error(
+                    StatusCode::BAD_REQUEST,
+                    "InvalidSkipToken",
+                    format!("The skipToken '{token}' is not valid."),
+                ));
+            }
+        },
+    };
+    let mut keys: Vec<Uuid> = all
+        .range((after, Bound::Unbounded))
+        .filter(|(_, v)| wanted(v))
+        .map(|(k, _)| *k)
+        .take(ctx.page_size + 1)
+        .collect();
+    let next = (keys.len() > ctx.page_size).then(|| {
+        keys.truncate(ctx.page_size);
+        let last = keys[ctx.page_size - 1];
+        format!(
+            "{}?api-version={}&skipToken={last}",
+            ctx.request_url, ctx.api_version
+        )
+    });
+    Ok((keys, next))
 }
 
 pub(super) fn ok(v: Value) -> Response {
@@ -162,15 +231,7 @@ pub fn dispatch(
             put_policy(state, ctx, world, now, rest[1], body)
         }
         ("DELETE", ["replicationpolicies", _]) => delete_policy(state, ctx, world, now, rest[1]),
-        ("GET", ["replicationprotecteditems"]) => {
-            let items: Vec<Item> = world.vault.items.values().cloned().collect();
-            list(
-                items
-                    .iter()
-                    .map(|i| item_json(ctx, world, i, now))
-                    .collect(),
-            )
-        }
+        ("GET", ["replicationprotecteditems"]) => items_page(ctx, world, now, |_| true),
         ("GET", ["replicationjobs"]) => list_jobs(ctx, world, now),
         ("GET", ["replicationjobs", _]) => get_job(ctx, world, now, rest[1]),
         ("GET", ["replicationjobs", _, "operationresults", _]) => {
@@ -229,17 +290,16 @@ fn container_scope(
             remove_mapping(state, ctx, world, now, stamp, cloud, raw[1])
         }
         ("GET", ["replicationprotectableitems"]) => {
-            let vms: Vec<Uuid> = world.stamps[stamp]
-                .vms
-                .values()
-                .filter(|v| v.cloud_id == Some(cloud) && !v.is_recovery_vm)
-                .map(|v| v.id)
-                .collect();
-            list(
-                vms.iter()
-                    .map(|v| protectable_json(ctx, world, stamp, cloud, *v, now))
-                    .collect(),
-            )
+            let vms = &world.stamps[stamp].vms;
+            match page(ctx, vms, |v| v.cloud_id == Some(cloud) && !v.is_recovery_vm) {
+                Ok((ids, next)) => list_page(
+                    ids.iter()
+                        .map(|v| protectable_json(ctx, world, stamp, cloud, *v, now))
+                        .collect(),
+                    next,
+                ),
+                Err(refused) => refused,
+            }
         }
         ("GET", ["replicationprotectableitems", _]) => {
             match Uuid::parse_str(raw[1]).ok().filter(|v| {
@@ -252,21 +312,9 @@ fn container_scope(
                 None => not_found("The protectable item"),
             }
         }
-        ("GET", ["replicationprotecteditems"]) => {
-            let items: Vec<Item> = world
-                .vault
-                .items
-                .values()
-                .filter(|i| i.primary.stamp == stamp && i.primary.cloud == cloud)
-                .cloned()
-                .collect();
-            list(
-                items
-                    .iter()
-                    .map(|i| item_json(ctx, world, i, now))
-                    .collect(),
-            )
-        }
+        ("GET", ["replicationprotecteditems"]) => items_page(ctx, world, now, |i| {
+            i.primary.stamp == stamp && i.primary.cloud == cloud
+        }),
         (_, ["replicationprotecteditems", _, rest @ ..]) => {
             let name = Uuid::parse_str(raw[1]).ok();
             let item = name
