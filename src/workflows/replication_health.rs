@@ -41,7 +41,7 @@ const PAGE: u32 = 200;
 const DEFAULT_RPO_ALERT_MINUTES: u64 = 30;
 
 /// How long a run keeps a cloud's listing for its later pages (a run that outlives it lists
-/// the cloud again).
+/// the cloud again); its last page drops them.
 const LISTING_TTL: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// The health runbook's workflow; parameters `{"rpo_alert_minutes": 30}`.
@@ -59,6 +59,7 @@ impl ReplicationHealth {
             listings: moka::future::Cache::builder()
                 .time_to_live(LISTING_TTL)
                 .max_capacity(16)
+                .support_invalidation_closures()
                 .build(),
         }
     }
@@ -234,7 +235,18 @@ impl ReplicationHealth {
                 output,
                 next: vec![vec![page_step(Some(after))]],
             },
-            None => StepOutcome::Done(output),
+            None => {
+                // The run's last page: its listings (a cloud of 50,000 items is tens of MB) go
+                // now rather than when they expire.
+                let run = ctx.run_id;
+                if let Err(err) = self
+                    .listings
+                    .invalidate_entries_if(move |key, _| key.0 == run)
+                {
+                    tracing::warn!(%err, "replication health kept a finished run's listings");
+                }
+                StepOutcome::Done(output)
+            }
         })
     }
 
