@@ -140,21 +140,27 @@ fn main() -> ExitCode {
 /// grows (after a 19 MB response is freed, every buffer up to that size comes from an arena that
 /// keeps it), and each of up to 16 arenas keeps its own free memory. At 30,000 VMs wapdr sat at
 /// 134 MiB idle with these defaults and 92 MiB with the thresholds fixed at 128 KiB and two
-/// arenas, onboarding as fast (`wapdr bench enable --scale 0.3`). An operator's own
-/// `GLIBC_TUNABLES` for malloc wins.
+/// arenas, onboarding as fast (`wapdr bench enable --scale 0.3`).
+const MALLOC_TUNABLES: &str = "glibc.malloc.arena_max=2:glibc.malloc.mmap_threshold=131072:glibc.malloc.trim_threshold=131072";
+
+/// glibc reads its tunables only as a process starts, so wapdr starts itself again (same
+/// process id, same arguments and descriptors) with [`MALLOC_TUNABLES`] unless `GLIBC_TUNABLES`
+/// is set already: by this, or by an operator whose own settings win. If that fails, wapdr goes
+/// on with glibc's defaults.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
-#[allow(unsafe_code)]
 fn tune_allocator() {
-    if std::env::var("GLIBC_TUNABLES").is_ok_and(|t| t.contains("glibc.malloc")) {
+    use std::os::unix::process::CommandExt as _;
+    if std::env::var_os("GLIBC_TUNABLES").is_some() {
         return;
     }
-    // SAFETY: mallopt only sets glibc's allocator parameters, under the allocator's own locks;
-    // this runs before the runtime starts any thread.
-    unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, 2);
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
-        libc::mallopt(libc::M_TRIM_THRESHOLD, 128 * 1024);
-    }
+    let Ok(exe) = std::env::current_exe() else {
+        return;
+    };
+    let err = std::process::Command::new(exe)
+        .args(std::env::args_os().skip(1))
+        .env("GLIBC_TUNABLES", MALLOC_TUNABLES)
+        .exec();
+    eprintln!("warning: allocator settings not applied, going on without them: {err}");
 }
 
 async fn start() -> ExitCode {
