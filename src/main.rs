@@ -141,6 +141,7 @@ fn main() -> ExitCode {
 /// keeps it), and each of up to 16 arenas keeps its own free memory. At 30,000 VMs wapdr sat at
 /// 134 MiB idle with these defaults and 92 MiB with the thresholds fixed at 128 KiB and two
 /// arenas, onboarding as fast (`wapdr bench enable --scale 0.3`).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
 const MALLOC_TUNABLES: &str = "glibc.malloc.arena_max=2:glibc.malloc.mmap_threshold=131072:glibc.malloc.trim_threshold=131072";
 
 /// glibc reads its tunables only as a process starts, so wapdr starts itself again (same

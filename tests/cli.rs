@@ -393,6 +393,56 @@ async fn a_lab_started_with_a_lifeline_describes_itself_and_stops_when_its_input
     assert!(status.success(), "{status}");
 }
 
+/// wapdr runs with glibc's malloc tuned (it starts itself again with `GLIBC_TUNABLES`, keeping
+/// its process id), and an operator's own `GLIBC_TUNABLES` is left as it is.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[test]
+fn wapdr_runs_with_its_malloc_settings_unless_the_operator_set_their_own() {
+    use std::io::BufRead as _;
+    use std::process::Stdio;
+
+    let tunables_of = |operator: Option<&str>| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_wapdr"));
+        command
+            .args(["lab", "--until-stdin-closes"])
+            .env_remove("RUST_LOG")
+            .env_remove("GLIBC_TUNABLES")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        if let Some(value) = operator {
+            command.env("GLIBC_TUNABLES", value);
+        }
+        let mut child = command.spawn().expect("wapdr lab starts");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert!(line.starts_with('{'), "the lab serves: {line}");
+        // The process that answers is the one started: same id.
+        let environ = std::fs::read(format!("/proc/{}/environ", child.id())).unwrap();
+        drop(child.stdin.take());
+        let status = exited_within(&mut child, std::time::Instant::now(), || {
+            "the lab did not stop".to_owned()
+        });
+        assert!(status.success(), "{status}");
+        environ
+            .split(|b| *b == 0)
+            .map(|entry| String::from_utf8_lossy(entry).into_owned())
+            .find_map(|entry| entry.strip_prefix("GLIBC_TUNABLES=").map(str::to_owned))
+    };
+
+    let own = tunables_of(None).expect("wapdr set GLIBC_TUNABLES");
+    // glibc ends each value it reads with a NUL in place, so the process's own copy may show
+    // only the first setting.
+    assert!(own.starts_with("glibc.malloc.arena_max=2"), "{own}");
+    assert_eq!(
+        tunables_of(Some("glibc.malloc.arena_max=4")).as_deref(),
+        Some("glibc.malloc.arena_max=4"),
+        "the operator's setting wins"
+    );
+}
+
 /// Waits for `child` to exit within 10 s of `since`; kills it and panics with `failure()` if it
 /// does not.
 fn exited_within(
