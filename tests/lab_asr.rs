@@ -1185,18 +1185,16 @@ async fn a_cloud_s_protectable_items_come_in_pages_joined_by_next_links() {
         "replicationFabrics/{fabric}/replicationProtectionContainers/{container}/replicationProtectableItems"
     );
 
+    let names_of = |page: &Value| -> Vec<Value> {
+        let values = page["value"].as_array().unwrap();
+        values.iter().map(|v| v["name"].clone()).collect()
+    };
     let mut names = Vec::new();
     let mut page = arm.get(&path).await;
     while let Some(next) = page["nextLink"].as_str().map(str::to_owned) {
         assert_eq!(page["value"].as_array().unwrap().len(), 3, "a full page");
         assert!(next.starts_with(&arm.vault()), "an absolute link: {next}");
-        names.extend(
-            page["value"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|v| v["name"].clone()),
-        );
+        names.extend(names_of(&page));
         let response = client()
             .get(&next)
             .bearer_auth(&arm.token)
@@ -1206,39 +1204,15 @@ async fn a_cloud_s_protectable_items_come_in_pages_joined_by_next_links() {
         assert_eq!(response.status(), 200, "GET {next}");
         page = response.json().await.unwrap();
     }
-    names.extend(
-        page["value"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v["name"].clone()),
-    );
+    names.extend(names_of(&page));
     assert!(page["value"].as_array().unwrap().len() <= 3);
 
-    let mut knobs: Value = client()
-        .get(format!("{}/lab/knobs", lab.control()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let mut knobs = control(&lab, "GET", "/lab/knobs", None).await;
     knobs["arm_page_size"] = json!(1000);
-    let put = client()
-        .put(format!("{}/lab/knobs", lab.control()))
-        .json(&knobs)
-        .send()
-        .await
-        .unwrap();
-    assert!(put.status().is_success());
+    control(&lab, "PUT", "/lab/knobs", Some(knobs)).await;
     let whole = arm.get(&path).await;
     assert!(whole["nextLink"].is_null());
-    let all: Vec<Value> = whole["value"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v["name"].clone())
-        .collect();
+    let all = names_of(&whole);
     assert!(
         all.len() > 3,
         "the default world's Gold cloud spans pages of 3"

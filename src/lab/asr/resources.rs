@@ -88,55 +88,50 @@ fn items_page(
     now: OffsetDateTime,
     wanted: impl Fn(&Item) -> bool,
 ) -> Response {
-    match page(ctx, &world.vault.items, wanted) {
-        Ok((names, next)) => list_page(
-            names
-                .iter()
-                .filter_map(|n| world.vault.items.get(n))
-                .map(|i| item_json(ctx, world, i, now))
-                .collect(),
-            next,
-        ),
-        Err(refused) => refused,
-    }
+    paged(ctx, &world.vault.items, wanted, |_, i| {
+        item_json(ctx, world, i, now)
+    })
 }
 
-/// The keys of the page (`arm_page_size` long) a request asks for among `all`'s entries that
-/// `wanted` keeps, in key order from just after the request's `skipToken`, and the `nextLink`
-/// when more remain; a `skipToken` that is not a key is a 400.
-fn page<T>(
+/// The page (`arm_page_size` long) a request asks for among `all`'s entries that `wanted` keeps,
+/// in key order from just after the request's `skipToken`, each written by `render`, with the
+/// `nextLink` when more remain; a `skipToken` that is not a key is a 400.
+fn paged<T>(
     ctx: &Ctx,
     all: &BTreeMap<Uuid, T>,
     wanted: impl Fn(&T) -> bool,
-) -> Result<(Vec<Uuid>, Option<String>), Response> {
+    render: impl Fn(Uuid, &T) -> Value,
+) -> Response {
     let after = match ctx.skip_token.as_deref() {
         None => Bound::Unbounded,
         Some(token) => match Uuid::parse_str(token) {
             Ok(key) => Bound::Excluded(key),
             Err(_) => {
-                return Err(arm_error(
+                return arm_error(
                     StatusCode::BAD_REQUEST,
                     "InvalidSkipToken",
                     format!("The skipToken '{token}' is not valid."),
-                ));
+                );
             }
         },
     };
-    let mut keys: Vec<Uuid> = all
+    let mut entries: Vec<(&Uuid, &T)> = all
         .range((after, Bound::Unbounded))
         .filter(|(_, v)| wanted(v))
-        .map(|(k, _)| *k)
         .take(ctx.page_size + 1)
         .collect();
-    let next = (keys.len() > ctx.page_size).then(|| {
-        keys.truncate(ctx.page_size);
-        let last = keys[ctx.page_size - 1];
+    let next = (entries.len() > ctx.page_size).then(|| {
+        entries.truncate(ctx.page_size);
+        let last = entries[ctx.page_size - 1].0;
         format!(
             "{}?api-version={}&skipToken={last}",
             ctx.request_url, ctx.api_version
         )
     });
-    Ok((keys, next))
+    list_page(
+        entries.into_iter().map(|(k, v)| render(*k, v)).collect(),
+        next,
+    )
 }
 
 pub(super) fn ok(v: Value) -> Response {
@@ -289,18 +284,12 @@ fn container_scope(
         | ("POST", ["replicationprotectioncontainermappings", _, "remove"]) => {
             remove_mapping(state, ctx, world, now, stamp, cloud, raw[1])
         }
-        ("GET", ["replicationprotectableitems"]) => {
-            let vms = &world.stamps[stamp].vms;
-            match page(ctx, vms, |v| v.cloud_id == Some(cloud) && !v.is_recovery_vm) {
-                Ok((ids, next)) => list_page(
-                    ids.iter()
-                        .map(|v| protectable_json(ctx, world, stamp, cloud, *v, now))
-                        .collect(),
-                    next,
-                ),
-                Err(refused) => refused,
-            }
-        }
+        ("GET", ["replicationprotectableitems"]) => paged(
+            ctx,
+            &world.stamps[stamp].vms,
+            |v| v.cloud_id == Some(cloud) && !v.is_recovery_vm,
+            |id, _| protectable_json(ctx, world, stamp, cloud, id, now),
+        ),
         ("GET", ["replicationprotectableitems", _]) => {
             match Uuid::parse_str(raw[1]).ok().filter(|v| {
                 world.stamps[stamp]
