@@ -12,8 +12,8 @@ use std::time::Duration;
 use time::OffsetDateTime;
 use time::macros::datetime;
 use wapdr::domain::{
-    LifecycleState, NewUsageRecord, QuotaSetting, QuotaSources, Subscription, SubscriptionId,
-    SubscriptionState,
+    LifecycleState, NewUsageRecord, ProtectedVm, QuotaSetting, QuotaSources, Subscription,
+    SubscriptionId, SubscriptionState,
 };
 use wapdr::store::{self, SharedStore, StoreError, SubscriptionFilter};
 
@@ -80,6 +80,7 @@ conformance!(
     put_setting_if_absent_keeps_the_first_value_even_when_racing,
     ping_answers_and_the_backend_names_itself,
     statistics_are_refreshed_once_a_table_changed_enough_and_not_again_until_it_changes,
+    a_snapshot_counts_every_write_of_the_subscription_s_vm_records_through_any_instance,
 );
 
 /// The site heartbeat's records (current verdict, probe history), in their own file.
@@ -752,6 +753,87 @@ async fn statistics_are_refreshed_once_a_table_changed_enough_and_not_again_unti
     assert!(
         !again.iter().any(|t| t == "subscriptions"),
         "analysed again without changes: {again:?}"
+    );
+}
+
+async fn a_snapshot_counts_every_write_of_the_subscription_s_vm_records_through_any_instance(
+    db: TestDb,
+) {
+    let [sub, other] = save_all(
+        &db.store,
+        vec![subscription("Ours"), subscription("Theirs")],
+    )
+    .await
+    .try_into()
+    .expect("two subscriptions");
+    let changes = |store: SharedStore, id: SubscriptionId| async move {
+        let snapshot = store
+            .get_subscription_snapshot(id)
+            .await
+            .unwrap()
+            .expect("the subscription");
+        assert_eq!(snapshot.subscription.id, id);
+        snapshot.vm_changes
+    };
+    let before = changes(db.store.clone(), sub.id).await;
+    let theirs = changes(db.store.clone(), other.id).await;
+
+    // Another instance on the same database writes: an insert, an update, a delete.
+    let instance = db.reopen().await;
+    let vm = ProtectedVm::pending(
+        sub.id,
+        uuid::Uuid::new_v4(),
+        "web".into(),
+        uuid::Uuid::new_v4(),
+        uuid::Uuid::new_v4(),
+        uuid::Uuid::new_v4(),
+    );
+    let mut seen = vec![changes(db.store.clone(), sub.id).await];
+    let saved = instance.save_protected_vm(&vm).await.unwrap();
+    seen.push(changes(db.store.clone(), sub.id).await);
+    let mut renamed = saved.clone();
+    renamed.name = "web-01".into();
+    instance.save_protected_vm(&renamed).await.unwrap();
+    seen.push(changes(db.store.clone(), sub.id).await);
+    // A write that changes nothing (a stale version) counts nothing.
+    assert!(matches!(
+        instance.save_protected_vm(&saved).await,
+        Err(StoreError::Conflict)
+    ));
+    seen.push(changes(db.store.clone(), sub.id).await);
+    assert!(
+        instance
+            .delete_protected_vm(sub.id, vm.vm_id)
+            .await
+            .unwrap()
+    );
+    seen.push(changes(db.store.clone(), sub.id).await);
+
+    assert_eq!(
+        seen,
+        [before, before + 1, before + 2, before + 2, before + 3]
+    );
+    assert_eq!(changes(db.store.clone(), other.id).await, theirs);
+    // Saving the subscription itself is not a change of its VMs, and keeps the count.
+    let mut renamed_sub = db.store.get_subscription(sub.id).await.unwrap().unwrap();
+    renamed_sub.name = "Ours, renamed".into();
+    db.store.save_subscription(&renamed_sub).await.unwrap();
+    assert_eq!(changes(db.store.clone(), sub.id).await, before + 3);
+    // The snapshot's clock is the database's, now.
+    let read_at = db
+        .store
+        .get_subscription_snapshot(sub.id)
+        .await
+        .unwrap()
+        .unwrap()
+        .read_at;
+    assert!((OffsetDateTime::now_utc() - read_at).abs() < time::Duration::seconds(5));
+    assert!(
+        db.store
+            .get_subscription_snapshot(SubscriptionId::new_random())
+            .await
+            .unwrap()
+            .is_none()
     );
 }
 

@@ -17,7 +17,7 @@ macro_rules! impl_core_store {
             NewUsageRecord, Subscription, SubscriptionId, UsageRecord,
         };
         use $crate::store::rows::{
-            SUBSCRIPTION_COLUMNS, SubscriptionColumns, SubscriptionRow, USAGE_COLUMNS,
+            SUBSCRIPTION_COLUMNS, SnapshotRow, SubscriptionColumns, SubscriptionRow, USAGE_COLUMNS,
             UsageColumns, UsageRow, list_limit,
         };
         use $crate::store::recovery_plan_impl::unique_violation;
@@ -190,6 +190,20 @@ macro_rules! impl_core_store {
                 .fetch_optional(&self.pool)
                 .await?;
                 row.map(SubscriptionRow::into_subscription).transpose()
+            }
+
+            async fn get_subscription_snapshot(
+                &self,
+                id: SubscriptionId,
+            ) -> Result<Option<$crate::store::SubscriptionSnapshot>, StoreError> {
+                let row: Option<SnapshotRow> = sqlx::query_as(&core_sql(&format!(
+                    "SELECT {SUBSCRIPTION_COLUMNS}, vm_changes, now() AS read_at \
+                     FROM subscriptions WHERE id = $1"
+                )))
+                .bind(id.to_string())
+                .fetch_optional(&self.pool)
+                .await?;
+                row.map(SnapshotRow::into_snapshot).transpose()
             }
 
             async fn list_subscriptions(

@@ -35,6 +35,7 @@ mod sqlite;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use time::OffsetDateTime;
 
 use crate::domain::{
     LifecycleState, NewUsageRecord, Subscription, SubscriptionId, SubscriptionState, UsageRecord,
@@ -134,6 +135,14 @@ pub trait Store:
         id: SubscriptionId,
     ) -> Result<Option<Subscription>, StoreError>;
 
+    /// One subscription (tombstones included) with how many times its VM records changed and the
+    /// database clock, in one read: the tenant API authorises with it and checks that the VM list
+    /// it holds in memory is still the stored one.
+    async fn get_subscription_snapshot(
+        &self,
+        id: SubscriptionId,
+    ) -> Result<Option<SubscriptionSnapshot>, StoreError>;
+
     /// Subscriptions ordered by id.
     async fn list_subscriptions(
         &self,
@@ -176,6 +185,18 @@ pub trait Store:
     /// Stores `value` under `key` unless a value is there already; returns the value that is stored
     /// afterwards (so concurrent instances agree on one).
     async fn put_setting_if_absent(&self, key: &str, value: &str) -> Result<String, StoreError>;
+}
+
+/// A subscription as one read found it (see [`Store::get_subscription_snapshot`]).
+#[derive(Debug, Clone)]
+pub struct SubscriptionSnapshot {
+    /// The subscription.
+    pub subscription: Subscription,
+    /// How many times the subscription's VM records were inserted, updated or deleted, ever: a
+    /// database trigger counts every write, through any instance (migration 0012).
+    pub vm_changes: i64,
+    /// The database clock at the read.
+    pub read_at: OffsetDateTime,
 }
 
 /// The advisory lock (PostgreSQL) under which one instance at a time refreshes the statistics.

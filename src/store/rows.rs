@@ -45,6 +45,26 @@ pub(super) struct SubscriptionRow {
     version: i64,
 }
 
+/// A `subscriptions` row with its VM change counter and the database clock.
+#[derive(Debug, sqlx::FromRow)]
+pub(super) struct SnapshotRow {
+    #[sqlx(flatten)]
+    subscription: SubscriptionRow,
+    vm_changes: i64,
+    read_at: OffsetDateTime,
+}
+
+impl SnapshotRow {
+    /// The snapshot this row holds.
+    pub(super) fn into_snapshot(self) -> Result<super::SubscriptionSnapshot, StoreError> {
+        Ok(super::SubscriptionSnapshot {
+            subscription: self.subscription.into_subscription()?,
+            vm_changes: self.vm_changes,
+            read_at: self.read_at,
+        })
+    }
+}
+
 impl SubscriptionRow {
     /// The domain subscription this row holds.
     pub(super) fn into_subscription(self) -> Result<Subscription, StoreError> {
