@@ -97,6 +97,10 @@ pub enum Out {
     Null,
     /// A string.
     Str(String),
+    /// A string the program holds (a state's name), written as [`Out::Str`] is.
+    Name(&'static str),
+    /// A GUID, written as a string, lower-case and hyphenated.
+    Guid(uuid::Uuid),
     /// An integer.
     Int(i64),
     /// A boolean.

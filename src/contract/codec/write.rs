@@ -23,6 +23,15 @@ fn write_json(buffer: &mut String, out: &Out) {
     match out {
         Out::Null => buffer.push_str("null"),
         Out::Str(value) => json_string(buffer, value),
+        Out::Name(value) => json_string(buffer, value),
+        Out::Guid(id) => {
+            buffer.push('"');
+            buffer.push_str(
+                id.hyphenated()
+                    .encode_lower(&mut uuid::Uuid::encode_buffer()),
+            );
+            buffer.push('"');
+        }
         Out::Int(value) => {
             let _ = write!(buffer, "{value}");
         }
@@ -30,7 +39,12 @@ fn write_json(buffer: &mut String, out: &Out) {
         Out::Enum { value, .. } => {
             let _ = write!(buffer, "{value}");
         }
-        Out::Time(time) => json_string(buffer, &text::format_time(*time)),
+        // RFC 3339 text has nothing to escape.
+        Out::Time(time) => {
+            buffer.push('"');
+            text::push_time(buffer, *time);
+            buffer.push('"');
+        }
         Out::Duration(duration) => json_string(buffer, &text::format_timespan(*duration)),
         Out::Obj(members) => {
             buffer.push('{');
@@ -85,6 +99,18 @@ fn write_json(buffer: &mut String, out: &Out) {
 fn json_string(buffer: &mut String, value: &str) {
     buffer.reserve(value.len() + 2);
     buffer.push('"');
+    // Most strings (names, states, member names) have nothing to escape: one pass that the
+    // compiler can vectorise finds that, and the string is copied whole.
+    let needs_escape = |chunk: &[u8]| {
+        chunk.iter().fold(false, |seen, &b| {
+            seen | (b < 0x20) | (b == b'"') | (b == b'\\')
+        })
+    };
+    if !value.as_bytes().chunks(32).any(needs_escape) {
+        buffer.push_str(value);
+        buffer.push('"');
+        return;
+    }
     let mut plain = 0;
     for (at, byte) in value.bytes().enumerate() {
         let escaped = match byte {
@@ -130,6 +156,8 @@ fn write_element(buffer: &mut String, name: &str, attributes: &str, out: &Out) {
             return;
         }
         Out::Str(value) => escape(value),
+        Out::Name(value) => escape(value),
+        Out::Guid(id) => id.to_string(),
         Out::Int(value) => value.to_string(),
         Out::Bool(value) => value.to_string(),
         Out::Enum { name, .. } => (*name).to_owned(),
