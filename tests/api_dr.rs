@@ -9,7 +9,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use time::Duration;
 use uuid::Uuid;
-use wapdr::domain::{DrPhase, Exclusion, SubscriptionId, VmHealth, VmProtectionState};
+use wapdr::domain::{DrPhase, Exclusion, ProtectedVm, SubscriptionId, VmHealth, VmProtectionState};
 
 use common::app::Backend;
 use common::dr_api::*;
@@ -248,9 +248,58 @@ async fn the_provider_lists_dr_subscriptions_by_phase_pair_stamp_and_page(backen
         .unwrap();
     assert_eq!(leaf(&xml_leaves(&xml), "SubscriptionId").len(), 3, "{xml}");
 }
+
+async fn the_vm_list_shows_what_another_instance_wrote_since_the_last_read(backend: Backend) {
+    let Some(w) = world(backend, &[], true).await else {
+        return;
+    };
+    let web = w.vm("web", VmProtectionState::Enabling, |_| {}).await;
+    let db = w.vm("db", VmProtectionState::Enabling, |_| {}).await;
+    let listed = || async {
+        let (status, body) = w.tenant(Method::GET, "/vms", OWNER, None).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body.as_array()
+            .unwrap()
+            .iter()
+            .map(|vm| format!("{} {}", vm["Name"].as_str().unwrap(), vm["State"]))
+            .collect::<Vec<_>>()
+    };
+    // Read twice, so the list is held between reads.
+    assert_eq!(listed().await, ["db \"Enabling\"", "web \"Enabling\""]);
+    assert_eq!(listed().await, ["db \"Enabling\"", "web \"Enabling\""]);
+
+    // Another instance on the same database protects one VM, deletes the other and adds a third,
+    // each write of its own, none through this instance.
+    let other = w.app.other_instance_store().await;
+    let mut protected = w.record(web).await;
+    protected.state = VmProtectionState::Protected;
+    other.save_protected_vm(&protected).await.unwrap();
+    assert_eq!(listed().await, ["db \"Enabling\"", "web \"Protected\""]);
+    assert!(other.delete_protected_vm(w.sub, db).await.unwrap());
+    assert_eq!(listed().await, ["web \"Protected\""]);
+    let mut added = ProtectedVm::pending(
+        w.sub,
+        Uuid::new_v4(),
+        "app".into(),
+        w.a,
+        Uuid::new_v4(),
+        w.pair,
+    );
+    added.state = VmProtectionState::Pending;
+    other.save_protected_vm(&added).await.unwrap();
+    assert_eq!(listed().await, ["app \"Pending\"", "web \"Protected\""]);
+    // The provider's view agrees.
+    let (status, admin) = w
+        .admin(Method::GET, &format!("/subscriptions/{}/vms", w.sub), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(admin.as_array().unwrap().len(), 2);
+}
+
 on_both_backends!(
     dr_status_shows_the_active_stamps_portal_worst_health_and_rpo,
     a_subscription_with_dr_turned_off_in_its_plan_is_not_enabled,
     vm_list_shows_each_vm_and_filters_by_state,
+    the_vm_list_shows_what_another_instance_wrote_since_the_last_read,
     the_provider_lists_dr_subscriptions_by_phase_pair_stamp_and_page,
 );

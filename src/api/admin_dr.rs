@@ -16,8 +16,8 @@ use super::AppState;
 use super::auth::principal;
 use super::dr::{
     Changer, DrStatusList, DrStatusView, ProtectionChanged, ProtectionInput, VmList,
-    change_protection, dr_status, known_subscription, parse_states, parse_vm_id, stamps_by_id,
-    vm_list,
+    change_protection, dr_status, known_snapshot, known_subscription, parse_states, parse_vm_id,
+    stamps_by_id, vm_list,
 };
 use super::error::ApiError;
 use super::notification::parse_id;
@@ -105,8 +105,11 @@ async fn list_vms(
     Path(id): Path<String>,
 ) -> Result<Reply<VmList>, ApiError> {
     let states = parse_states(query_param(query.as_deref(), "state"))?;
-    let sub = known_subscription(&state, &id).await?;
-    Ok(Reply::ok(format, vm_list(&state, sub.id, &states).await?))
+    let snapshot = known_snapshot(&state, &id).await?;
+    Ok(Reply::ok(
+        format,
+        vm_list(&state, &snapshot, &states).await?,
+    ))
 }
 
 /// `PUT /admin/subscriptions/{id}/vms/{vmId}/protection` with `{"Excluded": bool}`: the provider

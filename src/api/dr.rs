@@ -7,6 +7,7 @@
 //! clock, the one clock every instance agrees on.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -18,7 +19,7 @@ use crate::domain::{
 };
 use crate::domain::{DrQuota, FailoverPhase, FailoverState, Stamp, Subscription};
 use crate::engine::{StartRequest, start_run};
-use crate::store::StoreError;
+use crate::store::{StoreError, SubscriptionSnapshot};
 use crate::workflows::{RECONCILE_VM, last_job_running, reconcile_vm_params};
 
 use super::AppState;
@@ -223,42 +224,45 @@ pub struct VmView {
 
 impl VmView {
     fn members(&self) -> Vec<(&'static str, Out)> {
-        let vm = &self.vm;
-        let id = |id: Option<Uuid>| id.map_or(Out::Null, |id| Out::Str(id.to_string()));
-        // Only a replicating VM has an RPO; a VM whose protection was removed would otherwise
-        // show one that grows forever.
-        let rpo = (vm.state == VmProtectionState::Protected)
-            .then(|| vm.rpo_seconds(self.now))
-            .flatten();
-        vec![
-            ("Id", Out::Str(vm.vm_id.to_string())),
-            ("Name", Out::Str(vm.name.clone())),
-            ("State", Out::Str(vm.state.as_str().into())),
-            (
-                "Exclusion",
-                vm.exclusion
-                    .map_or(Out::Null, |e| Out::Str(e.as_str().into())),
-            ),
-            ("Reason", Out::opt_str(&vm.reason)),
-            (
-                "Health",
-                vm.health.map_or(Out::Null, |h| Out::Str(h.as_str().into())),
-            ),
-            ("HealthDetail", Out::opt_str(&vm.health_detail)),
-            ("RpoSeconds", rpo.map_or(Out::Null, Out::Int)),
-            ("LastReplicated", opt_time(vm.last_replicated)),
-            ("LastRecoveryPoint", opt_time(vm.last_recovery_point)),
-            (
-                "InitialReplicationPercent",
-                vm.initial_replication_percent
-                    .map_or(Out::Null, |p| Out::Int(p.into())),
-            ),
-            ("ReplicaVmId", id(vm.replica_vm_id)),
-            ("ProtectedAt", opt_time(vm.protected_at)),
-            ("StampId", Out::Str(vm.stamp_id.to_string())),
-            ("CloudPairId", Out::Str(vm.pair_id.to_string())),
-        ]
+        vm_members(&self.vm, self.now)
     }
+}
+
+/// A VM record's members as the APIs show them, its RPO as of `now`.
+fn vm_members(vm: &ProtectedVm, now: OffsetDateTime) -> Vec<(&'static str, Out)> {
+    let id = |id: Option<Uuid>| id.map_or(Out::Null, Out::Guid);
+    // Only a replicating VM has an RPO; a VM whose protection was removed would otherwise
+    // show one that grows forever.
+    let rpo = (vm.state == VmProtectionState::Protected)
+        .then(|| vm.rpo_seconds(now))
+        .flatten();
+    vec![
+        ("Id", Out::Guid(vm.vm_id)),
+        ("Name", Out::Str(vm.name.clone())),
+        ("State", Out::Name(vm.state.as_str())),
+        (
+            "Exclusion",
+            vm.exclusion.map_or(Out::Null, |e| Out::Name(e.as_str())),
+        ),
+        ("Reason", Out::opt_str(&vm.reason)),
+        (
+            "Health",
+            vm.health.map_or(Out::Null, |h| Out::Name(h.as_str())),
+        ),
+        ("HealthDetail", Out::opt_str(&vm.health_detail)),
+        ("RpoSeconds", rpo.map_or(Out::Null, Out::Int)),
+        ("LastReplicated", opt_time(vm.last_replicated)),
+        ("LastRecoveryPoint", opt_time(vm.last_recovery_point)),
+        (
+            "InitialReplicationPercent",
+            vm.initial_replication_percent
+                .map_or(Out::Null, |p| Out::Int(p.into())),
+        ),
+        ("ReplicaVmId", id(vm.replica_vm_id)),
+        ("ProtectedAt", opt_time(vm.protected_at)),
+        ("StampId", Out::Guid(vm.stamp_id)),
+        ("CloudPairId", Out::Guid(vm.pair_id)),
+    ]
 }
 
 impl ToWire for VmView {
@@ -269,8 +273,12 @@ impl ToWire for VmView {
     }
 }
 
-/// A subscription's VMs, ordered by name.
-pub struct VmList(Vec<VmView>);
+/// A subscription's VMs in the asked states (all when none), ordered by name.
+pub struct VmList {
+    vms: Arc<[ProtectedVm]>,
+    states: Vec<VmProtectionState>,
+    now: OffsetDateTime,
+}
 
 impl ToWire for VmList {
     const XML_ROOT: &'static str = "DrVms";
@@ -278,7 +286,12 @@ impl ToWire for VmList {
     fn to_wire(&self) -> Out {
         Out::List {
             item: "DrVm",
-            items: self.0.iter().map(ToWire::to_wire).collect(),
+            items: self
+                .vms
+                .iter()
+                .filter(|vm| self.states.is_empty() || self.states.contains(&vm.state))
+                .map(|vm| Out::Obj(vm_members(vm, self.now)))
+                .collect(),
         }
     }
 }
@@ -330,20 +343,18 @@ pub fn parse_states(text: Option<String>) -> Result<Vec<VmProtectionState>, ApiE
         .collect()
 }
 
-/// A subscription's VM records, in the given states (all when empty), ordered by name.
+/// A subscription's VM records, in the given states (all when empty), ordered by name, as of the
+/// snapshot (held in memory while unchanged, see [`VmLists`](super::VmLists)).
 pub async fn vm_list(
     state: &AppState,
-    id: SubscriptionId,
+    snapshot: &SubscriptionSnapshot,
     states: &[VmProtectionState],
 ) -> Result<VmList, ApiError> {
-    let vms = state.store.list_protected_vms(id).await?;
-    let now = state.store.database_now().await?;
-    Ok(VmList(
-        vms.into_iter()
-            .filter(|vm| states.is_empty() || states.contains(&vm.state))
-            .map(|vm| VmView { vm, now })
-            .collect(),
-    ))
+    Ok(VmList {
+        vms: state.vm_lists.get(&state.store, snapshot).await?,
+        states: states.to_vec(),
+        now: snapshot.read_at,
+    })
 }
 
 /// A VM id from the path (400 when it is not a GUID).
@@ -487,11 +498,19 @@ pub(super) async fn known_subscription(
     state: &AppState,
     id: &str,
 ) -> Result<Subscription, ApiError> {
+    Ok(known_snapshot(state, id).await?.subscription)
+}
+
+/// [`known_subscription`] with its VM change counter and the database clock.
+pub(super) async fn known_snapshot(
+    state: &AppState,
+    id: &str,
+) -> Result<SubscriptionSnapshot, ApiError> {
     let id: SubscriptionId = parse_id(id)?;
     state
         .store
-        .get_subscription(id)
+        .get_subscription_snapshot(id)
         .await?
-        .filter(|s| !s.is_deleted())
+        .filter(|s| !s.subscription.is_deleted())
         .ok_or_else(|| ApiError::NotFound(format!("Subscription {id} is not known.")))
 }

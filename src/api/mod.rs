@@ -43,6 +43,7 @@ mod tenant;
 mod tenant_dr;
 mod tenant_jobs;
 mod usage;
+mod vm_lists;
 mod wire;
 
 use std::sync::Arc;
@@ -62,6 +63,7 @@ pub use auth::BasicCredentials;
 pub use error::ApiError;
 pub use openapi::{Endpoint, document_json};
 pub use runbooks::WEBHOOK_TOKEN_HEADER;
+pub use vm_lists::VmLists;
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -78,6 +80,8 @@ pub struct AppState {
     pub fabric: Arc<StampClients>,
     /// The workflows this instance knows (to start runs).
     pub registry: Arc<Registry>,
+    /// Subscriptions' VM lists, held between reads while unchanged.
+    pub vm_lists: Arc<VmLists>,
 }
 
 /// The credentials of each endpoint, resolved (configured or generated).

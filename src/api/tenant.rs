@@ -37,7 +37,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().nest("/subscriptions/{subid}", scoped)
 }
 
-/// Middleware: loads the subscription named in the path and checks the principal administers it.
+/// Middleware: loads the subscription named in the path and checks the principal administers it;
+/// the handlers find it as a [`TenantSubscription`], and as the
+/// [`SubscriptionSnapshot`](crate::store::SubscriptionSnapshot) the one read took.
 pub async fn authorize_tenant(
     State(state): State<AppState>,
     params: RawPathParams,
@@ -56,15 +58,22 @@ pub async fn authorize_tenant(
     else {
         return hidden();
     };
-    let sub = match state.store.get_subscription(id).await {
-        Ok(Some(sub)) if !sub.is_deleted() && sub.is_administered_by(&principal) => sub,
+    let snapshot = match state.store.get_subscription_snapshot(id).await {
+        Ok(Some(snapshot))
+            if !snapshot.subscription.is_deleted()
+                && snapshot.subscription.is_administered_by(&principal) =>
+        {
+            snapshot
+        }
         Ok(_) => {
             tracing::info!(subscription_id = %id, "tenant request refused: not an administrator");
             return hidden();
         }
         Err(err) => return ApiError::from(err).into_response(),
     };
-    request.extensions_mut().insert(TenantSubscription(sub));
+    let extensions = request.extensions_mut();
+    extensions.insert(TenantSubscription(snapshot.subscription.clone()));
+    extensions.insert(snapshot);
     next.run(request).await
 }
 

@@ -14,6 +14,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::domain::{ExclusionActor, SelfService, SubscriptionState};
+use crate::store::SubscriptionSnapshot;
 
 use super::AppState;
 use super::auth::principal;
@@ -54,10 +55,13 @@ async fn list_vms(
     State(state): State<AppState>,
     format: Negotiated,
     RawQuery(query): RawQuery,
-    Extension(TenantSubscription(sub)): Extension<TenantSubscription>,
+    Extension(snapshot): Extension<SubscriptionSnapshot>,
 ) -> Result<Reply<VmList>, ApiError> {
     let states = parse_states(query_param(query.as_deref(), "state"))?;
-    Ok(Reply::ok(format, vm_list(&state, sub.id, &states).await?))
+    Ok(Reply::ok(
+        format,
+        vm_list(&state, &snapshot, &states).await?,
+    ))
 }
 
 /// `PUT /tenant/subscriptions/{subid}/vms/{vmId}/protection` with `{"Excluded": bool}`: 202 with

@@ -161,6 +161,13 @@ impl TestApp {
         self.running.as_ref().expect("running").store.clone()
     }
 
+    /// A store of its own on the app's database: what another instance sharing it would write with.
+    pub async fn other_instance_store(&self) -> SharedStore {
+        wapdr::store::open(&self.config.database.url, 2)
+            .await
+            .expect("a second store on the app's database")
+    }
+
     /// Runs raw SQL on the app's database (to simulate what no API does, like time passing).
     pub async fn execute(&self, sql: &str) {
         super::execute_sql(&self.config.database.url, sql).await;
