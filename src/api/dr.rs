@@ -222,12 +222,6 @@ pub struct VmView {
     now: OffsetDateTime,
 }
 
-impl VmView {
-    fn members(&self) -> Vec<(&'static str, Out)> {
-        vm_members(&self.vm, self.now)
-    }
-}
-
 /// A VM record's members as the APIs show them, its RPO as of `now`.
 fn vm_members(vm: &ProtectedVm, now: OffsetDateTime) -> Vec<(&'static str, Out)> {
     let id = |id: Option<Uuid>| id.map_or(Out::Null, Out::Guid);
@@ -269,7 +263,7 @@ impl ToWire for VmView {
     const XML_ROOT: &'static str = "DrVm";
 
     fn to_wire(&self) -> Out {
-        Out::Obj(self.members())
+        Out::Obj(vm_members(&self.vm, self.now))
     }
 }
 
@@ -314,7 +308,7 @@ impl ToWire for ProtectionChanged {
     const XML_ROOT: &'static str = "DrVm";
 
     fn to_wire(&self) -> Out {
-        let mut members = self.vm.members();
+        let mut members = vm_members(&self.vm.vm, self.vm.now);
         members.push((
             "JobId",
             self.job_id.map_or(Out::Null, |id| Out::Str(id.to_string())),

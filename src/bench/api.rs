@@ -1,9 +1,10 @@
 //! Benchmark 1, the API: the tenant's `GET /tenant/subscriptions/{id}/vms` of a subscription of
 //! 100 protected VMs and the notification endpoint's `POST /subscriptions` (a new subscription
 //! each request: without the DR add-on, so wapdr records it and answers, and with it, so each
-//! request also starts an enablement that the engine runs beside the next requests), at 1, 16 and
-//! 64 requests in flight, on each store; in the same run, a bare axum handler answering the same bytes is
-//! the ceiling. Goals: at least half the ceiling's throughput; p99 under 5 ms at 16 in flight.
+//! request also starts an enablement that the engine runs beside the next requests), at 1, 16
+//! and 64 requests in flight, on each store; in the same run, a bare axum handler answering the
+//! same bytes is the ceiling. Goals: at least half the ceiling's throughput; p99 under 5 ms at 16
+//! in flight.
 
 use std::sync::Arc;
 use std::time::Duration;
